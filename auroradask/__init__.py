@@ -1,0 +1,33 @@
+"""auroradask: classify millions of THEMIS all-sky camera frames with Dask, xarray and ONNX."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .archive import open_archive
+from .themis import FRAME_STATUS_MEANINGS, open_themis
+
+try:
+    __version__ = version("auroradask")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+_DATA = Path(__file__).parent / "data"
+
+
+def sample_archive() -> str:
+    """Path of the bundled sample stream0 tree: Gillam, 2014-03-10 06:00-06:06 UT, 120 frames.
+
+    Real THEMIS data; see ``auroradask/data/sample/README.md`` for the attribution.
+    """
+    return str(_DATA / "sample" / "stream0")
+
+
+__all__ = [
+    "FRAME_STATUS_MEANINGS",
+    "__version__",
+    "open_archive",
+    "open_themis",
+    "sample_archive",
+]

@@ -1,0 +1,1 @@
+"""The ``auroradask`` command line, a thin layer over the :mod:`auroradask` Python API."""
