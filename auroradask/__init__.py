@@ -6,6 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .archive import open_archive
+from .preprocess import PRESETS, Preset, get_preset, preprocess
+from .skymap import read_skymap
 from .themis import FRAME_STATUS_MEANINGS, open_themis
 
 try:
@@ -26,6 +28,11 @@ def sample_archive() -> str:
 
 __all__ = [
     "FRAME_STATUS_MEANINGS",
+    "PRESETS",
+    "Preset",
+    "get_preset",
+    "preprocess",
+    "read_skymap",
     "__version__",
     "open_archive",
     "open_themis",

@@ -1,0 +1,169 @@
+"""Elevation maps: UCalgary skymap ``.sav`` files, ``.npy`` files, arrays, or a computed circle.
+
+An elevation map gives, for every pixel of a 256×256 THEMIS frame, the elevation angle in
+degrees of the sky it sees; NaN where the pixel sees no sky (outside the lens).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .themis import FRAME_SHAPE
+
+#: An elevation map can be given as any of these; see :func:`elevation_map`.
+ElevationSource = str | os.PathLike | np.ndarray | xr.DataArray | xr.Dataset | float
+
+
+def read_skymap(path: str | os.PathLike) -> xr.Dataset:
+    """Read a University of Calgary THEMIS skymap (IDL ``.sav``).
+
+    Parameters
+    ----------
+    path
+        A ``themis_skymap_<site>_<date>-+_vNN.sav`` file, as published beside the raw archive
+        under ``THEMIS/asi/skymaps/<site>/<site>_YYYYMMDD/``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``elevation(y, x)`` and ``azimuth(y, x)`` in degrees (NaN outside the field of
+        view), with attributes ``site``, ``imager``, ``latitude``, ``longitude`` (degrees
+        east, -180..180), ``altitude`` and ``path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not an IDL save file holding a skymap record.
+    """
+    from scipy.io import readsav
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"skymap: {path!r} does not exist")
+    try:
+        record = readsav(path, python_dict=True)["skymap"]
+        elevation = np.asarray(record["FULL_ELEVATION"][0], dtype=np.float32)
+        azimuth = np.asarray(record["FULL_AZIMUTH"][0], dtype=np.float32)
+        attrs = {
+            "site": _text(record["SITE_UID"][0]),
+            "imager": _text(record["IMAGER_UID"][0]),
+            "latitude": float(record["SITE_MAP_LATITUDE"][0]),
+            "longitude": (float(record["SITE_MAP_LONGITUDE"][0]) + 180.0) % 360.0 - 180.0,
+            "altitude": float(record["SITE_MAP_ALTITUDE"][0]),
+            "path": os.path.basename(path),
+        }
+    except Exception as error:  # noqa: BLE001 - readsav raises many kinds on a bad file
+        raise ValueError(f"skymap: {path!r} is not a THEMIS skymap .sav file ({error})") from None
+    _check_shape(elevation, f"skymap {path!r}")
+    dims = ("y", "x")
+    return xr.Dataset(
+        {
+            "elevation": (dims, elevation, {"units": "degrees", "long_name": "elevation"}),
+            "azimuth": (dims, azimuth, {"units": "degrees", "long_name": "azimuth"}),
+        },
+        attrs=attrs,
+    )
+
+
+def circle_elevation(horizon_radius: float = 128.0, center: tuple[float, float] | None = None):
+    """Elevation of an ideal equidistant fisheye: 90° at the centre, 0° at ``horizon_radius``.
+
+    A stand-in where no skymap is at hand. THEMIS lenses put the horizon close to the edge of
+    the 256×256 frame, so the default (radius 128 px, centred) blanks nearly the same pixels at
+    15° as a real skymap; pass a skymap for the exact field of view.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(256, 256)`` float32 degrees, NaN beyond the horizon.
+    """
+    rows, cols = np.indices(FRAME_SHAPE, dtype=np.float32)
+    cy, cx = center if center is not None else ((FRAME_SHAPE[0] - 1) / 2, (FRAME_SHAPE[1] - 1) / 2)
+    radius = np.hypot(rows - cy, cols - cx)
+    elevation = 90.0 * (1.0 - radius / float(horizon_radius))
+    elevation[radius > horizon_radius] = np.nan
+    return elevation.astype(np.float32)
+
+
+def elevation_map(source: ElevationSource) -> tuple[np.ndarray, str]:
+    """Resolve an elevation map from any of the accepted forms.
+
+    Parameters
+    ----------
+    source
+        A skymap ``.sav`` path, a ``.npy`` path, a ``(256, 256)`` array or DataArray, a
+        Dataset from :func:`read_skymap`, ``"circle"`` for :func:`circle_elevation`'s default,
+        or a number: the horizon radius in pixels of a centred circle.
+
+    Returns
+    -------
+    elevation, description
+        The ``(256, 256)`` float32 map and a short text saying where it came from, for
+        provenance.
+    """
+    if isinstance(source, bool):
+        raise ValueError(f"elevation: expected a map, a path or 'circle', got {source!r}")
+    if isinstance(source, int | float | np.integer | np.floating):
+        radius = float(source)
+        if not radius > 0:
+            raise ValueError(f"elevation: a circle needs a positive radius, got {source!r}")
+        return circle_elevation(radius), f"circle(horizon_radius={radius:g})"
+    if isinstance(source, str) and source == "circle":
+        return circle_elevation(), "circle(horizon_radius=128)"
+    if isinstance(source, xr.Dataset):
+        elevation = np.asarray(source["elevation"].values, dtype=np.float32)
+        _check_shape(elevation, "elevation")
+        return elevation, f"skymap {source.attrs.get('path', '(dataset)')}"
+    if isinstance(source, xr.DataArray | np.ndarray):
+        elevation = np.asarray(source, dtype=np.float32)
+        _check_shape(elevation, "elevation")
+        return elevation, "array"
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        if path.lower().endswith(".sav"):
+            skymap = read_skymap(path)
+            return skymap["elevation"].values, f"skymap {os.path.basename(path)}"
+        if path.lower().endswith(".npy"):
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"elevation: {path!r} does not exist")
+            try:
+                elevation = np.load(path, allow_pickle=False).astype(np.float32)
+            except ValueError as error:
+                raise ValueError(f"elevation: cannot read {path!r} as .npy ({error})") from None
+            _check_shape(elevation, f"elevation {path!r}")
+            return elevation, f"npy {os.path.basename(path)}"
+        raise ValueError(
+            f"elevation: {path!r} is neither a skymap .sav nor a .npy file nor 'circle'"
+        )
+    raise ValueError(f"elevation: cannot use {type(source).__name__} as an elevation map")
+
+
+def site_elevations(
+    sites: list[str], elevation: ElevationSource | Mapping[str, ElevationSource]
+) -> tuple[list[np.ndarray], dict[str, str]]:
+    """One elevation map per site: the same map for all, or a mapping site → map."""
+    if isinstance(elevation, Mapping):
+        missing = [s for s in sites if s not in elevation]
+        if missing:
+            raise ValueError(f"elevation: no map given for sites {missing!r}")
+        resolved = {s: elevation_map(elevation[s]) for s in sites}
+    else:
+        shared = elevation_map(elevation)
+        resolved = dict.fromkeys(sites, shared)
+    return [resolved[s][0] for s in sites], {s: resolved[s][1] for s in sites}
+
+
+def _check_shape(elevation: np.ndarray, what: str) -> None:
+    if elevation.shape != FRAME_SHAPE:
+        raise ValueError(f"{what}: elevation map is {elevation.shape}, frames are {FRAME_SHAPE}")
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
