@@ -6,6 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .archive import open_archive
+from .classify import classify
+from .model import Model, ModelCard, ModelError, load_model, write_model_card
 from .preprocess import PRESETS, Preset, get_preset, preprocess
 from .skymap import read_skymap
 from .themis import FRAME_STATUS_MEANINGS, open_themis
@@ -26,15 +28,31 @@ def sample_archive() -> str:
     return str(_DATA / "sample" / "stream0")
 
 
+def demo_model() -> str:
+    """Path of the bundled demonstration ONNX model (``themis-pa`` preset, four classes).
+
+    NOT trained on real data: a small CNN trained on procedurally generated all-sky frames by
+    ``examples/train_demo_model.py``, for running and testing the pipeline.
+    """
+    return str(_DATA / "models" / "demo-themis-pa.onnx")
+
+
 __all__ = [
     "FRAME_STATUS_MEANINGS",
+    "Model",
+    "ModelCard",
+    "ModelError",
     "PRESETS",
     "Preset",
+    "classify",
+    "demo_model",
     "get_preset",
+    "load_model",
     "preprocess",
     "read_skymap",
     "__version__",
     "open_archive",
     "open_themis",
     "sample_archive",
+    "write_model_card",
 ]

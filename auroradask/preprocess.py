@@ -26,6 +26,7 @@ import cv2
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
 
 from .skymap import ElevationSource, site_elevations
 from .themis import OK
@@ -242,6 +243,48 @@ def _preprocess_block(
     return out[None]
 
 
+@dataclass
+class FrameBlocks:
+    """Raw frames as dask arrays ready for a per-chunk kernel, with each site's field of view."""
+
+    images: da.Array  # (site, time, y, x), one site and whole frames per chunk
+    status: da.Array  # (site, time, 1, 1), chunked like images
+    fovs: list[np.ndarray]
+    elevation_sources: dict[str, str]
+
+
+def frame_blocks(
+    frames: xr.Dataset, preset: Preset, elevation: ElevationSource | Mapping[str, ElevationSource]
+) -> FrameBlocks:
+    """Line up ``images`` and ``frame_status`` for map_blocks and resolve the elevation maps."""
+    for var in ("images", "frame_status"):
+        if var not in frames:
+            raise ValueError(f"frames: no {var!r} variable; open frames with open_themis")
+    images, status = frames["images"].data, frames["frame_status"].data
+    if not isinstance(images, da.Array):
+        images, status = da.from_array(images, chunks=(1, -1, -1, -1)), da.from_array(status)
+    if images.numblocks[2:] != (1, 1):
+        images = images.rechunk({2: -1, 3: -1})  # CLAHE over a split frame would show seams
+    if images.chunks[0] != (1,) * images.shape[0]:
+        images = images.rechunk({0: 1})
+    status = status.rechunk(images.chunks[:2])[:, :, None, None]
+    sites = [str(s) for s in frames["site"].values]
+    elevations, sources = site_elevations(sites, elevation)
+    fovs = [field_of_view(e, preset.min_elevation) for e in elevations]
+    for site, fov in zip(sites, fovs, strict=True):
+        if not fov.any():
+            raise ValueError(
+                f"field of view: no pixel of the elevation map for site {site!r} is at or "
+                f"above min_elevation={preset.min_elevation}"
+            )
+    return FrameBlocks(images, status, fovs, sources)
+
+
+def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The coordinates of ``frames`` along site and time only."""
+    return {k: v for k, v in frames.coords.items() if set(v.dims) <= {"site", "time"}}
+
+
 def preprocess(
     frames: xr.Dataset,
     preset: str | Preset | Mapping[str, Any] = "themis-pa",
@@ -272,40 +315,26 @@ def preprocess(
         (``preset``, JSON) and the elevation map of each site (``elevation_source``, JSON).
     """
     params = get_preset(preset, **overrides)
-    images, status = frames["images"].data, frames["frame_status"].data
-    if not isinstance(images, da.Array):
-        images, status = da.from_array(images, chunks=(1, -1, -1, -1)), da.from_array(status)
-    if images.numblocks[2:] != (1, 1):
-        images = images.rechunk({2: -1, 3: -1})  # CLAHE over a split frame would show seams
-    if images.chunks[0] != (1,) * images.shape[0]:
-        images = images.rechunk({0: 1})
-    status = status.rechunk(images.chunks[:2])[:, :, None, None]
-    sites = [str(s) for s in frames["site"].values]
-    elevations, sources = site_elevations(sites, elevation)
-    fovs = [field_of_view(e, params.min_elevation) for e in elevations]
-    for site, fov in zip(sites, fovs, strict=True):
-        if not fov.any():
-            raise ValueError(
-                f"field of view: no pixel of the elevation map for site {site!r} is at or "
-                f"above min_elevation={params.min_elevation}"
-            )
+    blocks = frame_blocks(frames, params, elevation)
     rows, cols = params.size
     data = da.map_blocks(
         _preprocess_block,
-        images,
-        status,
-        fovs=fovs,
+        blocks.images,
+        blocks.status,
+        fovs=blocks.fovs,
         preset=params,
         new_axis=4,
-        chunks=(*images.chunks[:2], (rows,), (cols,), (params.channels,)),
+        chunks=(*blocks.images.chunks[:2], (rows,), (cols,), (params.channels,)),
         dtype=np.dtype(params.dtype),
-        name="preprocess-" + da.core.tokenize(images, status, fovs, params),
+        name="preprocess-" + tokenize(blocks.images, blocks.status, blocks.fovs, params),
     )
-    coords = {k: v for k, v in frames.coords.items() if set(v.dims) <= {"site", "time"}}
     return xr.DataArray(
         data,
         dims=("site", "time", "row", "col", "channel"),
-        coords=coords,
+        coords=frame_coords(frames),
         name="model_input",
-        attrs={"preset": params.to_json(), "elevation_source": json.dumps(sources)},
+        attrs={
+            "preset": params.to_json(),
+            "elevation_source": json.dumps(blocks.elevation_sources),
+        },
     )

@@ -87,3 +87,45 @@ def http_archive(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def tiny_model(
+    path,
+    *,
+    size=(224, 224),
+    channels=3,
+    n_out=4,
+    logits=True,
+    layout="NHWC",
+):
+    """Write a small ONNX graph: mean over each channel, then a fixed linear map to ``n_out``.
+
+    Returns the weight matrix so that a test can compute the expected outputs by hand.
+    """
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    shape = ["batch", *size, channels] if layout == "NHWC" else ["batch", channels, *size]
+    weights = np.linspace(-0.05, 0.08, channels * n_out, dtype=np.float32).reshape(channels, n_out)
+    nodes = [
+        helper.make_node(
+            "ReduceMean",
+            ["image"],
+            ["mean"],
+            axes=[1, 2] if layout == "NHWC" else [2, 3],
+            keepdims=0,
+        ),
+        helper.make_node("MatMul", ["mean", "weights"], ["logits" if not logits else "scores"]),
+    ]
+    if not logits:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=1))
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", n_out])],
+        initializer=[numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+    return weights

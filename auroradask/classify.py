@@ -1,0 +1,193 @@
+"""Frames → model input → results, lazily: one task per chunk reads, preprocesses, classifies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import cv2
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+
+from .model import Model, load_model, predict
+from .preprocess import frame_blocks, frame_coords, preprocess_frames
+from .skymap import ElevationSource
+from .themis import OK, frame_status_attrs
+
+NOT_CLASSIFIED = -1
+
+
+def classify(
+    frames: xr.Dataset,
+    model: str | os.PathLike | Model,
+    *,
+    elevation: ElevationSource | Mapping[str, ElevationSource] = "circle",
+    classes: Sequence[str] | None = None,
+    preset: Any = None,
+    layout: str | None = None,
+    outputs: str | None = None,
+    batch_size: int = 32,
+    providers: str | Sequence[str] | None = None,
+    intra_op_threads: int = 1,
+) -> xr.Dataset:
+    """Classify frames with an ONNX model, lazily.
+
+    The model's card says which preprocessing preset to apply; it is applied here, in the same
+    task as the model, so the float input of a chunk never leaves the worker. Frames whose
+    ``frame_status`` is not 0 are not sent to the model.
+
+    Parameters
+    ----------
+    frames
+        A frames dataset from :func:`auroradask.open_themis`.
+    model
+        An ``.onnx`` path or a :class:`auroradask.model.Model` from
+        :func:`auroradask.load_model`.
+    elevation
+        Elevation map(s) for the field of view; see :func:`auroradask.preprocess`.
+    classes, preset, layout, outputs, batch_size, providers, intra_op_threads
+        Passed to :func:`auroradask.load_model` when ``model`` is a path; they override the
+        model card.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``label(site, time)`` int8 (-1 where not classified), ``confidence(site, time)``
+        float32 (NaN where not classified), ``probability(site, time, class)`` float32,
+        ``timestamp`` and ``frame_status`` from the frames; coordinate ``class``; attributes
+        recording the model, its card, the preset, the elevation maps, the source and the
+        versions.
+
+    Raises
+    ------
+    ModelError
+        Before any data is read, if the model, its card and the arguments do not fit.
+    """
+    if isinstance(model, Model):
+        given = {"classes": classes, "preset": preset, "layout": layout, "outputs": outputs}
+        if any(v is not None for v in given.values()):
+            raise ValueError("model: pass card overrides to load_model, not with a loaded Model")
+    else:
+        model = load_model(
+            model,
+            classes=classes,
+            preset=preset,
+            layout=layout,
+            outputs=outputs,
+            batch_size=batch_size,
+            providers=providers,
+            intra_op_threads=intra_op_threads,
+        )
+    blocks = frame_blocks(frames, model.preset, elevation)
+    n_classes = len(model.classes)
+    probability = da.map_blocks(
+        _classify_block,
+        blocks.images,
+        blocks.status,
+        fovs=blocks.fovs,
+        model=model,
+        drop_axis=(2, 3),
+        new_axis=2,
+        chunks=(*blocks.images.chunks[:2], (n_classes,)),
+        dtype=np.float32,
+        name="classify-" + tokenize(blocks.images, blocks.status, blocks.fovs, model),
+    )
+    label = da.map_blocks(_label_block, probability, drop_axis=2, dtype=np.int8)
+    confidence = da.map_blocks(_confidence_block, probability, drop_axis=2, dtype=np.float32)
+
+    coords = frame_coords(frames)
+    coords["class"] = ("class", np.array(model.classes, dtype=object))
+    results = xr.Dataset(
+        {
+            "label": (("site", "time"), label, label_attrs(model.classes)),
+            "confidence": (
+                ("site", "time"),
+                confidence,
+                {"long_name": "probability of the chosen class", "units": "1"},
+            ),
+            "probability": (
+                ("site", "time", "class"),
+                probability,
+                {"long_name": "class probabilities", "units": "1"},
+            ),
+            "timestamp": frames["timestamp"].variable,
+            "frame_status": frames["frame_status"].variable,
+        },
+        coords=coords,
+    )
+    results["frame_status"].attrs = frame_status_attrs()
+    results.attrs = {
+        **model.provenance(),
+        "elevation_source": json.dumps(blocks.elevation_sources),
+        "source": str(frames.attrs.get("source", "")),
+        **software_versions(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "title": "THEMIS ASI frame classification",
+    }
+    return results
+
+
+def label_attrs(classes: Sequence[str]) -> dict[str, Any]:
+    """CF flag attributes of ``label``: values 0..n-1 mean the classes, -1 not classified."""
+    return {
+        "long_name": "class index (-1: not classified)",
+        "flag_values": np.arange(len(classes), dtype=np.int8),
+        "flag_meanings": " ".join(c.replace(" ", "_") for c in classes),
+        "missing_value": np.int8(NOT_CLASSIFIED),
+    }
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of auroradask and what it computes with, for provenance."""
+    versions = {}
+    for package in ("auroradask", "numpy", "dask", "xarray", "zarr", "onnxruntime"):
+        try:
+            versions[f"version_{package}"] = version(package)
+        except PackageNotFoundError:
+            versions[f"version_{package}"] = "unknown"
+    versions["version_opencv"] = cv2.__version__
+    return versions
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def classify_frames(
+    frames: np.ndarray, valid: np.ndarray, fov: np.ndarray, model: Model
+) -> np.ndarray:
+    """Probabilities ``(n, n_classes)`` for a ``(n, y, x)`` uint16 stack; NaN rows where invalid."""
+    out = np.full((len(frames), len(model.classes)), np.nan, dtype=np.float32)
+    if valid.any():
+        inputs = preprocess_frames(frames[valid], fov, model.preset)
+        out[valid] = predict(model, inputs)
+    return out
+
+
+def labels_from_probability(probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label (argmax, -1 for NaN rows) and confidence (its probability, NaN) along the last axis."""
+    classified = ~np.isnan(probability).any(axis=-1)
+    filled = np.where(classified[..., None], probability, -np.inf)
+    label = np.where(classified, filled.argmax(axis=-1), NOT_CLASSIFIED).astype(np.int8)
+    confidence = np.where(classified, filled.max(axis=-1), np.nan).astype(np.float32)
+    return label, confidence
+
+
+def _classify_block(images, status, fovs, model, block_info=None):
+    cv2.setNumThreads(1)  # parallelism comes from dask
+    site = block_info[0]["chunk-location"][0]
+    valid = status[0, :, 0, 0] == OK
+    return classify_frames(images[0], valid, fovs[site], model)[None]
+
+
+def _label_block(probability):
+    return labels_from_probability(probability)[0]
+
+
+def _confidence_block(probability):
+    return labels_from_probability(probability)[1]

@@ -1,0 +1,431 @@
+"""ONNX models: the model card, validation against the graph, one session per worker process.
+
+A model card says how to feed a model and what its outputs mean. It is read, in this order of
+precedence, from arguments given to :func:`load_model`, from the ONNX file's
+``metadata_props`` (key ``auroradask.card``, written by :func:`write_model_card`), or from a
+JSON sidecar ``<model>.json``. Whatever the card does not say is taken from the graph
+(input name, layout, size, dtype) where the graph makes it unambiguous.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .preprocess import Preset, get_preset
+
+CARD_KEY = "auroradask.card"
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
+
+
+class ModelError(ValueError):
+    """A model file, its card and the requested use of it do not fit together."""
+
+
+@dataclass
+class ModelCard:
+    """How to feed a model and what its outputs mean.
+
+    Attributes
+    ----------
+    classes
+        Class names in output order.
+    preset
+        Preprocessing parameters (a :class:`auroradask.Preset` as a dict, or a preset name).
+    input_name
+        Name of the graph input to feed (default: the first input).
+    layout
+        ``"NHWC"`` (channels last) or ``"NCHW"``.
+    size
+        Input (rows, cols).
+    dtype
+        Input dtype, ``"float32"`` or ``"uint8"``.
+    outputs
+        ``"probabilities"`` or ``"logits"`` (softmax is applied to logits).
+    description
+        Free text: what the model is, what it was trained on.
+    """
+
+    classes: list[str] = field(default_factory=list)
+    preset: dict[str, Any] | str | None = None
+    input_name: str | None = None
+    layout: str | None = None
+    size: tuple[int, int] | None = None
+    dtype: str | None = None
+    outputs: str = "probabilities"
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        card = dataclasses.asdict(self)
+        card["size"] = list(self.size) if self.size else None
+        return card
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str) -> ModelCard:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ModelError(f"model card in {where}: unknown fields {sorted(unknown)}")
+        values = dict(values)
+        if values.get("size") is not None:
+            values["size"] = tuple(int(v) for v in values["size"])
+        return cls(**values)
+
+
+def write_model_card(onnx_path: str | os.PathLike, card: ModelCard | dict[str, Any]) -> None:
+    """Store a model card in an ONNX file's ``metadata_props`` (needs the ``onnx`` package).
+
+    Parameters
+    ----------
+    onnx_path
+        The model file; it is rewritten in place.
+    card
+        A :class:`ModelCard` or a dict of its fields.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("write_model_card needs the onnx package: pip install onnx") from None
+    if isinstance(card, dict):
+        card = ModelCard.from_dict(card, "argument")
+    model = onnx.load(os.fspath(onnx_path))
+    kept = [p for p in model.metadata_props if p.key != CARD_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=CARD_KEY, value=card.to_json())
+    onnx.save(model, os.fspath(onnx_path))
+
+
+@dataclass(frozen=True)
+class Model:
+    """A validated model: its file, its card, and how to run it. Small and picklable.
+
+    Build it with :func:`load_model`; sessions are created by :func:`session` on each worker.
+    """
+
+    path: str
+    sha256: str
+    card: ModelCard
+    preset: Preset
+    input_name: str
+    layout: str
+    batch_size: int
+    providers: tuple[str, ...]
+    intra_op_threads: int
+    fixed_batch: bool = False
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card.classes)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def session_key(self) -> tuple:
+        return (self.path, self.sha256, self.providers, self.intra_op_threads)
+
+    def provenance(self) -> dict[str, str]:
+        """Attributes recording which model made a result."""
+        return {
+            "model_file": self.name,
+            "model_sha256": self.sha256,
+            "model_card": self.card.to_json(),
+            "preset": self.preset.to_json(),
+        }
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    classes: Sequence[str] | None = None,
+    preset: str | Preset | dict[str, Any] | None = None,
+    layout: str | None = None,
+    outputs: str | None = None,
+    batch_size: int = 32,
+    providers: str | Sequence[str] | None = None,
+    intra_op_threads: int = 1,
+) -> Model:
+    """Read a model's card and check it against the graph; read no data.
+
+    Parameters
+    ----------
+    path
+        An ``.onnx`` file.
+    classes, preset, layout, outputs
+        Override the card (or stand in for one where the model has none).
+    batch_size
+        Frames per onnxruntime call (forced to the graph's batch size if that is fixed).
+    providers
+        ``"cpu"`` (default), ``"cuda"``, or onnxruntime provider names.
+    intra_op_threads
+        onnxruntime threads per session. The default of 1 leaves parallelism to dask (one
+        session per dask thread); raise it when a worker has fewer dask threads than cores.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ModelError
+        A ``ValueError`` saying what does not fit: the card and the graph's input rank, size,
+        dtype or layout, the number of classes and the output size, or the preset.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model: {path!r} does not exist")
+    provider_list = _providers(providers)
+    sess = _new_session(path, provider_list, 1)
+    card = _read_card(path, sess)
+    overrides = {"classes": list(classes) if classes is not None else None, "layout": layout}
+    overrides["outputs"] = outputs
+    if preset is not None:
+        overrides["preset"] = preset if isinstance(preset, str | dict) else preset.to_dict()
+    card = dataclasses.replace(card, **{k: v for k, v in overrides.items() if v is not None})
+    return _validate(path, sess, card, batch_size, provider_list, intra_op_threads)
+
+
+def _read_card(path: str, sess) -> ModelCard:
+    meta = sess.get_modelmeta().custom_metadata_map
+    if CARD_KEY in meta:
+        try:
+            return ModelCard.from_dict(json.loads(meta[CARD_KEY]), f"{path} metadata")
+        except json.JSONDecodeError as error:
+            raise ModelError(f"model: the card in {path!r} is not JSON ({error})") from None
+    sidecar = os.path.splitext(path)[0] + ".json"
+    if os.path.exists(sidecar):
+        try:
+            with open(sidecar) as f:
+                return ModelCard.from_dict(json.load(f), sidecar)
+        except json.JSONDecodeError as error:
+            raise ModelError(f"model: card {sidecar!r} is not JSON ({error})") from None
+    return ModelCard()
+
+
+def _validate(path, sess, card, batch_size, providers, intra_op_threads) -> Model:
+    where = f"model {os.path.basename(path)!r}"
+    inputs = {i.name: i for i in sess.get_inputs()}
+    input_name = card.input_name or next(iter(inputs))
+    if input_name not in inputs:
+        raise ModelError(f"{where}: no input named {input_name!r}; inputs are {list(inputs)}")
+    graph_input = inputs[input_name]
+    shape = list(graph_input.shape)
+    if len(shape) != 4:
+        raise ModelError(
+            f"{where}: input {input_name!r} has rank {len(shape)}, expected 4 (images)"
+        )
+    layout = card.layout or _guess_layout(shape)
+    if layout not in ("NHWC", "NCHW"):
+        raise ModelError(
+            f"{where}: cannot tell the input layout from shape {shape}; give layout='NHWC' or 'NCHW'"
+        )
+    if layout == "NHWC":
+        rows, cols, channels = shape[1], shape[2], shape[3]
+    else:
+        channels, rows, cols = shape[1], shape[2], shape[3]
+    dtype = _ORT_DTYPES.get(graph_input.type)
+    if dtype is None:
+        raise ModelError(f"{where}: input type {graph_input.type} is not float32 or uint8")
+    if card.dtype and card.dtype != dtype:
+        raise ModelError(f"{where}: the card says input dtype {card.dtype}, the graph has {dtype}")
+
+    if not card.classes:
+        raise ModelError(f"{where}: no class names; give classes=[...] or a model card")
+    n_out = sess.get_outputs()[0].shape[-1]
+    if isinstance(n_out, int) and n_out != len(card.classes):
+        raise ModelError(
+            f"{where}: {len(card.classes)} class names {card.classes} for {n_out} outputs"
+        )
+    if card.outputs not in ("probabilities", "logits"):
+        raise ModelError(
+            f"{where}: outputs must be 'probabilities' or 'logits', not {card.outputs!r}"
+        )
+
+    if card.preset is None:
+        raise ModelError(f"{where}: no preprocessing preset; give preset='themis-pa' or a card")
+    try:
+        preset = get_preset(card.preset) if isinstance(card.preset, str | dict) else card.preset
+    except ValueError as error:
+        raise ModelError(f"{where}: {error}") from None
+    graph_size = (rows, cols)
+    card_size = tuple(card.size) if card.size else None
+    for name, size in (("card", card_size), ("preset", preset.size)):
+        if size is None:
+            continue
+        for want, have in zip(size, graph_size, strict=True):
+            if isinstance(have, int) and want != have:
+                raise ModelError(
+                    f"{where}: the {name} gives input size {tuple(size)}, the graph takes {tuple(graph_size)}"
+                )
+    if isinstance(channels, int) and channels != preset.channels:
+        raise ModelError(
+            f"{where}: the graph takes {channels} channels, the preset gives {preset.channels}"
+        )
+    if preset.dtype != dtype:
+        raise ModelError(f"{where}: the graph takes {dtype}, the preset gives {preset.dtype}")
+    fixed_batch = isinstance(shape[0], int)
+    if fixed_batch:
+        batch_size = shape[0]
+    if batch_size < 1:
+        raise ModelError(f"batch_size: expected >= 1, got {batch_size}")
+    card = dataclasses.replace(
+        card, input_name=input_name, layout=layout, size=preset.size, dtype=dtype
+    )
+    return Model(
+        path=path,
+        sha256=file_sha256(path),
+        card=card,
+        preset=preset,
+        input_name=input_name,
+        layout=layout,
+        batch_size=int(batch_size),
+        providers=tuple(providers),
+        intra_op_threads=int(intra_op_threads),
+        fixed_batch=fixed_batch,
+    )
+
+
+def _guess_layout(shape: list) -> str | None:
+    last, second = shape[3], shape[1]
+    if last in (1, 3) and second not in (1, 3):
+        return "NHWC"
+    if second in (1, 3) and last not in (1, 3):
+        return "NCHW"
+    return None
+
+
+def _providers(providers: str | Sequence[str] | None) -> list[str]:
+    import onnxruntime as ort
+
+    if providers is None or providers == "cpu":
+        return ["CPUExecutionProvider"]
+    if providers == "cuda":
+        wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    elif isinstance(providers, str):
+        wanted = [providers]
+    else:
+        wanted = list(providers)
+    available = ort.get_available_providers()
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise ModelError(
+            f"providers: {missing} not available in this onnxruntime (available: {available}); "
+            "for CUDA install onnxruntime-gpu"
+        )
+    return wanted
+
+
+def _new_session(path: str, providers: Sequence[str], intra_op_threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(path, sess_options=options, providers=list(providers))
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelError(f"model: cannot load {path!r} with onnxruntime ({error})") from None
+
+
+# --------------------------------------------------------------- sessions on the workers
+
+_SESSIONS: dict[tuple, list] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+class _Pool:
+    """Idle sessions of one model in this process; a thread takes one, runs, gives it back."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.idle: list = []
+        self.lock = threading.Lock()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with self.lock:
+            sess = self.idle.pop() if self.idle else None
+        if sess is None:
+            if file_sha256(self.model.path) != self.model.sha256:
+                raise ModelError(f"model: {self.model.path!r} changed since it was loaded")
+            sess = _new_session(self.model.path, self.model.providers, self.model.intra_op_threads)
+        try:
+            return sess.run(None, {self.model.input_name: batch})[0]
+        finally:
+            with self.lock:
+                self.idle.append(sess)
+
+
+def session_pool(model: Model) -> _Pool:
+    """The sessions of ``model`` in this process, created lazily, cached by path, sha256, options.
+
+    onnxruntime sessions are never pickled into the task graph; each worker process makes its
+    own the first time it needs one, one per thread that runs the model at once.
+    """
+    key = model.session_key()
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = _Pool(model)
+        return _SESSIONS[key]
+
+
+def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
+    """Class probabilities for ``(n, rows, cols, channels)`` inputs, in mini-batches.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, n_classes)`` float32; softmax applied if the card says the outputs are logits.
+    """
+    pool = session_pool(model)
+    n_classes = len(model.classes)
+    out = np.empty((len(inputs), n_classes), dtype=np.float32)
+    for start in range(0, len(inputs), model.batch_size):
+        batch = inputs[start : start + model.batch_size]
+        if model.layout == "NCHW":
+            batch = batch.transpose(0, 3, 1, 2)
+        n = len(batch)
+        if model.fixed_batch and n < model.batch_size:  # pad the last batch to the graph's size
+            batch = np.concatenate(
+                [batch, np.zeros((model.batch_size - n, *batch.shape[1:]), batch.dtype)]
+            )
+        result = pool.run(np.ascontiguousarray(batch))
+        result = np.asarray(result, dtype=np.float32).reshape(len(batch), -1)[:n]
+        if result.shape[1] != n_classes:
+            raise ModelError(
+                f"model {model.name!r}: {result.shape[1]} outputs for {n_classes} classes"
+            )
+        out[start : start + n] = result
+    if model.card.outputs == "logits":
+        out = softmax(out)
+    elif len(out) and not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+        raise ModelError(
+            f"model {model.name!r}: outputs do not sum to 1, so they are not probabilities; "
+            "declare outputs='logits' in the card or the arguments"
+        )
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
