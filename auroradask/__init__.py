@@ -10,6 +10,7 @@ from .classify import classify
 from .model import Model, ModelCard, ModelError, load_model, write_model_card
 from .preprocess import PRESETS, Preset, get_preset, preprocess
 from .skymap import read_skymap
+from .store import StoreError, StoreLockedError, WriteSummary, open_results, to_zarr
 from .themis import FRAME_STATUS_MEANINGS, open_themis
 
 try:
@@ -43,6 +44,9 @@ __all__ = [
     "ModelCard",
     "ModelError",
     "PRESETS",
+    "StoreError",
+    "StoreLockedError",
+    "WriteSummary",
     "Preset",
     "classify",
     "demo_model",
@@ -52,7 +56,9 @@ __all__ = [
     "read_skymap",
     "__version__",
     "open_archive",
+    "open_results",
     "open_themis",
     "sample_archive",
+    "to_zarr",
     "write_model_card",
 ]

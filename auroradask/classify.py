@@ -139,7 +139,7 @@ def label_attrs(classes: Sequence[str]) -> dict[str, Any]:
         "long_name": "class index (-1: not classified)",
         "flag_values": np.arange(len(classes), dtype=np.int8),
         "flag_meanings": " ".join(c.replace(" ", "_") for c in classes),
-        "missing_value": np.int8(NOT_CLASSIFIED),
+        "comment": "-1: not classified (no valid frame in the slot)",
     }
 
 
