@@ -7,10 +7,12 @@ from pathlib import Path
 
 from .archive import open_archive
 from .classify import classify
+from .cluster import dashboard_link, start_client
+from .export import export_text
 from .model import Model, ModelCard, ModelError, load_model, write_model_card
 from .preprocess import PRESETS, Preset, get_preset, preprocess
 from .skymap import read_skymap
-from .store import StoreError, StoreLockedError, WriteSummary, open_results, to_zarr
+from .store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
 from .themis import FRAME_STATUS_MEANINGS, open_themis
 
 try:
@@ -49,7 +51,10 @@ __all__ = [
     "WriteSummary",
     "Preset",
     "classify",
+    "dashboard_link",
+    "describe",
     "demo_model",
+    "export_text",
     "get_preset",
     "load_model",
     "preprocess",
@@ -59,6 +64,7 @@ __all__ = [
     "open_results",
     "open_themis",
     "sample_archive",
+    "start_client",
     "to_zarr",
     "write_model_card",
 ]

@@ -559,3 +559,32 @@ def open_results(
         raise FileNotFoundError(f"store: no results store at {url!r}")
     with _quiet_zarr():
         return xr.open_zarr(url, group=group, storage_options=storage_options)
+
+
+def describe(results: xr.Dataset) -> dict[str, Any]:
+    """Sites, time span of written slots, counts per class and status, and provenance.
+
+    Reads only the small per-slot variables (``label``, ``frame_status``, ``write_complete``).
+    """
+    written = results["write_complete"].values.astype(bool) if "write_complete" in results else None
+    label = results["label"].values
+    status = results["frame_status"].values
+    if written is None:
+        written = status >= 0
+    times = results["time"].values[written.any(axis=0)]
+    classes = [str(c) for c in results["class"].values]
+    label_counts = np.bincount(
+        label[written & (label >= 0)].astype(np.int64), minlength=len(classes)
+    )
+    status_counts = np.bincount(
+        status[written].astype(np.int64), minlength=len(FRAME_STATUS_MEANINGS)
+    )
+    return {
+        "sites": [str(s) for s in results["site"].values],
+        "first": str(pd.Timestamp(times[0])) if len(times) else None,
+        "last": str(pd.Timestamp(times[-1])) if len(times) else None,
+        "slots_written": int(written.sum()),
+        "label_counts": dict(zip(classes, map(int, label_counts), strict=True)),
+        "status_counts": dict(zip(FRAME_STATUS_MEANINGS, map(int, status_counts), strict=True)),
+        "provenance": {k: str(v) for k, v in results.attrs.items()},
+    }

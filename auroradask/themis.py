@@ -236,7 +236,8 @@ def open_themis(
         :class:`pandas.Timestamp` reads. A date alone means 00:00 UT of that day.
     chunks
         Minute files per chunk along ``time`` (10 minutes = 200 frames, 26 MB of raw
-        counts). Chunk edges fall on multiples of ``chunks`` minutes of the UT day.
+        counts). Must divide 1440: chunk edges fall on multiples of ``chunks`` minutes of
+        every UT day.
     cache
         Local folder for copies of remote files (default: see
         :func:`auroradask.archive.default_cache_dir`); False to keep none.
@@ -261,6 +262,9 @@ def open_themis(
     start_ts, end_ts = check_interval(start, end)
     if isinstance(chunks, bool) or not isinstance(chunks, int | np.integer) or chunks < 1:
         raise ValueError(f"chunks: expected a whole number of minutes >= 1, got {chunks!r}")
+    if 1440 % chunks:
+        # chunk edges then fall at the same minutes every day, so that stores line up
+        raise ValueError(f"chunks: {chunks} minutes does not divide a day (1440 minutes)")
     archive = open_archive(source, cache=cache, storage_options=storage_options)
 
     times = np.arange(

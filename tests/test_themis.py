@@ -200,6 +200,7 @@ def test_opening_ten_sites_two_nights_reads_no_file(monkeypatch):
         ({"sites": []}, ValueError, "sites"),
         ({"start": "not a time"}, ValueError, "start"),
         ({"chunks": 0}, ValueError, "chunks"),
+        ({"chunks": 7}, ValueError, "chunks"),
         ({"source": "/no/such/stream0"}, FileNotFoundError, "source"),
     ],
 )

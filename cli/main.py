@@ -1,0 +1,298 @@
+"""``auroradask``: batch classification of THEMIS frames on a Dask cluster.
+
+Subcommands: ``classify`` (sites × dates × model → Zarr store), ``info STORE`` and
+``export-text STORE OUTDIR``. Every option maps to an argument of the Python API; this file
+holds no logic the API lacks. Exit codes: 0 success, 1 runtime failure, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import pandas as pd
+
+import auroradask
+
+SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
+DEFAULT_OUT = "auroradask-results.zarr"
+
+
+class UsageError(Exception):
+    """Bad arguments: reported in one line, exit code 2."""
+
+
+class RunFailure(Exception):
+    """A failure while computing: exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _utc(value: str, name: str, *, end: bool = False) -> pd.Timestamp:
+    """A UT time; a date alone is the whole day (for ``--end``: up to the end of that day)."""
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError:
+        raise UsageError(f"{name}: cannot read {value!r} as YYYY-MM-DD or an ISO time") from None
+    if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        ts += pd.Timedelta(days=1)
+    return ts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="auroradask", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=auroradask.__version__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser(
+        "classify",
+        help="classify the frames of sites and dates into a Zarr store",
+        description="Classify THEMIS frames into a Zarr store. With no arguments: the bundled "
+        "sample (gill, 2014-03-10 06:00-06:06 UT) with the demo model into "
+        f"./{DEFAULT_OUT}.",
+    )
+    data = run.add_argument_group("data")
+    data.add_argument(
+        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
+    )
+    data.add_argument(
+        "--site",
+        action="append",
+        help="site code, repeat for several (e.g. --site gill --site fsmi)",
+    )
+    data.add_argument("--start", help="UT start, YYYY-MM-DD (00:00) or ISO time, inclusive")
+    data.add_argument(
+        "--end",
+        help="UT end, exclusive; YYYY-MM-DD means the end of that day (default: end of the start day)",
+    )
+    data.add_argument(
+        "--cache", help="local folder for copies of remote files (default: ~/.cache/auroradask)"
+    )
+    data.add_argument(
+        "--chunk-minutes",
+        type=int,
+        default=10,
+        help="minute files per task (divides a day; default 10)",
+    )
+    model = run.add_argument_group("model")
+    model.add_argument(
+        "--model", help="ONNX model with a model card (default: the bundled demo model)"
+    )
+    model.add_argument("--classes", help="comma-separated class names, overriding the card")
+    model.add_argument(
+        "--preset", help="preprocessing preset name, overriding the card (themis-pa, pfrr-pa)"
+    )
+    model.add_argument(
+        "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
+    )
+    model.add_argument(
+        "--batch-size", type=int, default=32, help="frames per onnxruntime call (default 32)"
+    )
+    model.add_argument(
+        "--providers", default="cpu", help="onnxruntime providers: cpu (default) or cuda"
+    )
+    output = run.add_argument_group("output")
+    output.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"Zarr store path or URL (default ./{DEFAULT_OUT})"
+    )
+    output.add_argument("--group", help="group inside the store (one per model)")
+    cluster = run.add_argument_group("cluster")
+    cluster.add_argument(
+        "--scheduler",
+        help="address (tcp://host:8786) or scheduler file of a running Dask scheduler",
+    )
+    cluster.add_argument(
+        "--workers", type=int, help="LocalCluster worker processes (default: cores / threads)"
+    )
+    cluster.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=1,
+        help="threads per LocalCluster worker (default 1)",
+    )
+    cluster.add_argument(
+        "--memory-limit",
+        default="auto",
+        help="memory per LocalCluster worker, e.g. 4GB (default auto)",
+    )
+    cluster.add_argument(
+        "--dashboard-address",
+        default="127.0.0.1:8787",
+        help="LocalCluster dashboard address (default 127.0.0.1:8787)",
+    )
+    cluster.add_argument(
+        "--performance-report", metavar="FILE.html", help="write a Dask performance report"
+    )
+    run.set_defaults(func=cmd_classify)
+
+    info = commands.add_parser(
+        "info",
+        help="sites, time span, counts per class, provenance of a store",
+        description="Describe a results store.",
+    )
+    info.add_argument("store", help="Zarr store path or URL")
+    info.add_argument("--group", help="group inside the store")
+    info.set_defaults(func=cmd_info)
+
+    export = commands.add_parser(
+        "export-text",
+        help="one text file per site and UT day, as the published classifier wrote them",
+        description="Write OUTDIR/YYYY/MM/DD/YYYYMMDD_<site>_classifications.txt files.",
+    )
+    export.add_argument("store", help="Zarr store path or URL")
+    export.add_argument("outdir", help="folder to write into")
+    export.add_argument("--group", help="group inside the store")
+    export.set_defaults(func=cmd_export_text)
+    return parser
+
+
+def _frames_request(args: argparse.Namespace) -> dict:
+    if args.source is None and args.site is None and args.start is None and args.end is None:
+        return {"source": auroradask.sample_archive(), **SAMPLE}
+    missing = [f"--{n}" for n in ("source", "site", "start") if getattr(args, n) is None]
+    if missing:
+        raise UsageError(f"classify: {' '.join(missing)} required when data options are given")
+    start = _utc(args.start, "--start")
+    end = _utc(args.end, "--end", end=True) if args.end else start.floor("D") + pd.Timedelta(days=1)
+    return {"source": args.source, "site": args.site, "start": start, "end": end}
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    request = _frames_request(args)
+    frames = auroradask.open_themis(
+        request["source"],
+        request["site"],
+        request["start"],
+        request["end"],
+        chunks=args.chunk_minutes,
+        cache=args.cache,
+    )
+    model = auroradask.load_model(
+        args.model or auroradask.demo_model(),
+        classes=args.classes.split(",") if args.classes else None,
+        preset=args.preset,
+        batch_size=args.batch_size,
+        providers=args.providers,
+    )
+    results = auroradask.classify(frames, model, elevation=args.skymap or "circle")
+    total = frames.sizes["site"] * frames.sizes["time"]
+    print(
+        f"{total} frame slots: {', '.join(request['site'])}, "
+        f"{frames.time.values[0]} to {frames.time.values[-1]} UT, model {model.name}"
+    )
+
+    client = auroradask.start_client(
+        args.scheduler,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        memory_limit=args.memory_limit,
+        dashboard_address=args.dashboard_address,
+    )
+    try:
+        print(f"dashboard: {auroradask.dashboard_link(client) or 'none'}", flush=True)
+        report = nullcontext()
+        if args.performance_report:
+            from distributed import performance_report
+
+            report = performance_report(filename=args.performance_report)
+        started = time.perf_counter()
+        try:
+            with report:
+                summary = auroradask.to_zarr(
+                    results, args.out, group=args.group, progress=_ProgressBar(total, started)
+                )
+        except auroradask.StoreError:
+            raise  # the store does not fit these arguments: a usage error
+        except Exception as error:
+            raise RunFailure(f"{type(error).__name__}: {error}") from error
+        print(file=sys.stderr)
+    finally:
+        client.close()
+    _print_summary(summary, args.out)
+    return 0
+
+
+class _ProgressBar:
+    def __init__(self, total: int, started: float) -> None:
+        self.total, self.started = total, started
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, summary: auroradask.WriteSummary) -> None:
+        done = summary.written + summary.skipped
+        rate = summary.written / max(time.perf_counter() - self.started, 1e-9)
+        width = 30
+        bar = "#" * int(width * done / max(self.total, 1))
+        line = f"[{bar:<{width}}] {done}/{self.total} frames, {rate:.1f} frames/s"
+        print(
+            ("\r" if self.tty else "") + line,
+            end="" if self.tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _print_summary(summary: auroradask.WriteSummary, out: str) -> None:
+    ok = summary.status_counts.get("ok", 0)
+    print(f"classified {ok} frames into {out}")
+    skipped = {k: v for k, v in summary.status_counts.items() if k != "ok"}
+    print("skipped: " + (", ".join(f"{k} {v}" for k, v in skipped.items()) or "none"))
+    if summary.skipped:
+        print(f"already in the store: {summary.skipped} slots")
+    print(
+        "per class: " + (", ".join(f"{k} {v}" for k, v in summary.label_counts.items()) or "none")
+    )
+    rate = summary.written / summary.seconds if summary.seconds else 0.0
+    print(f"wall time {summary.seconds:.1f} s, {rate:.1f} frames/s")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = auroradask.describe(auroradask.open_results(args.store, group=args.group))
+    print(f"store: {args.store}")
+    print(f"sites: {', '.join(info['sites'])}")
+    print(f"time span written: {info['first']} to {info['last']} ({info['slots_written']} slots)")
+    print("per class: " + ", ".join(f"{k} {v}" for k, v in info["label_counts"].items()))
+    print("frame status: " + ", ".join(f"{k} {v}" for k, v in info["status_counts"].items()))
+    for key, value in info["provenance"].items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_export_text(args: argparse.Namespace) -> int:
+    files = auroradask.export_text(
+        auroradask.open_results(args.store, group=args.group), args.outdir
+    )
+    print(f"wrote {len(files)} files under {args.outdir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except RunFailure as error:
+        print(f"auroradask: failed: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:  # raised by the API on bad input
+        print(f"auroradask: {error}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("auroradask: interrupted; run the same command again to resume", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - a runtime failure, reported in one message
+        print(f"auroradask: failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
