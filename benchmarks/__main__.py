@@ -1,0 +1,225 @@
+"""``python -m benchmarks [--quick|--full] [--json FILE]``: the table of benchmarks/README.md.
+
+Every configuration runs in its own process on the same generated archive and core count;
+peak memory is the largest sum of resident memory over that process and all its children,
+sampled every 0.1 s. Each throughput configuration also runs at double length, to show
+whether memory grows with the length of a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+import auroradask
+from benchmarks.archive import make_archive
+from benchmarks.models import build_resnet50
+
+MODES = {
+    # sites, hours, minute files per hour (20 frames each); double length doubles the minutes
+    "quick": {"sites": ["bnch", "bnck"], "hours": 1, "minutes": 4},
+    "full": {"sites": ["bnch"], "hours": 12, "minutes": 60},  # a site-night: 720 files
+}
+
+
+def measure(spec: dict) -> dict:
+    """Run one configuration in a new process; add its peak memory (all processes, MB)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.configs", json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    root, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    out = process.stdout.read().strip().splitlines()
+    if process.returncode != 0 or not out:
+        raise RuntimeError(f"benchmark {spec['config']} failed (exit {process.returncode})")
+    result = json.loads(out[-1])
+    result["peak_memory_mb"] = round(peak / 2**20, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a few minutes of frames (default)")
+    mode.add_argument(
+        "--full", action="store_true", help="a whole site-night (takes hours on 2 cores)"
+    )
+    parser.add_argument("--json", help="write the records to this file")
+    parser.add_argument("--models", default="demo,resnet50", help="comma-separated: demo, resnet50")
+    parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--workdir", help="where archives and stores go (default: a temporary folder)"
+    )
+    args = parser.parse_args()
+    size = MODES["full" if args.full else "quick"]
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="auroradask-bench-"))
+    records = []
+
+    lengths = {}
+    for length, factor in (("single", 1), ("double", 2)):
+        archive = workdir / f"stream0-{length}"
+        minutes = size["minutes"] * factor if size["hours"] == 1 else size["minutes"]
+        hours = size["hours"] if size["hours"] == 1 else size["hours"] * factor
+        files = make_archive(archive, size["sites"], "2014-03-10T00:00", hours, minutes)
+        end = str(pd.Timestamp("2014-03-10") + pd.Timedelta(hours=hours - 1, minutes=minutes))
+        lengths[length] = {
+            "archive": str(archive),
+            "sites": size["sites"],
+            "start": "2014-03-10",
+            "end": end,
+            "files": len(files),
+        }
+        print(
+            f"{length}: {len(files)} minute files ({len(files) * 20} frames) in {archive}",
+            flush=True,
+        )
+
+    models = {"demo": auroradask.demo_model()}
+    if "resnet50" in args.models:
+        models["resnet50"] = build_resnet50(str(workdir / "resnet50-random.onnx"))
+    for model_name, model in models.items():
+        if model_name not in args.models:
+            continue
+        ceilings = {}
+        for config in ("ceiling_read", "ceiling_preprocess", "ceiling_model"):
+            spec = {
+                **lengths["single"],
+                "config": config,
+                "model": model,
+                "cores": args.cores,
+                "workdir": str(workdir),
+            }
+            result = measure(spec)
+            ceilings[config] = result["frames"] / result["seconds"]
+            records.append(_record(model_name, config, "single", result))
+        ceiling = min(ceilings.values())
+        for length in ("single", "double"):
+            found = {}
+            for config in ("baseline", "auroradask"):
+                run_dir = workdir / f"{model_name}-{config}-{length}"
+                run_dir.mkdir(exist_ok=True)
+                spec = {
+                    **lengths[length],
+                    "config": config,
+                    "model": model,
+                    "cores": args.cores,
+                    "workdir": str(run_dir),
+                }
+                found[config] = _record(model_name, config, length, measure(spec))
+            found["auroradask"]["ratio_baseline"] = round(
+                found["auroradask"]["fps"] / found["baseline"]["fps"], 2
+            )
+            found["auroradask"]["ratio_ceiling"] = round(found["auroradask"]["fps"] / ceiling, 2)
+            records += [found["baseline"], found["auroradask"]]
+
+    spec = {
+        **lengths["single"],
+        "config": "preprocess_compare",
+        "model": "",
+        "cores": args.cores,
+        "workdir": str(workdir),
+    }
+    compare = measure(spec)
+    records.append(
+        {
+            "model": "-",
+            "config": "preprocess_dask",
+            "length": "single",
+            "frames": compare["frames"],
+            "fps": round(compare["frames"] / compare["seconds"], 1),
+            "ms_per_frame": round(1000 * compare["seconds"] / compare["frames"], 2),
+            "peak_memory_mb": compare["peak_memory_mb"],
+        }
+    )
+    records.append(
+        {
+            "model": "-",
+            "config": "preprocess_opencv_loop",
+            "length": "single",
+            "frames": compare["frames"],
+            "fps": round(compare["frames"] / compare["loop_seconds"], 1),
+            "ms_per_frame": round(1000 * compare["loop_seconds"] / compare["frames"], 2),
+            "peak_memory_mb": None,
+        }
+    )
+    opened = measure(
+        {
+            **lengths["single"],
+            "config": "open_cost",
+            "model": "",
+            "cores": args.cores,
+            "workdir": str(workdir),
+        }
+    )
+    records.append(
+        {
+            "model": "-",
+            "config": "open_10_sites_2_days",
+            "length": "-",
+            "frames": opened["frames"],
+            "files": opened["files"],
+            "seconds": round(opened["seconds"], 2),
+            "fps": None,
+            "peak_memory_mb": opened["peak_memory_mb"],
+        }
+    )
+
+    _print_table(records, args.cores)
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1))
+
+
+def _record(model: str, config: str, length: str, result: dict) -> dict:
+    return {
+        "model": model,
+        "config": config,
+        "length": length,
+        "frames": result["frames"],
+        "seconds": round(result["seconds"], 2),
+        "fps": round(result["frames"] / result["seconds"], 1),
+        "peak_memory_mb": result["peak_memory_mb"],
+    }
+
+
+def _print_table(records: list[dict], cores: int) -> None:
+    print(f"\n{cores} cores")
+    print(
+        f"{'model':<9} {'config':<23} {'length':<7} {'frames':>7} {'fps':>8} {'peak MB':>8}  ratios"
+    )
+    for r in records:
+        ratios = ""
+        if "ratio_baseline" in r:
+            ratios = f"x{r['ratio_baseline']} baseline, x{r['ratio_ceiling']} ceiling"
+        if "ms_per_frame" in r:
+            ratios = f"{r['ms_per_frame']} ms/frame"
+        if r["config"].startswith("open"):
+            ratios = f"{r['files']} files opened in {r['seconds']} s"
+        fps = "" if r["fps"] is None else r["fps"]
+        mem = "" if r["peak_memory_mb"] is None else r["peak_memory_mb"]
+        print(
+            f"{r['model']:<9} {r['config']:<23} {r['length']:<7} {r['frames']:>7} {fps:>8} {mem:>8}  {ratios}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Generate realistic stream0 archives from the bundled real frames.
+
+Each generated minute file is a real sample minute (cycled) with its headers rewritten to the
+new site and time, gzip-compressed as in the archive, so reading and decompressing cost what
+they cost on real data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+import auroradask
+
+_SAMPLE_MINUTES: list[bytes] | None = None
+
+
+def _sample_minutes() -> list[bytes]:
+    global _SAMPLE_MINUTES
+    if _SAMPLE_MINUTES is None:
+        files = sorted(Path(auroradask.sample_archive()).rglob("*_full.pgm*"))
+        raw = [f.read_bytes() for f in files]
+        _SAMPLE_MINUTES = [
+            gzip.decompress(r) if f.suffix == ".gz" else r for f, r in zip(files, raw, strict=True)
+        ]
+    return _SAMPLE_MINUTES
+
+
+def make_archive(
+    root: str | os.PathLike,
+    sites: list[str],
+    start: str,
+    hours: int,
+    minutes_per_hour: int = 60,
+    imager: str = "themis99",
+) -> list[Path]:
+    """Write ``sites × hours × minutes_per_hour`` gzip minute files; return their paths."""
+    root = Path(root)
+    written = []
+    minutes = _sample_minutes()
+    first = pd.Timestamp(start)
+    n = 0
+    for site in sites:
+        for hour in range(hours):
+            for minute in range(minutes_per_hour):
+                t = first + pd.Timedelta(hours=hour, minutes=minute)
+                folder = root / t.strftime("%Y/%m/%d") / f"{site}_{imager}" / t.strftime("ut%H")
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"{t:%Y%m%d_%H%M}_{site}_{imager}_full.pgm.gz"
+                if not path.exists():
+                    source = minutes[n % len(minutes)]
+                    data = re.sub(
+                        rb"2014-03-10 06:0\d:", t.strftime("%Y-%m-%d %H:%M:").encode(), source
+                    )
+                    data = data.replace(
+                        b'"Site unique ID" gill', f'"Site unique ID" {site}'.encode()
+                    )
+                    path.write_bytes(gzip.compress(data, compresslevel=6))
+                written.append(path)
+                n += 1
+    return written
+
+
+def make_empty_tree(
+    root: str | os.PathLike, sites: int = 10, days: int = 2, hours: int = 14
+) -> int:
+    """A stream0 tree of empty minute files (for the cost of opening); returns the file count."""
+    count = 0
+    for day in range(days):
+        for s in range(sites):
+            for hour in range(hours):
+                folder = Path(root) / f"2014/03/{10 + day:02d}/s{s:03d}_themis{s:02d}/ut{hour:02d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                for minute in range(60):
+                    (
+                        folder
+                        / f"201403{10 + day:02d}_{hour:02d}{minute:02d}_s{s:03d}_themis{s:02d}_full.pgm.gz"
+                    ).touch()
+                    count += 1
+    return count

@@ -1,0 +1,210 @@
+"""One benchmark configuration, run in a fresh process: ``python -m benchmarks.configs SPEC``.
+
+SPEC is JSON with ``config``, ``model``, ``archive``, ``sites``, ``start``, ``end``, ``cores``
+and ``workdir``. Prints one JSON line: ``{"frames": n, "seconds": s, ...}``. The parent
+(``benchmarks.__main__``) samples the memory of this process and all its children.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+from multiprocessing import Pool
+
+import cv2
+import numpy as np
+
+import auroradask
+from auroradask.preprocess import field_of_view, get_preset, preprocess_frames
+from auroradask.skymap import circle_elevation
+from auroradask.themis import read_minute_file
+
+FOV = field_of_view(circle_elevation(), 15)
+_SESSION = None
+
+
+def _files(spec) -> list[str]:
+    return sorted(glob.glob(os.path.join(spec["archive"], "**", "*_full.pgm*"), recursive=True))
+
+
+def _hours(spec) -> list[list[str]]:
+    by_hour: dict[str, list[str]] = {}
+    for path in _files(spec):
+        by_hour.setdefault(os.path.dirname(path), []).append(path)
+    return list(by_hour.values())
+
+
+# ------------------------------------------------------------- today's workflow (baseline)
+
+
+def _reference_input(frame: np.ndarray) -> np.ndarray:
+    """The published preprocessing, frame by frame, as the one-off scripts do it."""
+    c = cv2.createCLAHE(clipLimit=3, tileGridSize=(8, 8)).apply(frame)
+    u8 = cv2.convertScaleAbs(c, alpha=255 / 65535)
+    rgb = cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR)
+    f = cv2.resize(rgb, (256, 256)).astype(np.float32)
+    f[~FOV] = 0
+    return cv2.resize(f, (224, 224)).astype(np.float32)
+
+
+def _baseline_hour(args) -> int:
+    """One per-hour task: read the hour, preprocess each frame, classify, write a text file."""
+    global _SESSION
+    import onnxruntime as ort
+    import themis_imager_readfile
+
+    model, files, outdir = args
+    cv2.setNumThreads(1)
+    if _SESSION is None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        _SESSION = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    images, metadata, _ = themis_imager_readfile.read(files, quiet=True)
+    inputs = np.stack([_reference_input(images[:, :, i]) for i in range(images.shape[2])])
+    probability = np.concatenate(
+        [_SESSION.run(None, {"image": inputs[i : i + 32]})[0] for i in range(0, len(inputs), 32)]
+    )
+    name = os.path.join(outdir, os.path.basename(files[0])[:13] + ".txt")
+    with open(name, "w") as f:
+        f.write("date,time,prediction,confidence\n")
+        for meta, p in zip(metadata, probability, strict=True):
+            f.write(f"{meta['Image request start']},{p.argmax()},{p.max():.4f}\n")
+    return len(inputs)
+
+
+def baseline(spec) -> dict:
+    jobs = [(spec["model"], hour, spec["workdir"]) for hour in _hours(spec)]
+    start = time.perf_counter()
+    with Pool(spec["cores"]) as pool:
+        frames = sum(pool.map(_baseline_hour, jobs))
+    return {"frames": frames, "seconds": time.perf_counter() - start}
+
+
+# ------------------------------------------------------------------------------ ceilings
+
+
+def _read_file(path: str) -> int:
+    with open(path, "rb") as f:
+        return len(read_minute_file(f.read(), path).images)
+
+
+def ceiling_read(spec) -> dict:
+    files = _files(spec)
+    start = time.perf_counter()
+    with Pool(spec["cores"]) as pool:
+        frames = sum(pool.map(_read_file, files))
+    return {"frames": frames, "seconds": time.perf_counter() - start}
+
+
+def _preprocess_files(files: list[str]) -> tuple[int, float]:
+    cv2.setNumThreads(1)
+    frames = []
+    for path in files:
+        with open(path, "rb") as f:
+            frames.append(read_minute_file(f.read(), path).images)
+    stack = np.concatenate(frames)
+    start = time.perf_counter()
+    preprocess_frames(stack, FOV, get_preset("themis-pa"))
+    return len(stack), time.perf_counter() - start
+
+
+def ceiling_preprocess(spec) -> dict:
+    files = _files(spec)
+    groups = [files[i :: spec["cores"]] for i in range(spec["cores"])]
+    with Pool(spec["cores"]) as pool:
+        parts = pool.map(_preprocess_files, groups)
+    return {"frames": sum(n for n, _ in parts), "seconds": max(s for _, s in parts)}
+
+
+def ceiling_model(spec) -> dict:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = spec["cores"]
+    session = ort.InferenceSession(spec["model"], options, providers=["CPUExecutionProvider"])
+    n = len(_files(spec)) * 20
+    batch = np.random.default_rng(0).uniform(0, 255, (32, 224, 224, 3)).astype(np.float32)
+    session.run(None, {"image": batch})  # warm-up
+    start = time.perf_counter()
+    for first in range(0, n, 32):
+        session.run(None, {"image": batch[: min(32, n - first)]})
+    return {"frames": n, "seconds": time.perf_counter() - start}
+
+
+# ---------------------------------------------------------------------------- auroradask
+
+
+def run_auroradask(spec) -> dict:
+    client = auroradask.start_client(workers=spec["cores"], dashboard_address="127.0.0.1:0")
+    client.run(_warm_worker)  # imports only, as the baseline's forked processes inherit them
+    try:
+        start = time.perf_counter()
+        frames = auroradask.open_themis(spec["archive"], spec["sites"], spec["start"], spec["end"])
+        results = auroradask.classify(frames, spec["model"])
+        summary = auroradask.to_zarr(results, os.path.join(spec["workdir"], "results.zarr"))
+        seconds = time.perf_counter() - start
+    finally:
+        client.close()
+    return {"frames": summary.status_counts.get("ok", 0), "seconds": seconds}
+
+
+def _warm_worker() -> None:
+    import onnxruntime  # noqa: F401
+
+    import auroradask.classify  # noqa: F401
+
+
+def preprocess_compare(spec) -> dict:
+    """ms per frame: the preset through dask (threads = cores) vs the plain OpenCV loop."""
+    import dask
+
+    frames = auroradask.open_themis(spec["archive"], spec["sites"], spec["start"], spec["end"])
+    frames = frames.persist(scheduler="threads")
+    valid = (frames.frame_status.values == 0).reshape(-1)
+    raw = frames.images.values.reshape(-1, 256, 256)[valid]
+    start = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=spec["cores"]):
+        auroradask.preprocess(frames, "themis-pa").compute()
+    dask_seconds = time.perf_counter() - start
+    cv2.setNumThreads(1)
+    start = time.perf_counter()
+    for frame in raw:
+        _reference_input(frame)
+    loop_seconds = time.perf_counter() - start
+    n = len(raw)
+    return {"frames": n, "seconds": dask_seconds, "loop_seconds": loop_seconds}
+
+
+def open_cost(spec) -> dict:
+    from benchmarks.archive import make_empty_tree
+
+    root = os.path.join(spec["workdir"], "empty-stream0")
+    files = make_empty_tree(root)
+    sites = [f"s{i:03d}" for i in range(10)]
+    start = time.perf_counter()
+    frames = auroradask.open_themis(root, sites, "2014-03-10", "2014-03-12")
+    seconds = time.perf_counter() - start
+    return {
+        "frames": int(frames.sizes["site"] * frames.sizes["time"]),
+        "seconds": seconds,
+        "files": files,
+    }
+
+
+CONFIGS = {
+    "baseline": baseline,
+    "ceiling_read": ceiling_read,
+    "ceiling_preprocess": ceiling_preprocess,
+    "ceiling_model": ceiling_model,
+    "auroradask": run_auroradask,
+    "preprocess_compare": preprocess_compare,
+    "open_cost": open_cost,
+}
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    print(json.dumps(CONFIGS[spec["config"]](spec)), flush=True)
