@@ -161,11 +161,16 @@ def software_versions() -> dict[str, str]:
 def classify_frames(
     frames: np.ndarray, valid: np.ndarray, fov: np.ndarray, model: Model
 ) -> np.ndarray:
-    """Probabilities ``(n, n_classes)`` for a ``(n, y, x)`` uint16 stack; NaN rows where invalid."""
+    """Probabilities ``(n, n_classes)`` for a ``(n, y, x)`` uint16 stack; NaN rows where invalid.
+
+    Preprocesses and classifies one mini-batch at a time, so the float input of a whole chunk
+    (120 MB for 200 frames at 224×224×3) never exists at once.
+    """
     out = np.full((len(frames), len(model.classes)), np.nan, dtype=np.float32)
-    if valid.any():
-        inputs = preprocess_frames(frames[valid], fov, model.preset)
-        out[valid] = predict(model, inputs)
+    index = np.flatnonzero(valid)
+    for first in range(0, len(index), model.batch_size):
+        batch = index[first : first + model.batch_size]
+        out[batch] = predict(model, preprocess_frames(frames[batch], fov, model.preset))
     return out
 
 

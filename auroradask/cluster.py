@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
+import dask
 from distributed import Client, LocalCluster
+
+#: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 to hand freed memory back to
+#: the system. That also switches off glibc's adaptive mmap threshold, so OpenCV's CLAHE, which
+#: allocates ~8 MB of 16-bit histograms per frame, pays for fresh pages on every call and runs
+#: at half speed. 128 MiB keeps the memory release for large arrays and the speed of CLAHE.
+WORKER_MALLOC_TRIM_THRESHOLD = 128 * 2**20
 
 
 def start_client(
@@ -31,6 +38,11 @@ def start_client(
         Per worker, e.g. ``"4GB"``; ``"auto"`` shares the machine's memory.
     dashboard_address
         Where the LocalCluster's dashboard listens; 127.0.0.1 keeps it private to this machine.
+
+    Notes
+    -----
+    LocalCluster workers start with ``MALLOC_TRIM_THRESHOLD_`` at 128 MiB instead of dask's
+    64 KiB, which halves the cost of CLAHE (see ``WORKER_MALLOC_TRIM_THRESHOLD``).
     """
     if scheduler:
         if os.path.exists(scheduler):
@@ -42,13 +54,15 @@ def start_client(
         workers = max(1, (os.cpu_count() or 1) // threads_per_worker)
     if workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads_per_worker,
-        memory_limit=memory_limit,
-        dashboard_address=dashboard_address,
-        host="127.0.0.1",
-    )
+    environ = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+    with dask.config.set({environ: WORKER_MALLOC_TRIM_THRESHOLD}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            memory_limit=memory_limit,
+            dashboard_address=dashboard_address,
+            host="127.0.0.1",
+        )
     return Client(cluster)
 
 
