@@ -185,7 +185,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     total = frames.sizes["site"] * frames.sizes["time"]
     print(
         f"{total} frame slots: {', '.join(request['site'])}, "
-        f"{frames.time.values[0]} to {frames.time.values[-1]} UT, model {model.name}"
+        f"{pd.Timestamp(frames.time.values[0])} to {pd.Timestamp(frames.time.values[-1])} UT, "
+        f"model {model.name}"
     )
 
     client = auroradask.start_client(
