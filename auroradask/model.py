@@ -348,7 +348,7 @@ def _new_session(path: str, providers: Sequence[str], intra_op_threads: int):
 
 # --------------------------------------------------------------- sessions on the workers
 
-_SESSIONS: dict[tuple, list] = {}
+_SESSIONS: dict[tuple, _Pool] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 

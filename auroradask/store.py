@@ -320,8 +320,7 @@ def _template(results: xr.Dataset, sites: list[str], times: np.ndarray, chunk: i
         "flag_values": np.array([0, 1], dtype=np.uint8),
         "flag_meanings": "pending complete",
     }
-    template.attrs = {k: v for k, v in results.attrs.items() if k != "created"}
-    template.attrs["created"] = results.attrs.get("created", "")
+    template.attrs = dict(results.attrs)
     return template
 
 
