@@ -32,8 +32,9 @@ def start_client(
     workers
         LocalCluster worker processes (default: one per core / ``threads_per_worker``).
     threads_per_worker
-        Dask threads per worker process. Each thread runs its own onnxruntime session with
-        one intra-op thread, so workers × threads = cores saturates the machine.
+        Dask threads per worker process. Each thread runs the worker's onnxruntime session
+        on its own chunk with one intra-op thread, so workers × threads = cores saturates the
+        machine.
     memory_limit
         Per worker, e.g. ``"4GB"``; ``"auto"`` shares the machine's memory.
     dashboard_address

@@ -178,8 +178,9 @@ def load_model(
     providers
         ``"cpu"`` (default), ``"cuda"``, or onnxruntime provider names.
     intra_op_threads
-        onnxruntime threads per session. The default of 1 leaves parallelism to dask (one
-        session per dask thread); raise it when a worker has fewer dask threads than cores.
+        onnxruntime threads per run. The default of 1 leaves parallelism to dask (each dask
+        thread runs the model on its own chunk); raise it when a worker has fewer dask
+        threads than cores.
 
     Raises
     ------
@@ -348,42 +349,23 @@ def _new_session(path: str, providers: Sequence[str], intra_op_threads: int):
 
 # --------------------------------------------------------------- sessions on the workers
 
-_SESSIONS: dict[tuple, _Pool] = {}
+_SESSIONS: dict[tuple, Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-class _Pool:
-    """Idle sessions of one model in this process; a thread takes one, runs, gives it back."""
+def session(model: Model):
+    """This process's onnxruntime session for ``model``, created on first use.
 
-    def __init__(self, model: Model) -> None:
-        self.model = model
-        self.idle: list = []
-        self.lock = threading.Lock()
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        with self.lock:
-            sess = self.idle.pop() if self.idle else None
-        if sess is None:
-            if file_sha256(self.model.path) != self.model.sha256:
-                raise ModelError(f"model: {self.model.path!r} changed since it was loaded")
-            sess = _new_session(self.model.path, self.model.providers, self.model.intra_op_threads)
-        try:
-            return sess.run(None, {self.model.input_name: batch})[0]
-        finally:
-            with self.lock:
-                self.idle.append(sess)
-
-
-def session_pool(model: Model) -> _Pool:
-    """The sessions of ``model`` in this process, created lazily, cached by path, sha256, options.
-
-    onnxruntime sessions are never pickled into the task graph; each worker process makes its
-    own the first time it needs one, one per thread that runs the model at once.
+    Cached by (path, sha256, providers, threads) and never pickled into the task graph: each
+    worker process makes its own, and its dask threads share it (``InferenceSession.run`` is
+    thread-safe), so a model's weights are in memory once per process.
     """
     key = model.session_key()
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
-            _SESSIONS[key] = _Pool(model)
+            if file_sha256(model.path) != model.sha256:
+                raise ModelError(f"model: {model.path!r} changed since it was loaded")
+            _SESSIONS[key] = _new_session(model.path, model.providers, model.intra_op_threads)
         return _SESSIONS[key]
 
 
@@ -395,7 +377,7 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(n, n_classes)`` float32; softmax applied if the card says the outputs are logits.
     """
-    pool = session_pool(model)
+    sess = session(model)
     n_classes = len(model.classes)
     out = np.empty((len(inputs), n_classes), dtype=np.float32)
     for start in range(0, len(inputs), model.batch_size):
@@ -407,7 +389,7 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
             batch = np.concatenate(
                 [batch, np.zeros((model.batch_size - n, *batch.shape[1:]), batch.dtype)]
             )
-        result = pool.run(np.ascontiguousarray(batch))
+        result = sess.run(None, {model.input_name: np.ascontiguousarray(batch)})[0]
         result = np.asarray(result, dtype=np.float32).reshape(len(batch), -1)[:n]
         if result.shape[1] != n_classes:
             raise ModelError(

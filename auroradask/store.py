@@ -249,15 +249,13 @@ def to_zarr(
 
 
 def _open_existing(url: str, group: str | None, storage_options) -> xr.Dataset | None:
+    """The store at ``url``, or None if there is none (zarr's not-found errors are
+    FileNotFoundErrors)."""
     try:
         with _quiet_zarr():
             return xr.open_zarr(url, group=group, storage_options=storage_options, chunks=None)
     except (FileNotFoundError, KeyError):
         return None
-    except ValueError as error:
-        if "No such file" in str(error) or "not found" in str(error).lower():
-            return None
-        raise
 
 
 def _check_identity(existing: xr.Dataset, results: xr.Dataset, url: str) -> None:

@@ -124,3 +124,23 @@ def test_invalid_frames_are_not_classified(sample_copy):
     assert np.isnan(results.probability.values[0][status != 0]).all()
     assert (results.label.values[0][status == 0] >= 0).all()
     assert np.isfinite(results.confidence.values[0][status == 0]).all()
+
+
+def test_threads_of_a_process_share_one_session(model_input, monkeypatch):
+    import dask
+
+    from auroradask import model as model_module
+
+    loaded = auroradask.load_model(auroradask.demo_model())
+    model_module._SESSIONS.pop(loaded.session_key(), None)
+    created = []
+    real = model_module._new_session
+    monkeypatch.setattr(
+        model_module, "_new_session", lambda *args: created.append(args) or real(*args)
+    )
+    with dask.config.set(scheduler="threads", num_workers=3):
+        results = auroradask.classify(open_sample(chunks=1), loaded).compute()
+    assert len(created) == 1  # 6 chunks on 3 threads, one session
+    session = ort.InferenceSession(auroradask.demo_model(), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"image": model_input})[0]
+    np.testing.assert_allclose(results.probability.values[0], expected, rtol=1e-5, atol=1e-6)
