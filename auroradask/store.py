@@ -277,13 +277,14 @@ def _day_axis(first: np.datetime64, last: np.datetime64) -> np.ndarray:
     return np.arange(start.to_datetime64(), stop.to_datetime64(), SLOT, dtype="datetime64[ns]")
 
 
-def _template(results: xr.Dataset, sites: list[str], times: np.ndarray, chunk: int) -> xr.Dataset:
+def _template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dataset:
     n_classes = results.sizes["class"]
     shape = (len(sites), len(times))
-    chunks = (1, chunk)
 
     def full(value, dtype, extra=()):
-        return da.full(shape + extra, value, dtype=dtype, chunks=chunks + extra)
+        # one dask chunk: the template is never computed (only its metadata is written), and
+        # a graph with one task per store chunk would cost more than the writing of a short run
+        return da.full(shape + extra, value, dtype=dtype, chunks=-1)
 
     coords = {
         "site": ("site", np.array(sites, dtype=object)),
@@ -346,7 +347,7 @@ def _prepare(url, existing, results, kwargs) -> tuple[list[str], np.ndarray, int
     chunk = int(max(results["label"].chunks[1]))
     if existing is None:
         times = _day_axis(request_times[0], request_times[-1])
-        template = _template(results, request_sites, times, chunk)
+        template = _template(results, request_sites, times)
         template.to_zarr(
             url,
             encoding=_encoding(template, chunk),
@@ -366,7 +367,7 @@ def _prepare(url, existing, results, kwargs) -> tuple[list[str], np.ndarray, int
         )
     if request_times[-1] > times[-1]:  # new days, for the sites already there
         new_times = _day_axis(times[-1] + SLOT, request_times[-1])
-        template = _template(results, sites, new_times, chunk)
+        template = _template(results, sites, new_times)
         template.attrs = dict(existing.attrs)  # an append rewrites the group's attributes
         template.to_zarr(
             url, append_dim="time", consolidated=True, compute=False, **_append(kwargs)
@@ -374,7 +375,7 @@ def _prepare(url, existing, results, kwargs) -> tuple[list[str], np.ndarray, int
         times = np.concatenate([times, new_times])
     new_sites = [s for s in request_sites if s not in sites]
     if new_sites:
-        template = _template(results, new_sites, times, chunk)
+        template = _template(results, new_sites, times)
         template.attrs = dict(existing.attrs)  # an append rewrites the group's attributes
         template.to_zarr(
             url, append_dim="site", consolidated=True, compute=False, **_append(kwargs)
