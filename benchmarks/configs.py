@@ -102,7 +102,7 @@ def ceiling_read(spec) -> dict:
 
 
 def _preprocess_files(files: list[str]) -> tuple[int, float]:
-    """Frames read first, then preprocessed an hour (60 files) at a time; only that is timed."""
+    """Frames read 60 files at a time, then preprocessed; only the preprocessing is timed."""
     cv2.setNumThreads(1)
     preset, n, seconds = get_preset("themis-pa"), 0, 0.0
     for first in range(0, len(files), 60):
