@@ -5,15 +5,15 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .archive import open_archive
-from .classify import classify
-from .cluster import dashboard_link, start_client
-from .export import export_text
-from .model import Model, ModelCard, ModelError, load_model, write_model_card
-from .preprocess import PRESETS, Preset, get_preset, preprocess
-from .skymap import read_skymap
-from .store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
-from .themis import FRAME_STATUS_MEANINGS, open_themis
+from ._archive import open_archive
+from ._classify import classify
+from ._cluster import dashboard_link, start_client
+from ._frames import FRAME_STATUS_MEANINGS, open_themis
+from ._model import Model, ModelCard, ModelError, load_model, write_model_card
+from ._preprocess import PRESETS, Preset, get_preset, preprocess
+from ._skymap import read_skymap
+from ._store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
+from ._textfiles import export_text
 
 try:
     __version__ = version("auroradask")

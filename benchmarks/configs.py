@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 import auroradask
-from auroradask.preprocess import field_of_view, get_preset, preprocess_frames
-from auroradask.skymap import circle_elevation
-from auroradask.themis import read_minute_file
+from auroradask._frames import read_minute_file
+from auroradask._preprocess import field_of_view, get_preset, preprocess_frames
+from auroradask._skymap import circle_elevation
 
 FOV = field_of_view(circle_elevation(), 15)
 MODEL_CEILING_FRAMES = 2000
@@ -162,7 +162,7 @@ def run_auroradask(spec) -> dict:
 def _warm_worker() -> None:
     import onnxruntime  # noqa: F401
 
-    import auroradask.classify  # noqa: F401
+    import auroradask._classify  # noqa: F401
 
 
 def preprocess_compare(spec) -> dict:

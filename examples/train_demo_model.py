@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 import auroradask
-from auroradask.model import ModelCard
-from auroradask.preprocess import field_of_view, get_preset, preprocess_frames
-from auroradask.skymap import circle_elevation
+from auroradask._model import ModelCard
+from auroradask._preprocess import field_of_view, get_preset, preprocess_frames
+from auroradask._skymap import circle_elevation
 
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
 SIZE = 256

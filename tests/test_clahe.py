@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from auroradask.clahe import clahe_uint16
+from auroradask._clahe import clahe_uint16
 
 
 def opencv(frame, clip_limit, tile_grid):

@@ -12,7 +12,7 @@ from conftest import HOUR_DIR, SAMPLE_END, SAMPLE_START, tiny_model
 from distributed import Client, LocalCluster
 
 import auroradask
-from auroradask.model import softmax
+from auroradask._model import softmax
 
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
 
@@ -129,7 +129,7 @@ def test_invalid_frames_are_not_classified(sample_copy):
 def test_threads_of_a_process_share_one_session(model_input, monkeypatch):
     import dask
 
-    from auroradask import model as model_module
+    from auroradask import _model as model_module
 
     loaded = auroradask.load_model(auroradask.demo_model())
     model_module._SESSIONS.pop(loaded.session_key(), None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import cv2
@@ -12,8 +11,9 @@ import xarray as xr
 from conftest import HOUR_DIR, SAMPLE_END, SAMPLE_START
 
 import auroradask
-from auroradask.clahe import clahe_uint16
-from auroradask.preprocess import clahe_to_uint8, field_of_view, get_preset
+from auroradask import _preprocess
+from auroradask._clahe import clahe_uint16
+from auroradask._preprocess import clahe_to_uint8, field_of_view, get_preset
 
 SKYMAP = str(Path(__file__).parent / "data" / "themis_skymap_atha_20230115-+_v02.sav")
 
@@ -103,7 +103,7 @@ def test_invalid_frames_stay_zero_and_get_no_clahe(sample_copy, monkeypatch):
         applied.append(1)
         return clahe_uint16(frame, *args)
 
-    monkeypatch.setattr(importlib.import_module("auroradask.preprocess"), "clahe_uint16", counting)
+    monkeypatch.setattr(_preprocess, "clahe_uint16", counting)
     out = auroradask.preprocess(frames, elevation="circle").compute(scheduler="sync").values[0]
     assert len(applied) == 100
     assert (out[60:80] == 0).all()

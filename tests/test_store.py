@@ -18,7 +18,7 @@ import xarray as xr
 from conftest import SAMPLE_END, SAMPLE_START, tiny_model
 
 import auroradask
-from auroradask.store import StoreLock
+from auroradask._store import StoreLock
 
 VARIABLES = ["label", "confidence", "probability", "timestamp", "frame_status", "write_complete"]
 WRITER = Path(__file__).parent / "store_writer.py"

@@ -11,7 +11,7 @@ import pytest
 from conftest import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes
 
 import auroradask
-from auroradask.themis import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
+from auroradask._frames import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
 
 
 def open_sample(root=None, start=SAMPLE_START, end=SAMPLE_END, **kwargs):

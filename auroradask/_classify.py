@@ -15,10 +15,10 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from .model import Model, load_model, predict
-from .preprocess import frame_blocks, frame_coords, preprocess_frames
-from .skymap import ElevationSource
-from .themis import OK, frame_status_attrs
+from ._frames import OK, frame_status_attrs
+from ._model import Model, load_model, predict
+from ._preprocess import frame_blocks, frame_coords, preprocess_frames
+from ._skymap import ElevationSource
 
 NOT_CLASSIFIED = -1
 

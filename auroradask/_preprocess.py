@@ -28,9 +28,9 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from .clahe import clahe_uint16
-from .skymap import ElevationSource, site_elevations
-from .themis import OK
+from ._clahe import clahe_uint16
+from ._frames import OK
+from ._skymap import ElevationSource, site_elevations
 
 
 @dataclass(frozen=True)

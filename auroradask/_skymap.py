@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .themis import FRAME_SHAPE
+from ._schema import FRAME_SHAPE
 
 #: An elevation map can be given as any of these; see :func:`elevation_map`.
 ElevationSource = str | os.PathLike | np.ndarray | xr.DataArray | xr.Dataset | float

@@ -36,7 +36,7 @@ import xarray as xr
 from dask.base import tokenize
 from dask.delayed import Delayed
 
-from .themis import FRAME_STATUS_MEANINGS, SLOT
+from .._frames import FRAME_STATUS_MEANINGS, SLOT
 
 DAY_SLOTS = 28_800
 NOT_WRITTEN_STATUS = -1

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .preprocess import Preset, get_preset
+from ._preprocess import Preset, get_preset
 
 CARD_KEY = "auroradask.card"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}

@@ -27,8 +27,8 @@ import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from .archive import Archive, open_archive
-from .sites import THEMIS_SITES
+from ._archive import Archive, open_archive
+from ._sites import THEMIS_SITES
 
 log = logging.getLogger(__name__)
 
