@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from ._archive import open_archive
@@ -14,11 +13,7 @@ from ._preprocess import PRESETS, Preset, get_preset, preprocess
 from ._skymap import read_skymap
 from ._store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
 from ._textfiles import export_text
-
-try:
-    __version__ = version("auroradask")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+from ._version import __version__
 
 _DATA = Path(__file__).parent / "data"
 

@@ -95,6 +95,7 @@ def run_writer(store, env, stop_after=None, delay=None):
     process.wait(timeout=60)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("stop_after", "delay"), [("start", None), ("start", 1.5), ("chunk", None)]
 )
