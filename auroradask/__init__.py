@@ -1,19 +1,54 @@
-"""auroradask: classify millions of THEMIS all-sky camera frames with Dask, xarray and ONNX."""
+"""auroradask: classify millions of THEMIS all-sky camera frames with Dask, xarray and ONNX.
+
+The public API, in pipeline order (everything a user needs is importable from here; the
+``_``-prefixed modules are the stages behind it):
+
+- archive and frames: :func:`open_archive`, :func:`open_themis`, :func:`sample_archive`,
+  :data:`FRAME_STATUS_MEANINGS`;
+- skymaps and preprocessing: :func:`read_skymap`, :func:`circle_elevation`,
+  :func:`field_of_view`, :func:`preprocess` (lazy), :func:`preprocess_frames` (the numpy
+  kernel on a stack of frames), :class:`Preset`, :data:`PRESETS`, :func:`get_preset`,
+  :func:`clahe_uint16`;
+- models and classification: :func:`load_model`, :class:`Model`, :class:`ModelCard`,
+  :func:`write_model_card`, :func:`demo_model`, :func:`classify`;
+- results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
+  :func:`describe`, :func:`export_text`;
+- clusters: :func:`start_client`, :func:`dashboard_link`;
+- errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ._archive import open_archive
+from ._clahe import clahe_uint16
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
-from ._frames import FRAME_STATUS_MEANINGS, open_themis
-from ._model import Model, ModelCard, ModelError, load_model, write_model_card
-from ._preprocess import PRESETS, Preset, get_preset, preprocess
-from ._skymap import read_skymap
-from ._store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
+from ._frames import open_themis
+from ._model import Model, ModelCard, load_model, write_model_card
+from ._preprocess import (
+    PRESETS,
+    Preset,
+    field_of_view,
+    get_preset,
+    preprocess,
+    preprocess_frames,
+)
+from ._schema import FRAME_STATUS_MEANINGS
+from ._skymap import circle_elevation, read_skymap
+from ._store import WriteSummary, describe, open_results, to_zarr
 from ._textfiles import export_text
 from ._version import __version__
+from .errors import (
+    ArgumentError,
+    AuroradaskError,
+    InputDataError,
+    ModelError,
+    SourceNotFoundError,
+    StoreError,
+    StoreLockedError,
+)
 
 _DATA = Path(__file__).parent / "data"
 
@@ -36,28 +71,36 @@ def demo_model() -> str:
 
 
 __all__ = [
+    "ArgumentError",
+    "AuroradaskError",
     "FRAME_STATUS_MEANINGS",
+    "InputDataError",
     "Model",
     "ModelCard",
     "ModelError",
     "PRESETS",
+    "Preset",
+    "SourceNotFoundError",
     "StoreError",
     "StoreLockedError",
     "WriteSummary",
-    "Preset",
+    "__version__",
+    "clahe_uint16",
+    "circle_elevation",
     "classify",
     "dashboard_link",
-    "describe",
     "demo_model",
+    "describe",
     "export_text",
+    "field_of_view",
     "get_preset",
     "load_model",
-    "preprocess",
-    "read_skymap",
-    "__version__",
     "open_archive",
     "open_results",
     "open_themis",
+    "preprocess",
+    "preprocess_frames",
+    "read_skymap",
     "sample_archive",
     "start_client",
     "to_zarr",

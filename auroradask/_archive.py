@@ -22,6 +22,9 @@ from typing import Any
 import fsspec
 import numpy as np
 import pandas as pd
+import platformdirs
+
+from .errors import ArgumentError, SourceNotFoundError
 
 #: File name of a raw minute file. Other modes (``_wide_``, ``_partial_`` …) do not match.
 MINUTE_FILE = re.compile(
@@ -38,11 +41,9 @@ LOCAL_PROTOCOLS = {"file", "local"}
 
 @dataclass(frozen=True)
 class MinuteFile:
-    """One minute of one site: the candidate files for it, in the order to try them."""
+    """One minute of one site: its imager and the candidate files, in the order to try them."""
 
-    site: str
     imager: str
-    minute: np.datetime64
     paths: tuple[str, ...]
 
 
@@ -68,6 +69,10 @@ class Archive:
     url: str
     cache_dir: str | None = None
     _listing_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the folder listings are for discovery on the client: tasks never need them
+        return {**self.__dict__, "_listing_cache": {}}
 
     @property
     def is_local(self) -> bool:
@@ -147,29 +152,25 @@ class Archive:
                         previous = found.get(key)
                         paths = (path,) if previous is None else (*previous.paths, path)
                         found[key] = MinuteFile(
-                            site=site,
                             imager=match["imager"] if previous is None else previous.imager,
-                            minute=key,
                             paths=tuple(sorted(paths, key=_preference)),
                         )
         return found
 
 
 def _preference(path: str) -> tuple[int, str]:
-    match = MINUTE_FILE.match(posixpath.basename(path))
-    return (SUFFIX_PREFERENCE[match["suffix"] or ""] if match else 9, path)
+    # only names that MINUTE_FILE matched are ever candidates
+    return (SUFFIX_PREFERENCE[MINUTE_FILE.match(posixpath.basename(path))["suffix"] or ""], path)
 
 
 def default_cache_dir(url: str) -> str:
     """The default local cache folder for a remote source.
 
-    ``$AURORADASK_CACHE`` if set, else ``$XDG_CACHE_HOME/auroradask`` (``~/.cache/auroradask``),
+    ``$AURORADASK_CACHE`` if set, else the user cache folder that ``platformdirs`` finds (as
+    pooch does: ``~/.cache/auroradask`` on Linux, ``~/Library/Caches/auroradask`` on macOS),
     followed by the host and path of the source, so that two archives never share files.
     """
-    base = os.environ.get("AURORADASK_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "auroradask",
-    )
+    base = os.environ.get("AURORADASK_CACHE") or platformdirs.user_cache_dir("auroradask")
     tail = re.sub(r"^[a-z0-9+.-]+://", "", url.strip()).strip("/")
     tail = re.sub(r"[^A-Za-z0-9._/-]", "_", tail)
     return os.path.join(base, *[p for p in tail.split("/") if p not in ("", "..", ".")])
@@ -196,23 +197,25 @@ def open_archive(
 
     Raises
     ------
-    FileNotFoundError
+    ArgumentError
+        If ``source`` is not a path or URL fsspec can open.
+    SourceNotFoundError
         If ``source`` does not exist.
     """
     url = os.fspath(source)
     if not url:
-        raise ValueError("source: an empty string is not a path or URL")
+        raise ArgumentError("source: an empty string is not a path or URL")
     try:
         fs, root = fsspec.url_to_fs(url, **dict(storage_options or {}))
     except (ValueError, ImportError) as error:
-        raise ValueError(f"source: cannot open {url!r}: {error}") from None
+        raise ArgumentError(f"source: cannot open {url!r}: {error}") from None
     root = root.rstrip("/") or "/"
     try:
         exists = fs.exists(root) or fs.isdir(root)
     except Exception as error:  # noqa: BLE001 - any transport error means we cannot read it
-        raise FileNotFoundError(f"source: cannot reach {url!r}: {error}") from None
+        raise SourceNotFoundError(f"source: cannot reach {url!r}: {error}") from None
     if not exists:
-        raise FileNotFoundError(f"source: {url!r} does not exist")
+        raise SourceNotFoundError(f"source: {url!r} does not exist")
     archive = Archive(fs=fs, root=root, url=url)
     if not archive.is_local and cache is not False:
         if cache is None or cache is True:

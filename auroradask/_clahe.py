@@ -26,6 +26,8 @@ import functools
 import cv2
 import numpy as np
 
+from .errors import ArgumentError
+
 HIST_SIZE = 65536  # OpenCV's histogram size for 16-bit images
 
 
@@ -63,9 +65,7 @@ def _geometry(shape: tuple[int, int], tile_grid: tuple[int, int]):
     return pad, tile_h * tile_w, tile_of, corners, weights
 
 
-def clahe_uint16(
-    frame: np.ndarray, clip_limit: float = 40.0, tile_grid: tuple[int, int] = (8, 8)
-) -> np.ndarray:
+def clahe_uint16(frame: np.ndarray, clip_limit: float, tile_grid: tuple[int, int]) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation of one 16-bit frame.
 
     The result equals ``cv2.createCLAHE(clip_limit, tile_grid[::-1]).apply(frame)`` exactly.
@@ -75,7 +75,7 @@ def clahe_uint16(
     frame
         ``(rows, cols)`` uint16.
     clip_limit
-        OpenCV's ``clipLimit``: a tile's histogram is clipped at
+        OpenCV's ``clipLimit`` (no default here: the presets own the defaults): a tile's histogram is clipped at
         ``max(int(clip_limit * tile_area / 65536), 1)`` counts per value.
     tile_grid
         (rows, cols) of tiles; note that OpenCV's ``tileGridSize`` is (cols, rows).
@@ -87,9 +87,9 @@ def clahe_uint16(
     """
     frame = np.asarray(frame)
     if frame.ndim != 2 or frame.dtype != np.uint16:
-        raise ValueError(f"frame: expected (rows, cols) uint16, got {frame.shape} {frame.dtype}")
+        raise ArgumentError(f"frame: expected (rows, cols) uint16, got {frame.shape} {frame.dtype}")
     if not clip_limit > 0:
-        raise ValueError(f"clip_limit must be > 0, got {clip_limit!r}")
+        raise ArgumentError(f"clip_limit must be > 0, got {clip_limit!r}")
     tiles_y, tiles_x = (int(v) for v in tile_grid)
     pad, area, tile_of, corners, (xa, xa1, ya, ya1) = _geometry(frame.shape, (tiles_y, tiles_x))
     if pad[0] >= frame.shape[0] or pad[1] >= frame.shape[1]:

@@ -15,12 +15,11 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from ._frames import OK, frame_status_attrs
 from ._model import Model, load_model, predict
 from ._preprocess import frame_blocks, frame_coords, preprocess_frames
+from ._schema import NOT_CLASSIFIED, OK, frame_status_attrs, label_attrs
 from ._skymap import ElevationSource
-
-NOT_CLASSIFIED = -1
+from .errors import ArgumentError
 
 
 def classify(
@@ -72,7 +71,7 @@ def classify(
     if isinstance(model, Model):
         given = {"classes": classes, "preset": preset, "layout": layout, "outputs": outputs}
         if any(v is not None for v in given.values()):
-            raise ValueError("model: pass card overrides to load_model, not with a loaded Model")
+            raise ArgumentError("model: pass card overrides to load_model, not with a loaded Model")
     else:
         model = load_model(
             model,
@@ -86,20 +85,25 @@ def classify(
         )
     blocks = frame_blocks(frames, model.preset, elevation)
     n_classes = len(model.classes)
-    probability = da.map_blocks(
-        _classify_block,
-        blocks.images,
-        blocks.status,
-        fovs=blocks.fovs,
-        model=model,
-        drop_axis=(2, 3),
-        new_axis=2,
-        chunks=(*blocks.images.chunks[:2], (n_classes,)),
-        dtype=np.float32,
-        name="classify-" + tokenize(blocks.images, blocks.status, blocks.fovs, model),
+    probability = blocks.map_chunks(
+        "classify", _classify_chunk, {"c": n_classes}, np.float32, model=model
     )
-    label = da.map_blocks(_label_block, probability, drop_axis=2, dtype=np.int8)
-    confidence = da.map_blocks(_confidence_block, probability, drop_axis=2, dtype=np.float32)
+    # named as the classify stage: the dashboard shows read, classify, write
+    label = da.map_blocks(
+        label_from_probability,
+        probability,
+        drop_axis=2,
+        dtype=np.int8,
+        name="classify-" + tokenize(probability, "label"),
+    )
+    confidence = da.map_blocks(
+        confidence_of_label,
+        probability,
+        label[..., None],
+        drop_axis=2,
+        dtype=np.float32,
+        name="classify-" + tokenize(probability, "confidence"),
+    )
 
     coords = frame_coords(frames)
     coords["class"] = ("class", np.array(model.classes, dtype=object))
@@ -133,16 +137,6 @@ def classify(
     return results
 
 
-def label_attrs(classes: Sequence[str]) -> dict[str, Any]:
-    """CF flag attributes of ``label``: values 0..n-1 mean the classes, -1 not classified."""
-    return {
-        "long_name": "class index (-1: not classified)",
-        "flag_values": np.arange(len(classes), dtype=np.int8),
-        "flag_meanings": " ".join(c.replace(" ", "_") for c in classes),
-        "comment": "-1: not classified (no valid frame in the slot)",
-    }
-
-
 def software_versions() -> dict[str, str]:
     """Versions of auroradask and what it computes with, for provenance."""
     versions = {}
@@ -174,25 +168,19 @@ def classify_frames(
     return out
 
 
-def labels_from_probability(probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Label (argmax, -1 for NaN rows) and confidence (its probability, NaN) along the last axis."""
+def label_from_probability(probability: np.ndarray) -> np.ndarray:
+    """Index of the most probable class along the last axis; -1 where a row holds NaN."""
     classified = ~np.isnan(probability).any(axis=-1)
     filled = np.where(classified[..., None], probability, -np.inf)
-    label = np.where(classified, filled.argmax(axis=-1), NOT_CLASSIFIED).astype(np.int8)
-    confidence = np.where(classified, filled.max(axis=-1), np.nan).astype(np.float32)
-    return label, confidence
+    return np.where(classified, filled.argmax(axis=-1), NOT_CLASSIFIED).astype(np.int8)
 
 
-def _classify_block(images, status, fovs, model, block_info=None):
+def confidence_of_label(probability: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """The probability of the chosen class (``label[..., None]``); NaN where not classified."""
+    chosen = np.take_along_axis(probability, np.maximum(label, 0).astype(np.intp), axis=-1)
+    return np.where(label >= 0, chosen, np.nan).astype(np.float32)[..., 0]
+
+
+def _classify_chunk(images, status, fov, model):
     cv2.setNumThreads(1)  # parallelism comes from dask
-    site = block_info[0]["chunk-location"][0]
-    valid = status[0, :, 0, 0] == OK
-    return classify_frames(images[0], valid, fovs[site], model)[None]
-
-
-def _label_block(probability):
-    return labels_from_probability(probability)[0]
-
-
-def _confidence_block(probability):
-    return labels_from_probability(probability)[1]
+    return classify_frames(images[0], status[0] == OK, fov[0], model)[None]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import dask
 from distributed import Client, LocalCluster
+
+from .errors import ArgumentError
 
 #: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, so that freed memory goes
 #: back to the system. Setting it also freezes glibc's mmap threshold at 128 KiB: every array
@@ -48,14 +51,14 @@ def start_client(
     """
     if scheduler:
         if os.path.exists(scheduler):
-            return Client(scheduler_file=scheduler)
+            return Client(scheduler_file=_check_scheduler_file(scheduler))
         return Client(scheduler)
     if threads_per_worker < 1:
-        raise ValueError(f"threads_per_worker: expected >= 1, got {threads_per_worker}")
+        raise ArgumentError(f"threads_per_worker: expected >= 1, got {threads_per_worker}")
     if workers is None:
         workers = max(1, (os.cpu_count() or 1) // threads_per_worker)
     if workers < 1:
-        raise ValueError(f"workers: expected >= 1, got {workers}")
+        raise ArgumentError(f"workers: expected >= 1, got {workers}")
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
     with dask.config.set(environ):
         cluster = LocalCluster(
@@ -66,6 +69,21 @@ def start_client(
             host="127.0.0.1",
         )
     return Client(cluster)
+
+
+def _check_scheduler_file(path: str) -> str:
+    """A scheduler file must be JSON with an ``address``; dask would fail with a bare assert."""
+    try:
+        with open(path) as f:
+            address = json.load(f).get("address")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ArgumentError(f"scheduler: {path!r} is not a Dask scheduler file ({error})") from None
+    if not isinstance(address, str) or not address:
+        raise ArgumentError(
+            f"scheduler: {path!r} is not a Dask scheduler file (no 'address'); "
+            "write one with dask scheduler --scheduler-file"
+        )
+    return path
 
 
 def dashboard_link(client: Client) -> str | None:

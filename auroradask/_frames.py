@@ -25,20 +25,25 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
 
 from ._archive import Archive, open_archive
+from ._schema import (
+    DEFAULT_CHUNK_MINUTES,
+    FILE_UNREADABLE,
+    FRAME_BYTES,
+    FRAME_MISSING,
+    FRAME_SHAPE,
+    MINUTES_PER_DAY,
+    NO_FILE,
+    OK,
+    SITE_CODE,
+    SLOT,
+    frame_status_attrs,
+)
 from ._sites import THEMIS_SITES
+from .errors import ArgumentError
 
 log = logging.getLogger(__name__)
-
-FRAME_SHAPE = (256, 256)
-FRAME_BYTES = FRAME_SHAPE[0] * FRAME_SHAPE[1] * 2
-SLOT = np.timedelta64(3, "s").astype("timedelta64[ns]")
-
-#: Values of ``frame_status`` (CF ``flag_values`` / ``flag_meanings``).
-OK, NO_FILE, FILE_UNREADABLE, FRAME_MISSING = 0, 1, 2, 3
-FRAME_STATUS_MEANINGS = ("ok", "no_file", "file_unreadable", "frame_missing")
 
 _REQUEST_START = re.compile(rb'#"Image request start"\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)')
 _HEADER_END = b"\n65535\n"
@@ -215,7 +220,7 @@ def open_themis(
     start: Any,
     end: Any,
     *,
-    chunks: int = 10,
+    chunk_minutes: int = DEFAULT_CHUNK_MINUTES,
     cache: str | os.PathLike | bool | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> xr.Dataset:
@@ -232,15 +237,16 @@ def open_themis(
     sites
         One site code (``"gill"``) or several.
     start, end
-        UT interval, ``start`` inclusive and ``end`` exclusive: anything
-        :class:`pandas.Timestamp` reads. A date alone means 00:00 UT of that day.
-    chunks
+        UT interval: anything :class:`pandas.Timestamp` reads. ``start`` is inclusive (a date
+        alone is 00:00 UT). ``end`` is exclusive, except that a date alone (``"2014-03-11"``)
+        includes that whole day, as in pandas' and xarray's date slicing.
+    chunk_minutes
         Minute files per chunk along ``time`` (10 minutes = 200 frames, 26 MB of raw
-        counts). Must divide 1440: chunk edges fall on multiples of ``chunks`` minutes of
-        every UT day.
+        counts). Must divide 1440: chunk edges fall on multiples of ``chunk_minutes``
+        minutes of every UT day, so that stores line up.
     cache
-        Local folder for copies of remote files (default: see
-        :func:`auroradask.archive.default_cache_dir`); False to keep none.
+        Local folder for copies of remote files (default: a per-user cache folder, see
+        :func:`auroradask.open_archive`); False to keep none.
     storage_options
         Passed to fsspec.
 
@@ -253,68 +259,43 @@ def open_themis(
 
     Raises
     ------
-    ValueError
-        For an empty site list, ``end <= start``, or a bad ``chunks``.
-    FileNotFoundError
+    ArgumentError
+        For an empty site list, ``end <= start``, or a bad ``chunk_minutes``.
+    SourceNotFoundError
         If ``source`` does not exist.
     """
     site_codes = check_sites(sites)
     start_ts, end_ts = check_interval(start, end)
-    if isinstance(chunks, bool) or not isinstance(chunks, int | np.integer) or chunks < 1:
-        raise ValueError(f"chunks: expected a whole number of minutes >= 1, got {chunks!r}")
-    if 1440 % chunks:
-        # chunk edges then fall at the same minutes every day, so that stores line up
-        raise ValueError(f"chunks: {chunks} minutes does not divide a day (1440 minutes)")
+    check_chunk_minutes(chunk_minutes)
     archive = open_archive(source, cache=cache, storage_options=storage_options)
 
     times = np.arange(
         start_ts.ceil("3s").to_datetime64(), end_ts.to_datetime64(), SLOT, dtype="datetime64[ns]"
     )
     if times.size == 0:
-        raise ValueError(f"start, end: [{start_ts}, {end_ts}) holds no 3-second frame slot")
+        raise ArgumentError(f"start, end: [{start_ts}, {end_ts}) holds no 3-second frame slot")
     minutes = times.astype("datetime64[m]")
-    block_of_slot = minutes.astype(np.int64) // int(chunks)
+    block_of_slot = minutes.astype(np.int64) // int(chunk_minutes)
     edges = np.r_[0, np.flatnonzero(np.diff(block_of_slot)) + 1, times.size]
 
-    token = tokenize(archive.url, site_codes, times[0], times.size, chunks)
-    read_name = f"read-themis-{token}"
-    tasks: dict[tuple, Any] = {}
+    # what each chunk reads: for every minute it touches, the candidate files (dask-image's
+    # imread maps its reader over an array of file names in the same way)
+    chunk_files = np.empty((len(site_codes), len(edges) - 1), dtype=object)
     imagers = []
     for i, site in enumerate(site_codes):
         files = archive.find_minute_files(site, start_ts, end_ts)
         imagers.append(_most_common(f.imager for f in files.values()))
         for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
             block_minutes = np.unique(minutes[lo:hi]).astype("datetime64[ns]")
-            paths = tuple(files[m].paths if m in files else () for m in block_minutes)
-            tasks[(read_name, i, j)] = (read_block, archive, paths, times[lo], int(hi - lo))
-
-    time_chunks = tuple(int(n) for n in np.diff(edges))
-    site_chunks = (1,) * len(site_codes)
-    parts = {
-        "images": (0, np.uint16, (FRAME_SHAPE[0],), (FRAME_SHAPE[1],)),
-        "timestamp": (1, np.dtype("datetime64[ns]")),
-        "frame_status": (2, np.int8),
-    }
-    arrays = {}
-    for var, (position, dtype, *frame_chunks) in parts.items():
-        name = f"{var}-themis-{token}"
-        extra = (0,) * len(frame_chunks)
-        layer = {
-            (name, i, j, *extra): (_item, (read_name, i, j), position)
-            for i in range(len(site_codes))
-            for j in range(len(time_chunks))
-        }
-        graph = HighLevelGraph(
-            {read_name: tasks, name: layer}, {read_name: set(), name: {read_name}}
-        )
-        arrays[var] = da.Array(graph, name, (site_chunks, time_chunks, *frame_chunks), dtype)
+            chunk_files[i, j] = tuple(files[m].paths if m in files else () for m in block_minutes)
+    records = read_records(archive, chunk_files, times, tuple(int(n) for n in np.diff(edges)))
 
     info = [THEMIS_SITES.get(s) for s in site_codes]
     frames = xr.Dataset(
         {
-            "images": (("site", "time", "y", "x"), arrays["images"]),
-            "timestamp": (("site", "time"), arrays["timestamp"]),
-            "frame_status": (("site", "time"), arrays["frame_status"]),
+            "images": (("site", "time", "y", "x"), _field(records, "images")),
+            "timestamp": (("site", "time"), _field(records, "timestamp")),
+            "frame_status": (("site", "time"), _field(records, "frame_status")),
         },
         coords={
             "site": np.array(site_codes, dtype=object),
@@ -334,13 +315,58 @@ def open_themis(
     return frames
 
 
-def frame_status_attrs() -> dict[str, Any]:
-    """CF flag attributes of ``frame_status``."""
-    return {
-        "long_name": "frame status",
-        "flag_values": np.arange(len(FRAME_STATUS_MEANINGS), dtype=np.int8),
-        "flag_meanings": " ".join(FRAME_STATUS_MEANINGS),
-    }
+#: One slot of a frames chunk as the reading task returns it: the frame and what is known of it.
+RECORD = np.dtype([("images", "<u2", FRAME_SHAPE), ("timestamp", "M8[ns]"), ("frame_status", "i1")])
+
+
+def read_records(
+    archive: Archive, chunk_files: np.ndarray, times: np.ndarray, time_chunks: tuple[int, ...]
+) -> da.Array:
+    """A lazy ``(site, time)`` array of :data:`RECORD`, one reading task per chunk.
+
+    ``chunk_files[i, j]`` holds, for each minute chunk ``j`` of site ``i`` touches, the
+    candidate files of that minute.
+    """
+    # every layer of the reading stage is named read-themis-*: one stage on the dashboard
+    files = da.from_array(
+        chunk_files, chunks=1, name="read-themis-" + tokenize(archive.url, chunk_files, "files")
+    )
+    return da.map_blocks(
+        _read_records_block,
+        files,
+        archive=archive,
+        times=times,
+        chunks=((1,) * chunk_files.shape[0], time_chunks),
+        dtype=RECORD,
+        meta=np.empty((0, 0), dtype=RECORD),
+        name="read-themis-" + tokenize(archive.url, chunk_files, times),
+    )
+
+
+def _read_records_block(files: np.ndarray, archive: Archive, times: np.ndarray, block_info=None):
+    lo, hi = block_info[None]["array-location"][1]
+    images, timestamp, status = read_block(archive, files[0, 0], times[lo], hi - lo)
+    out = np.empty((1, hi - lo), dtype=RECORD)
+    out["images"], out["timestamp"], out["frame_status"] = images, timestamp, status
+    return out
+
+
+def _field(records: da.Array, name: str) -> da.Array:
+    """One field of the records as its own array; named as part of the reading stage."""
+    field_dtype = RECORD[name]
+    return records.map_blocks(
+        _get_field,
+        name,
+        dtype=field_dtype.base,
+        chunks=records.chunks + tuple((n,) for n in field_dtype.shape),
+        new_axis=list(range(2, 2 + len(field_dtype.shape))) or None,
+        meta=np.empty((0,) * (2 + len(field_dtype.shape)), dtype=field_dtype.base),
+        name="read-themis-" + tokenize(records.name, name),
+    )
+
+
+def _get_field(block: np.ndarray, name: str) -> np.ndarray:
+    return block[name]
 
 
 def check_sites(sites: str | Sequence[str]) -> list[str]:
@@ -350,37 +376,62 @@ def check_sites(sites: str | Sequence[str]) -> list[str]:
     try:
         codes = [str(s).strip().lower() for s in sites]
     except TypeError:
-        raise ValueError(f"sites: expected a site code or a list of them, got {sites!r}") from None
+        raise ArgumentError(
+            f"sites: expected a site code or a list of them, got {sites!r}"
+        ) from None
     if not codes:
-        raise ValueError("sites: the list of sites is empty; name at least one, e.g. 'gill'")
-    bad = [c for c in codes if not re.fullmatch(r"[a-z0-9]+", c)]
+        raise ArgumentError("sites: the list of sites is empty; name at least one, e.g. 'gill'")
+    bad = [c for c in codes if not SITE_CODE.fullmatch(c)]
     if bad:
-        raise ValueError(f"sites: {bad!r} are not site codes (letters and digits, e.g. 'gill')")
+        raise ArgumentError(f"sites: {bad!r} are not site codes (letters and digits, e.g. 'gill')")
     if len(set(codes)) != len(codes):
-        raise ValueError(f"sites: {codes!r} names a site twice")
+        raise ArgumentError(f"sites: {codes!r} names a site twice")
     return codes
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def check_interval(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Parse ``start`` and ``end`` as naive UT timestamps and check ``start < end``."""
+    """Parse ``start`` and ``end`` as naive UT timestamps and check ``start < end``.
+
+    A date alone (``"2014-03-11"``) as ``end`` includes that whole day, as pandas' and
+    xarray's date slicing do; any other ``end`` is exclusive. The command line's ``--end``
+    passes its text here, so both mean the same.
+    """
     parsed = []
     for name, value in (("start", start), ("end", end)):
         try:
             ts = pd.Timestamp(value)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"{name}: cannot read {value!r} as a UT time ({error})") from None
+            raise ArgumentError(f"{name}: cannot read {value!r} as a UT time ({error})") from None
         if ts is pd.NaT:
-            raise ValueError(f"{name}: {value!r} is not a time")
+            raise ArgumentError(f"{name}: {value!r} is not a time")
         if ts.tzinfo is not None:
             ts = ts.tz_convert("UTC").tz_localize(None)
         parsed.append(ts.as_unit("ns"))
+    if isinstance(end, str) and _DATE_ONLY.fullmatch(end.strip()):
+        parsed[1] += pd.Timedelta(days=1)
     if parsed[1] <= parsed[0]:
-        raise ValueError(f"end: {parsed[1]} is not after start {parsed[0]}")
+        raise ArgumentError(f"end: {parsed[1]} is not after start {parsed[0]}")
     return parsed[0], parsed[1]
 
 
-def _item(values: tuple, position: int) -> np.ndarray:
-    return values[position]
+def check_chunk_minutes(chunk_minutes: Any) -> int:
+    """A whole number of minutes that divides a UT day, so chunk edges line up every day."""
+    if (
+        isinstance(chunk_minutes, bool)
+        or not isinstance(chunk_minutes, int | np.integer)
+        or chunk_minutes < 1
+    ):
+        raise ArgumentError(
+            f"chunk_minutes: expected a whole number of minutes >= 1, got {chunk_minutes!r}"
+        )
+    if MINUTES_PER_DAY % chunk_minutes:
+        raise ArgumentError(
+            f"chunk_minutes: {chunk_minutes} minutes does not divide a day (1440 minutes)"
+        )
+    return int(chunk_minutes)
 
 
 def _most_common(values: Iterable[str]) -> str:

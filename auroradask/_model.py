@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from ._preprocess import Preset, get_preset
+from .errors import ArgumentError, ModelError, SourceNotFoundError
 
 CARD_KEY = "auroradask.card"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
-
-
-class ModelError(ValueError):
-    """A model file, its card and the requested use of it do not fit together."""
 
 
 @dataclass
@@ -147,11 +145,9 @@ class Model:
 
 
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
+    """The sha256 of a file, for provenance and to notice a model file that changed."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_model(
@@ -184,15 +180,15 @@ def load_model(
 
     Raises
     ------
-    FileNotFoundError
+    SourceNotFoundError
         If the file does not exist.
     ModelError
-        A ``ValueError`` saying what does not fit: the card and the graph's input rank, size,
+        Saying what does not fit: the card and the graph's input rank, size,
         dtype or layout, the number of classes and the output size, or the preset.
     """
     path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
-        raise FileNotFoundError(f"model: {path!r} does not exist")
+        raise SourceNotFoundError(f"model: {path!r} does not exist")
     provider_list = _providers(providers)
     sess = _new_session(path, provider_list, 1)
     card = _read_card(path, sess)
@@ -201,7 +197,30 @@ def load_model(
     if preset is not None:
         overrides["preset"] = preset if isinstance(preset, str | dict) else preset.to_dict()
     card = dataclasses.replace(card, **{k: v for k, v in overrides.items() if v is not None})
-    return _validate(path, sess, card, batch_size, provider_list, intra_op_threads)
+    where = f"model {os.path.basename(path)!r}"
+    graph_input, layout, (rows, cols, channels), dtype = _check_input(where, sess, card)
+    _check_outputs(where, sess, card)
+    preset = _check_preset(where, card, (rows, cols), channels, dtype)
+    fixed_batch = isinstance(graph_input.shape[0], int)
+    if fixed_batch:
+        batch_size = graph_input.shape[0]
+    if batch_size < 1:
+        raise ArgumentError(f"batch_size: expected >= 1, got {batch_size}")
+    card = dataclasses.replace(
+        card, input_name=graph_input.name, layout=layout, size=preset.size, dtype=dtype
+    )
+    return Model(
+        path=path,
+        sha256=file_sha256(path),
+        card=card,
+        preset=preset,
+        input_name=graph_input.name,
+        layout=layout,
+        batch_size=int(batch_size),
+        providers=tuple(provider_list),
+        intra_op_threads=int(intra_op_threads),
+        fixed_batch=fixed_batch,
+    )
 
 
 def _read_card(path: str, sess) -> ModelCard:
@@ -221,8 +240,9 @@ def _read_card(path: str, sess) -> ModelCard:
     return ModelCard()
 
 
-def _validate(path, sess, card, batch_size, providers, intra_op_threads) -> Model:
-    where = f"model {os.path.basename(path)!r}"
+def _check_input(where: str, sess, card: ModelCard):
+    """The graph input to feed, its layout, (rows, cols, channels) and dtype, where the card
+    and the graph agree on them."""
     inputs = {i.name: i for i in sess.get_inputs()}
     input_name = card.input_name or next(iter(inputs))
     if input_name not in inputs:
@@ -238,16 +258,16 @@ def _validate(path, sess, card, batch_size, providers, intra_op_threads) -> Mode
         raise ModelError(
             f"{where}: cannot tell the input layout from shape {shape}; give layout='NHWC' or 'NCHW'"
         )
-    if layout == "NHWC":
-        rows, cols, channels = shape[1], shape[2], shape[3]
-    else:
-        channels, rows, cols = shape[1], shape[2], shape[3]
+    dims = (shape[1], shape[2], shape[3]) if layout == "NHWC" else (shape[2], shape[3], shape[1])
     dtype = _ORT_DTYPES.get(graph_input.type)
     if dtype is None:
         raise ModelError(f"{where}: input type {graph_input.type} is not float32 or uint8")
     if card.dtype and card.dtype != dtype:
         raise ModelError(f"{where}: the card says input dtype {card.dtype}, the graph has {dtype}")
+    return graph_input, layout, dims, dtype
 
+
+def _check_outputs(where: str, sess, card: ModelCard) -> None:
     if not card.classes:
         raise ModelError(f"{where}: no class names; give classes=[...] or a model card")
     n_out = sess.get_outputs()[0].shape[-1]
@@ -260,13 +280,15 @@ def _validate(path, sess, card, batch_size, providers, intra_op_threads) -> Mode
             f"{where}: outputs must be 'probabilities' or 'logits', not {card.outputs!r}"
         )
 
+
+def _check_preset(where: str, card: ModelCard, graph_size, channels, dtype) -> Preset:
+    """The card's preset, checked against the graph's input size, channels and dtype."""
     if card.preset is None:
         raise ModelError(f"{where}: no preprocessing preset; give preset='themis-pa' or a card")
     try:
-        preset = get_preset(card.preset) if isinstance(card.preset, str | dict) else card.preset
-    except ValueError as error:
+        preset = get_preset(card.preset)
+    except ArgumentError as error:
         raise ModelError(f"{where}: {error}") from None
-    graph_size = (rows, cols)
     card_size = tuple(card.size) if card.size else None
     for name, size in (("card", card_size), ("preset", preset.size)):
         if size is None:
@@ -282,26 +304,7 @@ def _validate(path, sess, card, batch_size, providers, intra_op_threads) -> Mode
         )
     if preset.dtype != dtype:
         raise ModelError(f"{where}: the graph takes {dtype}, the preset gives {preset.dtype}")
-    fixed_batch = isinstance(shape[0], int)
-    if fixed_batch:
-        batch_size = shape[0]
-    if batch_size < 1:
-        raise ModelError(f"batch_size: expected >= 1, got {batch_size}")
-    card = dataclasses.replace(
-        card, input_name=input_name, layout=layout, size=preset.size, dtype=dtype
-    )
-    return Model(
-        path=path,
-        sha256=file_sha256(path),
-        card=card,
-        preset=preset,
-        input_name=input_name,
-        layout=layout,
-        batch_size=int(batch_size),
-        providers=tuple(providers),
-        intra_op_threads=int(intra_op_threads),
-        fixed_batch=fixed_batch,
-    )
+    return preset
 
 
 def _guess_layout(shape: list) -> str | None:
@@ -396,18 +399,18 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
                 f"model {model.name!r}: {result.shape[1]} outputs for {n_classes} classes"
             )
         out[start : start + n] = result
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        # NaN would become "not classified" downstream, and pass for a frame problem
+        raise ModelError(
+            f"model {model.name!r}: NaN or infinite outputs for {int(bad.sum())} of "
+            f"{len(out)} frames; the model is broken for this input"
+        )
     if model.card.outputs == "logits":
-        out = softmax(out)
+        out = softmax(out, axis=1).astype(np.float32)
     elif len(out) and not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
         raise ModelError(
             f"model {model.name!r}: outputs do not sum to 1, so they are not probabilities; "
             "declare outputs='logits' in the card or the arguments"
         )
     return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for large logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

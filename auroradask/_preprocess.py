@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,9 @@ import xarray as xr
 from dask.base import tokenize
 
 from ._clahe import clahe_uint16
-from ._frames import OK
+from ._schema import OK
 from ._skymap import ElevationSource, site_elevations
+from .errors import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Preset:
         if self.dtype not in ("float32", "uint8"):
             problems.append(f"dtype must be 'float32' or 'uint8', got {self.dtype!r}")
         if problems:
-            raise ValueError("preset: " + "; ".join(problems))
+            raise ArgumentError("preset: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible parameters."""
@@ -112,20 +113,20 @@ def get_preset(preset: str | Preset | Mapping[str, Any] = "themis-pa", **overrid
         base = preset
     elif isinstance(preset, str):
         if preset not in PRESETS:
-            raise ValueError(f"preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+            raise ArgumentError(f"preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
         base = PRESETS[preset]
     elif isinstance(preset, Mapping):
         fields = {f.name for f in dataclasses.fields(Preset)}
         unknown = set(preset) - fields
         if unknown:
-            raise ValueError(f"preset: unknown parameters {sorted(unknown)}")
+            raise ArgumentError(f"preset: unknown parameters {sorted(unknown)}")
         base = Preset(**preset)
     else:
-        raise ValueError(f"preset: expected a name, a Preset or a dict, got {preset!r}")
+        raise ArgumentError(f"preset: expected a name, a Preset or a dict, got {preset!r}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(overrides) - {f.name for f in dataclasses.fields(Preset)}
     if unknown:
-        raise ValueError(f"preset: unknown parameters {sorted(unknown)}")
+        raise ArgumentError(f"preset: unknown parameters {sorted(unknown)}")
     return dataclasses.replace(base, **overrides) if overrides else base
 
 
@@ -134,8 +135,8 @@ def get_preset(preset: str | Preset | Mapping[str, Any] = "themis-pa", **overrid
 
 def clahe_to_uint8(
     frames: np.ndarray,
-    clip_limit: float = 3.0,
-    tile_grid: tuple[int, int] = (8, 8),
+    clip_limit: float = PRESETS["themis-pa"].clip_limit,
+    tile_grid: tuple[int, int] = PRESETS["themis-pa"].tile_grid,
     valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """CLAHE on raw 16-bit frames, then scaling to 8 bits with rounding.
@@ -159,12 +160,45 @@ def clahe_to_uint8(
     """
     frames = np.asarray(frames)
     if frames.ndim != 3 or frames.dtype != np.uint16:
-        raise ValueError(f"frames: expected (n, y, x) uint16, got {frames.shape} {frames.dtype}")
+        raise ArgumentError(f"frames: expected (n, y, x) uint16, got {frames.shape} {frames.dtype}")
     out = np.zeros(frames.shape, dtype=np.uint8)
     for i in np.flatnonzero(valid) if valid is not None else range(len(frames)):
         equalised = clahe_uint16(frames[i], clip_limit, tile_grid)
         cv2.convertScaleAbs(equalised, out[i], alpha=255.0 / 65535.0)
     return out
+
+
+def published_sequence(
+    frame: np.ndarray,
+    fov: np.ndarray,
+    clip_limit: float = PRESETS["themis-pa"].clip_limit,
+    tile_grid: tuple[int, int] = PRESETS["themis-pa"].tile_grid,
+) -> np.ndarray:
+    """The published classifier's preprocessing of one frame, written out with OpenCV.
+
+    The reference the fast kernels are held to (the tests compare every value) and the
+    per-frame work of the one-off scripts the benchmarks measure against: CLAHE on 16 bits,
+    8-bit scaling, three channels, blanking outside ``fov``, bilinear resize to 224×224.
+
+    Parameters
+    ----------
+    frame
+        ``(256, 256)`` uint16 raw counts.
+    fov
+        ``(256, 256)`` bool, True inside the field of view (:func:`field_of_view`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(224, 224, 3)`` float32, values 0..255.
+    """
+    grid = (int(tile_grid[1]), int(tile_grid[0]))  # OpenCV's tileGridSize is (cols, rows)
+    c = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=grid).apply(frame)
+    u8 = cv2.convertScaleAbs(c, alpha=255 / 65535)
+    rgb = cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR)
+    f = cv2.resize(rgb, (256, 256)).astype(np.float32)
+    f[~fov] = 0
+    return cv2.resize(f, (224, 224)).astype(np.float32)
 
 
 def field_of_view(elevation: np.ndarray, min_elevation: float = 15.0) -> np.ndarray:
@@ -177,7 +211,7 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, slice]:
     """Row and column slices of the smallest box holding every True pixel of ``mask``."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
-        raise ValueError("field of view: no pixel is above the elevation threshold")
+        raise ArgumentError("field of view: no pixel is above the elevation threshold")
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
@@ -237,13 +271,11 @@ def preprocess_frames(
 # --------------------------------------------------------------------------- dask / xarray
 
 
-def _preprocess_block(
-    images: np.ndarray, status: np.ndarray, fovs: list[np.ndarray], preset: Preset, block_info=None
+def _preprocess_chunk(
+    images: np.ndarray, status: np.ndarray, fov: np.ndarray, preset: Preset
 ) -> np.ndarray:
     cv2.setNumThreads(1)  # parallelism comes from dask; OpenCV's own threads would oversubscribe
-    site = block_info[0]["chunk-location"][0]
-    out = preprocess_frames(images[0], fovs[site], preset, valid=status[0, :, 0, 0] == OK)
-    return out[None]
+    return preprocess_frames(images[0], fov[0], preset, valid=status[0] == OK)[None]
 
 
 @dataclass
@@ -251,18 +283,46 @@ class FrameBlocks:
     """Raw frames as dask arrays ready for a per-chunk kernel, with each site's field of view."""
 
     images: da.Array  # (site, time, y, x), one site and whole frames per chunk
-    status: da.Array  # (site, time, 1, 1), chunked like images
-    fovs: list[np.ndarray]
+    status: da.Array  # (site, time), chunked like images
+    fov: da.Array  # (site, y, x) bool, one site per chunk
     elevation_sources: dict[str, str]
+
+    def map_chunks(
+        self, stage: str, kernel: Callable, new_axes: dict[str, int], dtype: Any, **kwargs: Any
+    ) -> da.Array:
+        """``kernel(images, status, fov, **kwargs)`` on every chunk of whole frames.
+
+        The kernel gets ``(1, n, y, x)`` frames, ``(1, n)`` statuses and the ``(1, y, x)``
+        field of view of the chunk's site, and returns ``(1, n, *new_axes)``. Every task is
+        named ``<stage>-<token>``, so the dashboard shows the pipeline's stages.
+        """
+        out = "st" + "".join(new_axes)
+        return da.blockwise(
+            kernel,
+            out,
+            self.images,
+            "styx",
+            self.status,
+            "st",
+            self.fov,
+            "syx",
+            new_axes=new_axes,
+            concatenate=True,
+            dtype=dtype,
+            meta=np.empty((0,) * len(out), dtype=dtype),
+            name=f"{stage}-" + tokenize(kernel, self.images, self.status, self.fov, kwargs),
+            **kwargs,
+        )
 
 
 def frame_blocks(
     frames: xr.Dataset, preset: Preset, elevation: ElevationSource | Mapping[str, ElevationSource]
 ) -> FrameBlocks:
-    """Line up ``images`` and ``frame_status`` for map_blocks and resolve the elevation maps."""
+    """Line up ``images`` and ``frame_status`` for per-chunk kernels and resolve the elevation
+    maps into each site's field of view."""
     for var in ("images", "frame_status"):
         if var not in frames:
-            raise ValueError(f"frames: no {var!r} variable; open frames with open_themis")
+            raise ArgumentError(f"frames: no {var!r} variable; open frames with open_themis")
     images, status = frames["images"].data, frames["frame_status"].data
     if not isinstance(images, da.Array):
         images, status = da.from_array(images, chunks=(1, -1, -1, -1)), da.from_array(status)
@@ -270,17 +330,18 @@ def frame_blocks(
         images = images.rechunk({2: -1, 3: -1})  # CLAHE over a split frame would show seams
     if images.chunks[0] != (1,) * images.shape[0]:
         images = images.rechunk({0: 1})
-    status = status.rechunk(images.chunks[:2])[:, :, None, None]
+    status = status.rechunk(images.chunks[:2])
     sites = [str(s) for s in frames["site"].values]
     elevations, sources = site_elevations(sites, elevation)
-    fovs = [field_of_view(e, preset.min_elevation) for e in elevations]
+    fovs = np.stack([field_of_view(e, preset.min_elevation) for e in elevations])
     for site, fov in zip(sites, fovs, strict=True):
         if not fov.any():
-            raise ValueError(
+            raise ArgumentError(
                 f"field of view: no pixel of the elevation map for site {site!r} is at or "
                 f"above min_elevation={preset.min_elevation}"
             )
-    return FrameBlocks(images, status, fovs, sources)
+    fov = da.from_array(fovs, chunks=(1, -1, -1), name="field-of-view-" + tokenize(fovs))
+    return FrameBlocks(images, status, fov, sources)
 
 
 def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:
@@ -320,16 +381,12 @@ def preprocess(
     params = get_preset(preset, **overrides)
     blocks = frame_blocks(frames, params, elevation)
     rows, cols = params.size
-    data = da.map_blocks(
-        _preprocess_block,
-        blocks.images,
-        blocks.status,
-        fovs=blocks.fovs,
+    data = blocks.map_chunks(
+        "preprocess",
+        _preprocess_chunk,
+        {"r": rows, "k": cols, "c": params.channels},
+        np.dtype(params.dtype),
         preset=params,
-        new_axis=4,
-        chunks=(*blocks.images.chunks[:2], (rows,), (cols,), (params.channels,)),
-        dtype=np.dtype(params.dtype),
-        name="preprocess-" + tokenize(blocks.images, blocks.status, blocks.fovs, params),
     )
     return xr.DataArray(
         data,

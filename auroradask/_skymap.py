@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ._schema import FRAME_SHAPE
+from .errors import ArgumentError, SourceNotFoundError
 
 #: An elevation map can be given as any of these; see :func:`elevation_map`.
 ElevationSource = str | os.PathLike | np.ndarray | xr.DataArray | xr.Dataset | float
@@ -37,16 +38,16 @@ def read_skymap(path: str | os.PathLike) -> xr.Dataset:
 
     Raises
     ------
-    FileNotFoundError
+    SourceNotFoundError
         If ``path`` does not exist.
-    ValueError
+    ArgumentError
         If the file is not an IDL save file holding a skymap record.
     """
     from scipy.io import readsav
 
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"skymap: {path!r} does not exist")
+        raise SourceNotFoundError(f"skymap: {path!r} does not exist")
     try:
         record = readsav(path, python_dict=True)["skymap"]
         elevation = np.asarray(record["FULL_ELEVATION"][0], dtype=np.float32)
@@ -60,7 +61,9 @@ def read_skymap(path: str | os.PathLike) -> xr.Dataset:
             "path": os.path.basename(path),
         }
     except Exception as error:  # noqa: BLE001 - readsav raises many kinds on a bad file
-        raise ValueError(f"skymap: {path!r} is not a THEMIS skymap .sav file ({error})") from None
+        raise ArgumentError(
+            f"skymap: {path!r} is not a THEMIS skymap .sav file ({error})"
+        ) from None
     _check_shape(elevation, f"skymap {path!r}")
     dims = ("y", "x")
     return xr.Dataset(
@@ -109,11 +112,11 @@ def elevation_map(source: ElevationSource) -> tuple[np.ndarray, str]:
         provenance.
     """
     if isinstance(source, bool):
-        raise ValueError(f"elevation: expected a map, a path or 'circle', got {source!r}")
+        raise ArgumentError(f"elevation: expected a map, a path or 'circle', got {source!r}")
     if isinstance(source, int | float | np.integer | np.floating):
         radius = float(source)
         if not radius > 0:
-            raise ValueError(f"elevation: a circle needs a positive radius, got {source!r}")
+            raise ArgumentError(f"elevation: a circle needs a positive radius, got {source!r}")
         return circle_elevation(radius), f"circle(horizon_radius={radius:g})"
     if isinstance(source, str) and source == "circle":
         return circle_elevation(), "circle(horizon_radius=128)"
@@ -132,17 +135,17 @@ def elevation_map(source: ElevationSource) -> tuple[np.ndarray, str]:
             return skymap["elevation"].values, f"skymap {os.path.basename(path)}"
         if path.lower().endswith(".npy"):
             if not os.path.exists(path):
-                raise FileNotFoundError(f"elevation: {path!r} does not exist")
+                raise SourceNotFoundError(f"elevation: {path!r} does not exist")
             try:
                 elevation = np.load(path, allow_pickle=False).astype(np.float32)
             except ValueError as error:
-                raise ValueError(f"elevation: cannot read {path!r} as .npy ({error})") from None
+                raise ArgumentError(f"elevation: cannot read {path!r} as .npy ({error})") from None
             _check_shape(elevation, f"elevation {path!r}")
             return elevation, f"npy {os.path.basename(path)}"
-        raise ValueError(
+        raise ArgumentError(
             f"elevation: {path!r} is neither a skymap .sav nor a .npy file nor 'circle'"
         )
-    raise ValueError(f"elevation: cannot use {type(source).__name__} as an elevation map")
+    raise ArgumentError(f"elevation: cannot use {type(source).__name__} as an elevation map")
 
 
 def site_elevations(
@@ -152,7 +155,7 @@ def site_elevations(
     if isinstance(elevation, Mapping):
         missing = [s for s in sites if s not in elevation]
         if missing:
-            raise ValueError(f"elevation: no map given for sites {missing!r}")
+            raise ArgumentError(f"elevation: no map given for sites {missing!r}")
         resolved = {s: elevation_map(elevation[s]) for s in sites}
     else:
         shared = elevation_map(elevation)
@@ -162,7 +165,7 @@ def site_elevations(
 
 def _check_shape(elevation: np.ndarray, what: str) -> None:
     if elevation.shape != FRAME_SHAPE:
-        raise ValueError(f"{what}: elevation map is {elevation.shape}, frames are {FRAME_SHAPE}")
+        raise ArgumentError(f"{what}: elevation map is {elevation.shape}, frames are {FRAME_SHAPE}")
 
 
 def _text(value: Any) -> str:

@@ -30,6 +30,16 @@ def _sample_minutes() -> list[bytes]:
     return _SAMPLE_MINUTES
 
 
+def relabel_minute(data: bytes, site: str, minute: pd.Timestamp) -> bytes:
+    """A sample minute file's (decompressed) bytes as if recorded at ``site`` in ``minute``.
+
+    Rewrites the date, hour and minute of every header time and the header's site; the
+    seconds stay, so frames keep their 3-second slots within the minute.
+    """
+    data = re.sub(rb"\d{4}-\d\d-\d\d \d\d:\d\d:", minute.strftime("%Y-%m-%d %H:%M:").encode(), data)
+    return data.replace(b'"Site unique ID" gill', f'"Site unique ID" {site}'.encode())
+
+
 def make_archive(
     root: str | os.PathLike,
     sites: list[str],
@@ -52,13 +62,7 @@ def make_archive(
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / f"{t:%Y%m%d_%H%M}_{site}_{imager}_full.pgm.gz"
                 if not path.exists():
-                    source = minutes[n % len(minutes)]
-                    data = re.sub(
-                        rb"2014-03-10 06:0\d:", t.strftime("%Y-%m-%d %H:%M:").encode(), source
-                    )
-                    data = data.replace(
-                        b'"Site unique ID" gill', f'"Site unique ID" {site}'.encode()
-                    )
+                    data = relabel_minute(minutes[n % len(minutes)], site, t)
                     path.write_bytes(gzip.compress(data, compresslevel=6))
                 written.append(path)
                 n += 1

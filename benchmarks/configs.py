@@ -20,7 +20,12 @@ import pandas as pd
 
 import auroradask
 from auroradask._frames import read_minute_file
-from auroradask._preprocess import field_of_view, get_preset, preprocess_frames
+from auroradask._preprocess import (
+    field_of_view,
+    get_preset,
+    preprocess_frames,
+    published_sequence,
+)
 from auroradask._skymap import circle_elevation
 
 FOV = field_of_view(circle_elevation(), 15)
@@ -42,16 +47,6 @@ def _hours(spec) -> list[list[str]]:
 # ------------------------------------------------------------- today's workflow (baseline)
 
 
-def _reference_input(frame: np.ndarray) -> np.ndarray:
-    """The published preprocessing, frame by frame, as the one-off scripts do it."""
-    c = cv2.createCLAHE(clipLimit=3, tileGridSize=(8, 8)).apply(frame)
-    u8 = cv2.convertScaleAbs(c, alpha=255 / 65535)
-    rgb = cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR)
-    f = cv2.resize(rgb, (256, 256)).astype(np.float32)
-    f[~FOV] = 0
-    return cv2.resize(f, (224, 224)).astype(np.float32)
-
-
 def _baseline_hour(args) -> int:
     """One per-hour task: read the hour, preprocess each frame, classify, write a text file."""
     global _SESSION
@@ -65,7 +60,7 @@ def _baseline_hour(args) -> int:
         options.intra_op_num_threads = 1
         _SESSION = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     images, metadata, _ = themis_imager_readfile.read(files, quiet=True)
-    inputs = np.stack([_reference_input(images[:, :, i]) for i in range(images.shape[2])])
+    inputs = np.stack([published_sequence(images[:, :, i], FOV) for i in range(images.shape[2])])
     probability = np.concatenate(
         [_SESSION.run(None, {"image": inputs[i : i + 32]})[0] for i in range(0, len(inputs), 32)]
     )
@@ -182,7 +177,7 @@ def preprocess_compare(spec) -> dict:
     cv2.setNumThreads(1)
     start = time.perf_counter()
     for frame in raw:
-        _reference_input(frame)
+        published_sequence(frame, FOV)
     loop_seconds = time.perf_counter() - start
     n = len(raw)
     return {"frames": n, "seconds": dask_seconds, "loop_seconds": loop_seconds}

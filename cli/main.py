@@ -2,13 +2,14 @@
 
 Subcommands: ``classify`` (sites × dates × model → Zarr store), ``info STORE`` and
 ``export-text STORE OUTDIR``. Every option maps to an argument of the Python API; this file
-holds no logic the API lacks. Exit codes: 0 success, 1 runtime failure, 2 bad arguments.
+holds no logic the API lacks. Exit codes: 0 success; 2 bad arguments (argparse's, and the
+API's ArgumentError, ModelError and StoreError: the request does not fit); 1 any other
+failure (another AuroradaskError in one line; a bug with its traceback); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -17,17 +18,21 @@ from contextlib import nullcontext
 import pandas as pd
 
 import auroradask
+from auroradask._schema import DEFAULT_CHUNK_MINUTES
+from auroradask.errors import (
+    ArgumentError,
+    AuroradaskError,
+    ModelError,
+    StoreError,
+    StoreLockedError,
+)
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
 
 
 class UsageError(Exception):
-    """Bad arguments: reported in one line, exit code 2."""
-
-
-class RunFailure(Exception):
-    """A failure while computing: exit code 1."""
+    """Bad arguments found by the parser: reported in one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,22 +40,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _utc(value: str, name: str, *, end: bool = False) -> pd.Timestamp:
-    """A UT time; a date alone is the whole day (for ``--end``: up to the end of that day)."""
-    try:
-        ts = pd.Timestamp(value)
-    except ValueError:
-        raise UsageError(f"{name}: cannot read {value!r} as YYYY-MM-DD or an ISO time") from None
-    if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        ts += pd.Timedelta(days=1)
-    return ts
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="auroradask", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=auroradask.__version__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_classify(commands)
+    _add_store_commands(commands)
+    return parser
 
+
+def _add_classify(commands) -> None:
     run = commands.add_parser(
         "classify",
         help="classify the frames of sites and dates into a Zarr store",
@@ -70,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--start", help="UT start, YYYY-MM-DD (00:00) or ISO time, inclusive")
     data.add_argument(
         "--end",
-        help="UT end, exclusive; YYYY-MM-DD means the end of that day (default: end of the start day)",
+        help="UT end: a date YYYY-MM-DD includes that day, an ISO time is exclusive "
+        "(default: the end of the start day)",
     )
     data.add_argument(
         "--cache", help="local folder for copies of remote files (default: ~/.cache/auroradask)"
@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--chunk-minutes",
         type=int,
-        default=10,
-        help="minute files per task (divides a day; default 10)",
+        default=DEFAULT_CHUNK_MINUTES,
+        help=f"minute files per task (divides a day; default {DEFAULT_CHUNK_MINUTES})",
     )
     model = run.add_argument_group("model")
     model.add_argument(
@@ -103,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=DEFAULT_OUT, help=f"Zarr store path or URL (default ./{DEFAULT_OUT})"
     )
     output.add_argument("--group", help="group inside the store (one per model)")
-    cluster = run.add_argument_group("cluster")
+    _add_cluster_options(run.add_argument_group("cluster"))
+    run.set_defaults(func=cmd_classify)
+
+
+def _add_cluster_options(cluster) -> None:
     cluster.add_argument(
         "--scheduler",
         help="address (tcp://host:8786) or scheduler file of a running Dask scheduler",
@@ -130,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument(
         "--performance-report", metavar="FILE.html", help="write a Dask performance report"
     )
-    run.set_defaults(func=cmd_classify)
 
+
+def _add_store_commands(commands) -> None:
     info = commands.add_parser(
         "info",
         help="sites, time span, counts per class, provenance of a store",
@@ -150,7 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("outdir", help="folder to write into")
     export.add_argument("--group", help="group inside the store")
     export.set_defaults(func=cmd_export_text)
-    return parser
 
 
 def _frames_request(args: argparse.Namespace) -> dict:
@@ -159,9 +163,13 @@ def _frames_request(args: argparse.Namespace) -> dict:
     missing = [f"--{n}" for n in ("source", "site", "start") if getattr(args, n) is None]
     if missing:
         raise UsageError(f"classify: {' '.join(missing)} required when data options are given")
-    start = _utc(args.start, "--start")
-    end = _utc(args.end, "--end", end=True) if args.end else start.floor("D") + pd.Timedelta(days=1)
-    return {"source": args.source, "site": args.site, "start": start, "end": end}
+    # the API reads the texts: a date alone as the end includes that day in both
+    return {
+        "source": args.source,
+        "site": args.site,
+        "start": args.start,
+        "end": args.end or args.start[:10],
+    }
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -171,7 +179,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         request["site"],
         request["start"],
         request["end"],
-        chunks=args.chunk_minutes,
+        chunk_minutes=args.chunk_minutes,
         cache=args.cache,
     )
     model = auroradask.load_model(
@@ -184,7 +192,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     results = auroradask.classify(frames, model, elevation=args.skymap or "circle")
     total = frames.sizes["site"] * frames.sizes["time"]
     print(
-        f"{total} frame slots: {', '.join(request['site'])}, "
+        f"{total} frame slots: {', '.join(frames['site'].values)}, "
         f"{pd.Timestamp(frames.time.values[0])} to {pd.Timestamp(frames.time.values[-1])} UT, "
         f"model {model.name}"
     )
@@ -204,15 +212,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
             report = performance_report(filename=args.performance_report)
         started = time.perf_counter()
-        try:
-            with report:
-                summary = auroradask.to_zarr(
-                    results, args.out, group=args.group, progress=_ProgressBar(total, started)
-                )
-        except auroradask.StoreError:
-            raise  # the store does not fit these arguments: a usage error
-        except Exception as error:
-            raise RunFailure(f"{type(error).__name__}: {error}") from error
+        with report:
+            summary = auroradask.to_zarr(
+                results, args.out, group=args.group, progress=_ProgressBar(total, started)
+            )
         print(file=sys.stderr)
     finally:
         client.close()
@@ -281,18 +284,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except RunFailure as error:
-        print(f"auroradask: failed: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as error:  # raised by the API on bad input
+    except (ArgumentError, ModelError, StoreError) as error:
+        if isinstance(error, StoreLockedError):  # not the request's fault: try again later
+            print(f"auroradask: {error}", file=sys.stderr)
+            return 1
         print(f"auroradask: {error}".splitlines()[0], file=sys.stderr)
         return 2
+    except AuroradaskError as error:  # a failure auroradask recognised: one line
+        print(f"auroradask: failed: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("auroradask: interrupted; run the same command again to resume", file=sys.stderr)
-        return 1
-    except Exception as error:  # noqa: BLE001 - a runtime failure, reported in one message
-        print(f"auroradask: failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        return 130
+    # anything else is a bug: Python prints its traceback and exits 1
 
 
 if __name__ == "__main__":

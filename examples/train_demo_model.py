@@ -20,9 +20,7 @@ import time
 import numpy as np
 
 import auroradask
-from auroradask._model import ModelCard
-from auroradask._preprocess import field_of_view, get_preset, preprocess_frames
-from auroradask._skymap import circle_elevation
+from auroradask import ModelCard, circle_elevation, field_of_view, get_preset, preprocess_frames
 
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
 SIZE = 256

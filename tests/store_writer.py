@@ -9,7 +9,9 @@ import auroradask
 
 store = sys.argv[1]
 root = sys.argv[2] if len(sys.argv) > 2 else auroradask.sample_archive()
-frames = auroradask.open_themis(root, "gill", "2014-03-10T06:00", "2014-03-10T06:06", chunks=1)
+frames = auroradask.open_themis(
+    root, "gill", "2014-03-10T06:00", "2014-03-10T06:06", chunk_minutes=1
+)
 results = auroradask.classify(frames, auroradask.demo_model())
 print("start", flush=True)
 auroradask.to_zarr(results, store, progress=lambda s: print("chunk", s.written, flush=True))

@@ -68,8 +68,8 @@ def test_equals_opencv_when_the_grid_does_not_divide_the_frame(real_frames, rows
 
 def test_rejects_what_opencv_would_not_take():
     with pytest.raises(ValueError, match=r"frame: expected \(rows, cols\) uint16"):
-        clahe_uint16(np.zeros((4, 4), np.float32))
+        clahe_uint16(np.zeros((4, 4), np.float32), 3.0, (8, 8))
     with pytest.raises(ValueError, match="frame: expected"):
-        clahe_uint16(np.zeros((2, 4, 4), np.uint16))
+        clahe_uint16(np.zeros((2, 4, 4), np.uint16), 3.0, (8, 8))
     with pytest.raises(ValueError, match="clip_limit must be > 0"):
-        clahe_uint16(np.zeros((4, 4), np.uint16), clip_limit=0)
+        clahe_uint16(np.zeros((4, 4), np.uint16), 0, (8, 8))

@@ -139,7 +139,7 @@ def test_help_of_each_command(command, capsys):
             ["classify", "--source", "/no/such/stream0", "--site", "gill", "--start", "2014-03-10"],
             "source",
         ),
-        (["classify", "--source", ".", "--site", "gill", "--start", "tomorrowish"], "--start"),
+        (["classify", "--source", ".", "--site", "gill", "--start", "tomorrowish"], "start:"),
         (
             [
                 "classify",

@@ -1,21 +1,7 @@
-"""Zarr results stores: the lock, writing, reading and describing."""
+"""Zarr results stores: the lock (``_lock``), writing (``_write``), reading (``_read``)."""
 
-from ._write import (
-    StoreError,
-    StoreLock,
-    StoreLockedError,
-    WriteSummary,
-    describe,
-    open_results,
-    to_zarr,
-)
+from ._lock import StoreLock
+from ._read import describe, open_results
+from ._write import WriteSummary, to_zarr
 
-__all__ = [
-    "StoreError",
-    "StoreLock",
-    "StoreLockedError",
-    "WriteSummary",
-    "describe",
-    "open_results",
-    "to_zarr",
-]
+__all__ = ["StoreLock", "WriteSummary", "describe", "open_results", "to_zarr"]

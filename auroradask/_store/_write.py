@@ -16,14 +16,9 @@ while it is fresh. A lock whose process is gone (same host) or whose heartbeat i
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import threading
 import time
-import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,34 +29,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.base import tokenize
-from dask.delayed import Delayed
 
-from .._frames import FRAME_STATUS_MEANINGS, SLOT
+from .._schema import FRAME_STATUS_MEANINGS, NOT_WRITTEN, RESULT_VARIABLES, SLOT
+from ..errors import ArgumentError, StoreError
+from ._lock import StoreLock
+from ._read import open_existing, quiet_zarr
 
-DAY_SLOTS = 28_800
-NOT_WRITTEN_STATUS = -1
-LOCK_SUFFIX = ".lock"
-HEARTBEAT_SECONDS = 20.0
 #: Attributes that must agree between a store and new results written into it.
 IDENTITY_ATTRS = ("model_sha256", "preset")
-
-_RESULT_VARS = ("label", "confidence", "probability", "timestamp", "frame_status")
-
-
-@contextmanager
-def _quiet_zarr():
-    """Hide zarr's notice that consolidated metadata is not in the v3 spec: we rely on it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        yield
-
-
-class StoreError(ValueError):
-    """The store cannot take these results (other model or preset, times before its start)."""
-
-
-class StoreLockedError(RuntimeError):
-    """Another writer holds the store's lock."""
 
 
 @dataclass
@@ -95,89 +70,6 @@ class WriteSummary:
             target = getattr(self, key)
             for name, count in part[key].items():
                 target[name] = target.get(name, 0) + count
-
-
-# ------------------------------------------------------------------------------- locking
-
-
-class StoreLock:
-    """An advisory lock file in the store, refreshed by a heartbeat thread while held."""
-
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, stale_after: float) -> None:
-        self.fs, self.path, self.stale_after = fs, f"{root.rstrip('/')}{LOCK_SUFFIX}", stale_after
-        self.record = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "token": os.urandom(8).hex(),
-        }
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _payload(self) -> bytes:
-        return json.dumps({**self.record, "heartbeat": time.time()}).encode()
-
-    def _holder(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.fs.cat_file(self.path))
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError):
-            return {"heartbeat": 0}  # unreadable lock: treat as stale
-
-    def _is_stale(self, holder: dict[str, Any]) -> bool:
-        if time.time() - float(holder.get("heartbeat", 0)) > self.stale_after:
-            return True
-        if holder.get("host") == self.record["host"]:
-            try:
-                os.kill(int(holder["pid"]), 0)
-            except ProcessLookupError:
-                return True
-            except (PermissionError, KeyError, ValueError, TypeError):
-                return False
-        return False
-
-    def acquire(self) -> None:
-        holder = self._holder()
-        if holder is not None:
-            if not self._is_stale(holder):
-                age = time.time() - float(holder.get("heartbeat", 0))
-                raise StoreLockedError(
-                    f"store: another writer holds {self.path} (host {holder.get('host')}, pid "
-                    f"{holder.get('pid')}, heartbeat {age:.0f} s ago); wait for it to finish, or "
-                    "delete the lock file if you are sure no writer is running"
-                )
-            self.fs.rm_file(self.path)
-        self.fs.makedirs(self.path.rsplit("/", 1)[0], exist_ok=True)
-        if isinstance(self.fs, fsspec.implementations.local.LocalFileSystem):
-            try:  # exclusive create: of two writers starting at once, one wins
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                raise StoreLockedError(f"store: another writer took {self.path} just now") from None
-            with os.fdopen(fd, "wb") as f:
-                f.write(self._payload())
-        else:
-            self.fs.pipe_file(self.path, self._payload())
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="auroradask-lock")
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            self.fs.pipe_file(self.path, self._payload())
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        holder = self._holder()
-        if holder is not None and holder.get("token") == self.record["token"]:
-            self.fs.rm_file(self.path)
-
-    def __enter__(self) -> StoreLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 # ------------------------------------------------------------------------------- writing
@@ -225,16 +117,16 @@ def to_zarr(
     StoreLockedError
         If another writer is running.
     """
-    missing = [v for v in _RESULT_VARS if v not in results]
+    missing = [v for v in RESULT_VARIABLES if v not in results]
     if missing:
-        raise ValueError(f"results: missing {missing}; pass the output of auroradask.classify")
+        raise ArgumentError(f"results: missing {missing}; pass the output of auroradask.classify")
     url = os.fspath(store)
     fs, root = fsspec.url_to_fs(url, **dict(storage_options or {}))
     group_root = f"{root.rstrip('/')}/{group}" if group else root
     kwargs = {"group": group, "storage_options": storage_options, "zarr_format": 3}
     start_time = time.perf_counter()
-    with StoreLock(fs, group_root, stale_after), _quiet_zarr():
-        existing = _open_existing(url, group, storage_options)
+    with StoreLock(fs, group_root, stale_after), quiet_zarr():
+        existing = open_existing(url, group, storage_options)
         if existing is not None and "write_complete" not in existing:
             # a run killed while creating the store: no chunk was written yet, start again
             existing, kwargs["mode"] = None, "w"
@@ -246,16 +138,6 @@ def to_zarr(
         summary = _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progress)
     summary.seconds = time.perf_counter() - start_time
     return summary
-
-
-def _open_existing(url: str, group: str | None, storage_options) -> xr.Dataset | None:
-    """The store at ``url``, or None if there is none (zarr's not-found errors are
-    FileNotFoundErrors)."""
-    try:
-        with _quiet_zarr():
-            return xr.open_zarr(url, group=group, storage_options=storage_options, chunks=None)
-    except (FileNotFoundError, KeyError):
-        return None
 
 
 def _check_identity(existing: xr.Dataset, results: xr.Dataset, url: str) -> None:
@@ -306,12 +188,12 @@ def _template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Da
             "confidence": (("site", "time"), full(np.nan, np.float32)),
             "probability": (("site", "time", "class"), full(np.nan, np.float32, (n_classes,))),
             "timestamp": (("site", "time"), full(np.datetime64("NaT", "ns"), "datetime64[ns]")),
-            "frame_status": (("site", "time"), full(NOT_WRITTEN_STATUS, np.int8)),
+            "frame_status": (("site", "time"), full(NOT_WRITTEN, np.int8)),
             "write_complete": (("site", "time"), full(0, np.uint8)),
         },
         coords=coords,
     )
-    for name in _RESULT_VARS:
+    for name in RESULT_VARIABLES:
         template[name].attrs = dict(results[name].attrs)
     template["frame_status"].attrs["comment"] = "-1: not written to this store yet"
     template["write_complete"].attrs = {
@@ -324,7 +206,7 @@ def _template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Da
 
 
 #: What a slot that was never written reads as (Zarr fill values: nothing is stored for it).
-_FILL = {"label": -1, "frame_status": NOT_WRITTEN_STATUS, "write_complete": 0}
+_FILL = {"label": -1, "frame_status": NOT_WRITTEN, "write_complete": 0}
 _NAT = np.iinfo(np.int64).min
 
 
@@ -402,7 +284,7 @@ def _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progres
     time_chunks = _aligned_chunks(time_index, len(request_times), chunk)
     aligned = results.chunk({"site": 1, "time": time_chunks})
 
-    stored = _open_existing(url, kwargs["group"], kwargs["storage_options"])
+    stored = open_existing(url, kwargs["group"], kwargs["storage_options"])
     region = (
         stored["write_complete"]
         .isel(site=site_index, time=slice(time_index, time_index + len(request_times)))
@@ -411,7 +293,7 @@ def _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progres
 
     classes = [str(c) for c in results["class"].values]
     writer = _ChunkWriter(url, kwargs["group"], kwargs["storage_options"], classes)
-    pieces = [aligned[v].data for v in _RESULT_VARS]
+    pieces = [aligned[v].data for v in RESULT_VARIABLES]
     pieces = [p if p.ndim == 3 else p[:, :, None] for p in pieces]
     written = da.map_blocks(
         writer,
@@ -423,7 +305,7 @@ def _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progres
         meta=np.empty((0, 0, 0), dtype=object),
         name="write-results-" + tokenize(url, kwargs["group"], *pieces, site_index, time_index),
     )
-    graph = written.__dask_graph__()
+    delayed = written.to_delayed()
     edges = np.r_[0, np.cumsum(time_chunks)]
     summary = WriteSummary(frames=int(region.size))
     todo = []
@@ -432,7 +314,7 @@ def _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progres
             if region[i, edges[j] : edges[j + 1]].all():
                 summary.skipped += int(edges[j + 1] - edges[j])
             else:
-                todo.append(Delayed((written.name, i, j, 0), graph, layer=written.name))
+                todo.append(delayed[i, j, 0])
     client = _client()
     if client is not None and todo:
         from distributed import as_completed
@@ -521,68 +403,3 @@ class _ChunkWriter:
         out = np.empty((1, 1, 1), dtype=object)
         out[0, 0, 0] = part
         return out
-
-
-# ------------------------------------------------------------------------------- reading
-
-
-def open_results(
-    store: str | os.PathLike,
-    *,
-    group: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> xr.Dataset:
-    """Open a results store lazily.
-
-    Parameters
-    ----------
-    store
-        A path or fsspec URL written by :func:`to_zarr`.
-    group, storage_options
-        As given to :func:`to_zarr`.
-
-    Returns
-    -------
-    xarray.Dataset
-        The results variables, ``write_complete``, and the store's provenance attributes.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no store at ``store``.
-    """
-    url = os.fspath(store)
-    existing = _open_existing(url, group, storage_options)
-    if existing is None:
-        raise FileNotFoundError(f"store: no results store at {url!r}")
-    with _quiet_zarr():
-        return xr.open_zarr(url, group=group, storage_options=storage_options)
-
-
-def describe(results: xr.Dataset) -> dict[str, Any]:
-    """Sites, time span of written slots, counts per class and status, and provenance.
-
-    Reads only the small per-slot variables (``label``, ``frame_status``, ``write_complete``).
-    """
-    written = results["write_complete"].values.astype(bool) if "write_complete" in results else None
-    label = results["label"].values
-    status = results["frame_status"].values
-    if written is None:
-        written = status >= 0
-    times = results["time"].values[written.any(axis=0)]
-    classes = [str(c) for c in results["class"].values]
-    label_counts = np.bincount(
-        label[written & (label >= 0)].astype(np.int64), minlength=len(classes)
-    )
-    status_counts = np.bincount(
-        status[written].astype(np.int64), minlength=len(FRAME_STATUS_MEANINGS)
-    )
-    return {
-        "sites": [str(s) for s in results["site"].values],
-        "first": str(pd.Timestamp(times[0])) if len(times) else None,
-        "last": str(pd.Timestamp(times[-1])) if len(times) else None,
-        "slots_written": int(written.sum()),
-        "label_counts": dict(zip(classes, map(int, label_counts), strict=True)),
-        "status_counts": dict(zip(FRAME_STATUS_MEANINGS, map(int, status_counts), strict=True)),
-        "provenance": {k: str(v) for k, v in results.attrs.items()},
-    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -15,34 +14,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import SAMPLE_END, SAMPLE_START, tiny_model
+from utils import (
+    CLASSES,
+    assert_same_store,
+    classify_sample,
+    copy_as,
+    open_sample,
+    tiny_model,
+)
 
 import auroradask
-from auroradask._store import StoreLock
 
-VARIABLES = ["label", "confidence", "probability", "timestamp", "frame_status", "write_complete"]
 WRITER = Path(__file__).parent / "store_writer.py"
-
-
-def classify_sample(
-    root=None, start=SAMPLE_START, end=SAMPLE_END, chunks=1, sites="gill", model=None
-):
-    root = root or auroradask.sample_archive()
-    frames = auroradask.open_themis(root, sites, start, end, chunks=chunks)
-    return auroradask.classify(frames, model or auroradask.demo_model())
 
 
 @pytest.fixture(scope="module")
 def in_memory():
     return classify_sample().compute()
-
-
-def assert_same_store(a: xr.Dataset, b: xr.Dataset) -> None:
-    assert a.sizes == b.sizes
-    for name in ("site", "time", "class"):
-        np.testing.assert_array_equal(a[name].values, b[name].values)
-    for name in VARIABLES:
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 
 def test_store_reads_back_equal_to_the_in_memory_results(tmp_path, in_memory):
@@ -74,7 +62,7 @@ def test_store_reads_back_equal_to_the_in_memory_results(tmp_path, in_memory):
 def test_rerun_skips_complete_chunks(tmp_path):
     store = tmp_path / "results.zarr"
     auroradask.to_zarr(classify_sample(), store)
-    again = auroradask.to_zarr(classify_sample(chunks=2), store)
+    again = auroradask.to_zarr(classify_sample(chunk_minutes=2), store)
     assert again.written == 0 and again.skipped == 120
 
 
@@ -111,22 +99,6 @@ def test_a_killed_writer_rerun_gives_the_uninterrupted_store(tmp_path, stop_afte
     assert len(np.unique(times)) == len(times)
 
 
-def copy_as(tmp_path: Path, site: str = "gill", day: str = "10") -> Path:
-    """A copy of the sample tree as another site and/or day, names and headers rewritten."""
-    root = tmp_path / f"stream0-{site}-{day}"
-    source = Path(auroradask.sample_archive())
-    for path in source.rglob("*.pgm*"):
-        relative = str(path.relative_to(source)).replace("gill", site).replace("/10/", f"/{day}/")
-        target = root / relative.replace("20140310", f"201403{day}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        raw = path.read_bytes()
-        data = gzip.decompress(raw) if path.suffix == ".gz" else raw
-        data = data.replace(b'"Site unique ID" gill', f'"Site unique ID" {site}'.encode())
-        data = data.replace(b"2014-03-10 ", f"2014-03-{day} ".encode())
-        target.write_bytes(gzip.compress(data, compresslevel=1) if path.suffix == ".gz" else data)
-    return root
-
-
 def test_extension_by_time_and_by_site(tmp_path, in_memory):
     store = tmp_path / "results.zarr"
     auroradask.to_zarr(classify_sample(end="2014-03-10T06:03"), store)
@@ -158,14 +130,11 @@ def test_a_different_model_is_refused(tmp_path):
     auroradask.to_zarr(classify_sample(), store)
     other = tmp_path / "other.onnx"
     tiny_model(other, logits=False)
-    model = auroradask.load_model(
-        other, classes=["bad_viewing", "no_aurora", "other_aurora", "pulsating"], preset="themis-pa"
-    )
+    model = auroradask.load_model(other, classes=CLASSES, preset="themis-pa")
     with pytest.raises(auroradask.StoreError, match="another model"):
         auroradask.to_zarr(classify_sample(model=model), store)
-    frames = auroradask.open_themis(auroradask.sample_archive(), "gill", SAMPLE_START, SAMPLE_END)
     other_preset = auroradask.classify(
-        frames, auroradask.load_model(auroradask.demo_model(), preset={"clip_limit": 2.0})
+        open_sample(), auroradask.load_model(auroradask.demo_model(), preset={"clip_limit": 2.0})
     )
     with pytest.raises(auroradask.StoreError, match="another preset"):
         auroradask.to_zarr(other_preset, store)
@@ -178,32 +147,3 @@ def test_results_before_the_store_start_are_refused(tmp_path):
     )
     with pytest.raises(auroradask.StoreError, match="cannot be put before it"):
         auroradask.to_zarr(classify_sample(), store)
-
-
-def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_stale(tmp_path):
-    import fsspec
-
-    store = tmp_path / "results.zarr"
-    fs = fsspec.filesystem("file")
-    with StoreLock(fs, str(store), stale_after=300):
-        with pytest.raises(auroradask.StoreLockedError, match="another writer holds"):
-            auroradask.to_zarr(classify_sample(), store)
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    lock = {
-        "host": os.uname().nodename,
-        "pid": int(dead.stdout),
-        "token": "x",
-        "heartbeat": time.time(),
-    }
-    Path(f"{store}.lock").write_text(json.dumps(lock))
-    assert auroradask.to_zarr(classify_sample(), store).written == 120
-    old = {**lock, "host": "elsewhere", "heartbeat": time.time() - 3600}
-    Path(f"{store}.lock").write_text(json.dumps(old))
-    assert auroradask.to_zarr(classify_sample(), store).skipped == 120
-
-
-def test_open_results_names_a_missing_store(tmp_path):
-    with pytest.raises(FileNotFoundError, match="^store: no results store"):
-        auroradask.open_results(tmp_path / "nothing.zarr")

@@ -5,17 +5,12 @@ from __future__ import annotations
 import gzip
 import os
 
-import fsspec
 import numpy as np
 import pytest
-from conftest import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes
+from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes, open_sample
 
 import auroradask
-from auroradask._frames import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
-
-
-def open_sample(root=None, start=SAMPLE_START, end=SAMPLE_END, **kwargs):
-    return auroradask.open_themis(root or auroradask.sample_archive(), "gill", start, end, **kwargs)
+from auroradask._schema import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
 
 
 def test_sample_is_120_good_frames_in_3s_slots():
@@ -44,7 +39,9 @@ def test_images_and_timestamps_equal_themis_imager_readfile(reference):
 
 
 def test_minutes_without_files_are_status_1():
-    frames = open_sample(start="2014-03-10T05:58", end="2014-03-10T06:08", chunks=3).compute()
+    frames = open_sample(
+        start="2014-03-10T05:58", end="2014-03-10T06:08", chunk_minutes=3
+    ).compute()
     status = frames.frame_status.values[0]
     assert frames.sizes["time"] == 200
     assert (status[:40] == NO_FILE).all() and (status[-40:] == NO_FILE).all()
@@ -88,25 +85,6 @@ def test_empty_file_is_status_2(sample_copy):
     assert (status[40:60] == FILE_UNREADABLE).all() and (status[:40] == OK).all()
 
 
-def test_wide_files_are_ignored_and_a_pgm_gz_pair_is_read_once(sample_copy, reference):
-    images, _ = reference
-    hour = sample_copy / HOUR_DIR
-    (hour / "20140310_0606_gill_themis19_wide.pgm.gz").write_bytes(b"wide mode frames")
-    (hour / "20140310_0606_gill_themis19_partial.pgm").write_bytes(b"other mode")
-    plain = hour / "20140310_0605_gill_themis19_full.pgm"
-    (hour / (plain.name + ".gz")).write_bytes(gzip.compress(plain.read_bytes()))
-    frames = open_sample(sample_copy, end="2014-03-10T06:07").compute()
-    status = frames.frame_status.values[0]
-    assert (status[:120] == OK).all() and (status[120:] == NO_FILE).all()
-    np.testing.assert_array_equal(frames.images.values[0][:120], images)
-
-    # when the preferred form of a pair is damaged, the other one is read
-    plain.write_bytes(b"P5\ngarbage")
-    again = open_sample(sample_copy).compute()
-    assert (again.frame_status.values[0] == OK).all()
-    np.testing.assert_array_equal(again.images.values[0], images)
-
-
 def test_frame_missing_from_a_file_is_status_3_in_its_slot(sample_copy, reference):
     images, _ = reference
     data = minute_bytes(sample_copy, "0602")
@@ -126,82 +104,27 @@ def test_frame_missing_from_a_file_is_status_3_in_its_slot(sample_copy, referenc
 
 
 def test_chunks_cover_whole_minutes_and_do_not_change_values():
-    one = open_sample(chunks=1)
+    one = open_sample(chunk_minutes=1)
     assert one.images.chunks[1] == (20,) * 6
     assert one.images.chunks[2:] == ((256,), (256,))
-    assert open_sample(chunks=4).images.chunks[1] == (80, 40)  # edges on multiples of 4 min
-    odd = open_sample(start="2014-03-10T06:00:31", chunks=2).compute()
+    assert open_sample(chunk_minutes=4).images.chunks[1] == (80, 40)  # edges on multiples of 4 min
+    odd = open_sample(start="2014-03-10T06:00:31", chunk_minutes=2).compute()
     assert odd.time.values[0] == np.datetime64("2014-03-10T06:00:33")
-    reference = open_sample(chunks=10).compute()
+    reference = open_sample(chunk_minutes=10).compute()
     np.testing.assert_array_equal(one.images.values, reference.images.values)
     np.testing.assert_array_equal(odd.images.values[0], reference.images.values[0, 11:])
-
-
-def test_http_archive_gives_the_same_arrays_and_caches(http_archive, tmp_path):
-    url, requests = http_archive
-    local = open_sample().compute()
-    remote = open_sample(url, cache=tmp_path / "cache")
-    listed = len(requests)
-    assert not any(r.endswith((".pgm", ".gz")) for r in requests), "opening read a file"
-    first = remote.compute()
-    downloaded = len(requests) - listed
-    assert downloaded >= 6
-    second = remote.compute()
-    assert len(requests) == listed + downloaded, "a second compute made new requests"
-    for result in (first, second):
-        np.testing.assert_array_equal(result.images.values, local.images.values)
-        np.testing.assert_array_equal(result.timestamp.values, local.timestamp.values)
-        np.testing.assert_array_equal(result.frame_status.values, local.frame_status.values)
-    cached = sorted(p.name for p in (tmp_path / "cache").rglob("*.pgm*"))
-    assert len(cached) == 6
-
-
-def test_opening_ten_sites_two_nights_reads_no_file(monkeypatch):
-    fs = fsspec.filesystem("memory")
-    root = "/big-stream0"
-    sites = [f"s{i:03d}" for i in range(10)]
-    for day in ("10", "11"):
-        for site in sites:
-            for hour in range(14):  # 00-14 UT: a night over North America
-                folder = f"{root}/2014/03/{day}/{site}_themis{site[1:]}/ut{hour:02d}"
-                for minute in range(60):
-                    name = f"201403{day}_{hour:02d}{minute:02d}_{site}_themis{site[1:]}_full.pgm.gz"
-                    fs.store[f"{folder}/{name}"] = fsspec.implementations.memory.MemoryFile(
-                        fs, f"{folder}/{name}", b""
-                    )
-    try:
-        opened = []
-        monkeypatch.setattr(type(fs), "cat_file", lambda self, path, *a, **k: opened.append(path))
-        monkeypatch.setattr(type(fs), "_open", lambda self, path, *a, **k: opened.append(path))
-        frames = auroradask.open_themis(f"memory://{root}", sites, "2014-03-10", "2014-03-12")
-        assert opened == []
-        assert frames.sizes["site"] == 10 and frames.sizes["time"] == 2 * 28800
-        assert frames.imager.values.tolist() == [f"themis{s[1:]}" for s in sites]
-        # every minute file is in the graph: 10 sites x 2 days x 14 h x 60 files
-        graph = dict(frames.frame_status.data.__dask_graph__())
-        paths = {
-            p
-            for task in graph.values()
-            if isinstance(task, tuple) and len(task) == 5
-            for minute in task[2]
-            for p in minute
-        }
-        assert len(paths) == 16_800
-    finally:
-        for key in [k for k in fs.store if k.startswith(root)]:
-            del fs.store[key]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "names"),
     [
-        ({"end": "2014-03-10T06:00"}, ValueError, "end"),
-        ({"end": "2014-03-10T05:00"}, ValueError, "end"),
-        ({"sites": []}, ValueError, "sites"),
-        ({"start": "not a time"}, ValueError, "start"),
-        ({"chunks": 0}, ValueError, "chunks"),
-        ({"chunks": 7}, ValueError, "chunks"),
-        ({"source": "/no/such/stream0"}, FileNotFoundError, "source"),
+        ({"end": "2014-03-10T06:00"}, auroradask.ArgumentError, "end"),
+        ({"end": "2014-03-10T05:00"}, auroradask.ArgumentError, "end"),
+        ({"sites": []}, auroradask.ArgumentError, "sites"),
+        ({"start": "not a time"}, auroradask.ArgumentError, "start"),
+        ({"chunk_minutes": 0}, auroradask.ArgumentError, "chunk_minutes"),
+        ({"chunk_minutes": 7}, auroradask.ArgumentError, "chunk_minutes"),
+        ({"source": "/no/such/stream0"}, auroradask.SourceNotFoundError, "source"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, error, names):
@@ -222,8 +145,12 @@ def test_bad_arguments_name_the_argument(kwargs, error, names):
         )
 
 
-def test_a_date_alone_is_midnight_ut():
-    frames = open_sample(start="2014-03-10", end="2014-03-11")
+def test_a_date_alone_starts_at_midnight_and_ends_after_its_day():
+    frames = open_sample(start="2014-03-10", end="2014-03-10")
     assert frames.time.values[0] == np.datetime64("2014-03-10T00:00")
-    assert frames.sizes["time"] == 28800
+    assert frames.sizes["time"] == 28800  # the end date is included, as in xarray's slicing
+    two = open_sample(start="2014-03-10", end="2014-03-11")
+    assert two.sizes["time"] == 2 * 28800
+    timed = open_sample(start="2014-03-10", end="2014-03-11T00:00")
+    assert timed.sizes["time"] == 28800  # a time is exclusive
     assert os.path.basename(frames.attrs["source"]) == "stream0"

@@ -1,0 +1,127 @@
+"""Helpers shared by the tests (a plain module, as pooch's ``tests/utils.py``): the real
+sample, edited copies of it, small ONNX models with known outputs, store comparisons."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import auroradask
+from benchmarks.archive import relabel_minute
+
+SAMPLE_START, SAMPLE_END = "2014-03-10T06:00", "2014-03-10T06:06"
+HOUR_DIR = Path("2014/03/10/gill_themis19/ut06")
+CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
+#: A real THEMIS skymap (Athabasca); the tests use it for the Gillam frames.
+SKYMAP = str(Path(__file__).parent / "data" / "themis_skymap_atha_20230115-+_v02.sav")
+#: Every variable a store holds per slot.
+STORE_VARIABLES = ["label", "confidence", "probability", "timestamp", "frame_status"]
+
+
+def sample_files(root: str | os.PathLike | None = None) -> list[str]:
+    """The minute files of the sample tree, in time order."""
+    root = root or auroradask.sample_archive()
+    return sorted(glob.glob(os.path.join(root, "**", "*_full.pgm*"), recursive=True))
+
+
+def open_sample(
+    root=None, start=SAMPLE_START, end=SAMPLE_END, *, sites="gill", **kwargs
+) -> xr.Dataset:
+    """The sample (or a copy of it at ``root``) opened lazily."""
+    return auroradask.open_themis(root or auroradask.sample_archive(), sites, start, end, **kwargs)
+
+
+def classify_sample(root=None, start=SAMPLE_START, end=SAMPLE_END, *, model=None, **kwargs):
+    """Lazy results of the demo model (or ``model``) on the sample, one chunk a minute."""
+    kwargs.setdefault("chunk_minutes", 1)
+    frames = open_sample(root, start, end, **kwargs)
+    return auroradask.classify(frames, model or auroradask.demo_model())
+
+
+def minute_bytes(root: Path, hhmm: str) -> bytes:
+    """Decompressed bytes of one sample minute file."""
+    (path,) = (root / HOUR_DIR).glob(f"20140310_{hhmm}_gill_themis19_full.pgm*")
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+
+
+def copy_as(tmp_path: Path, site: str = "gill", day: str = "10") -> Path:
+    """A copy of the sample tree as another site and/or day, names and headers rewritten."""
+    root = tmp_path / f"stream0-{site}-{day}"
+    source = Path(auroradask.sample_archive())
+    for path in source.rglob("*.pgm*"):
+        minute = pd.Timestamp(f"201403{day} {path.name[9:11]}:{path.name[11:13]}")
+        relative = str(path.relative_to(source)).replace("gill", site).replace("/10/", f"/{day}/")
+        target = root / relative.replace("20140310", f"201403{day}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raw = path.read_bytes()
+        data = relabel_minute(gzip.decompress(raw) if path.suffix == ".gz" else raw, site, minute)
+        target.write_bytes(gzip.compress(data, compresslevel=1) if path.suffix == ".gz" else data)
+    return root
+
+
+def tiny_model(path, *, size=(224, 224), channels=3, n_out=4, logits=True, layout="NHWC"):
+    """Write a small ONNX graph with known outputs; return a function computing them.
+
+    The graph weighs every pixel by a map that differs along rows and columns (so a wrong
+    transpose changes the outputs), averages each channel, then applies a fixed linear map
+    to ``n_out`` scores (a softmax follows unless ``logits``). The returned function takes
+    channels-last model input ``(n, rows, cols, channels)`` and gives the expected outputs.
+    """
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    rows, cols = size
+    spatial = (
+        np.linspace(0.0, 2.0, rows, dtype=np.float32)[:, None]
+        + np.linspace(0.0, 0.5, cols, dtype=np.float32)[None, :] ** 2
+    )
+    if layout == "NHWC":
+        shape, axes, weight_map = ["batch", rows, cols, channels], [1, 2], spatial[None, :, :, None]
+    else:
+        shape, axes, weight_map = ["batch", channels, rows, cols], [2, 3], spatial[None, None]
+    weights = np.linspace(-0.05, 0.08, channels * n_out, dtype=np.float32).reshape(channels, n_out)
+    nodes = [
+        helper.make_node("Mul", ["image", "spatial"], ["weighted"]),
+        helper.make_node("ReduceMean", ["weighted"], ["mean"], axes=axes, keepdims=0),
+        helper.make_node("MatMul", ["mean", "weights"], ["scores" if logits else "logits"]),
+    ]
+    if not logits:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=1))
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", n_out])],
+        initializer=[
+            numpy_helper.from_array(weights, "weights"),
+            numpy_helper.from_array(weight_map.astype(np.float32), "spatial"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+
+    def expected(model_input: np.ndarray) -> np.ndarray:
+        means = (model_input * spatial[None, :, :, None]).mean(axis=(1, 2))
+        scores = means @ weights
+        if logits:
+            return scores
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return expected
+
+
+def assert_same_store(a: xr.Dataset, b: xr.Dataset) -> None:
+    """Two results stores hold the same sites, times, classes and values in every slot."""
+    assert a.sizes == b.sizes
+    for name in ("site", "time", "class"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+    for name in STORE_VARIABLES:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
