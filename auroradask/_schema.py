@@ -27,9 +27,11 @@ DAY_SLOTS = MINUTES_PER_DAY * SLOTS_PER_MINUTE  # 28,800
 #: Minute files per frames chunk by default: 200 frames, 26 MB of raw counts.
 DEFAULT_CHUNK_MINUTES = 10
 
-#: Values of ``frame_status`` (CF ``flag_values`` / ``flag_meanings``).
-OK, NO_FILE, FILE_UNREADABLE, FRAME_MISSING = 0, 1, 2, 3
-FRAME_STATUS_MEANINGS = ("ok", "no_file", "file_unreadable", "frame_missing")
+#: Values of ``frame_status`` (CF ``flag_values`` / ``flag_meanings``). ``file_unreachable``
+#: is a transport failure (HTTP error, connection lost): unlike the others it is not a fact
+#: about the archive, so a store never marks such a slot complete and the next run retries it.
+OK, NO_FILE, FILE_UNREADABLE, FRAME_MISSING, FILE_UNREACHABLE = 0, 1, 2, 3, 4
+FRAME_STATUS_MEANINGS = ("ok", "no_file", "file_unreadable", "frame_missing", "file_unreachable")
 #: ``frame_status`` in a store where nothing was written yet (the store's fill value).
 NOT_WRITTEN = -1
 #: ``label`` where no class was given (no valid frame in the slot).
