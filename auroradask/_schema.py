@@ -55,10 +55,14 @@ def frame_status_attrs() -> dict[str, Any]:
 
 
 def label_attrs(classes: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """CF flag attributes of ``label``: values 0..n-1 mean the classes, -1 not classified."""
+    """CF flag attributes of ``label``: -1 not classified, values 0..n-1 the classes.
+
+    The class names are also the ``class`` coordinate, in the same order.
+    """
+    names = " ".join(str(c).replace(" ", "_") for c in classes)
     return {
         "long_name": "class index (-1: not classified)",
-        "flag_values": np.arange(len(classes), dtype=np.int8),
-        "flag_meanings": " ".join(str(c).replace(" ", "_") for c in classes),
+        "flag_values": np.arange(NOT_CLASSIFIED, len(classes), dtype=np.int8),
+        "flag_meanings": f"not_classified {names}",
         "comment": "-1: not classified (no valid frame in the slot)",
     }

@@ -156,6 +156,16 @@ def _add_store_commands(commands) -> None:
     export.add_argument("--group", help="group inside the store")
     export.set_defaults(func=cmd_export_text)
 
+    upgrade = commands.add_parser(
+        "upgrade",
+        help="rewrite a first-release store in today's layout (one chunk per site-day)",
+        description="Rewrite a store written by auroradask 0.1 in place, safely: the new store "
+        "is written beside it and swapped in; a killed upgrade is finished by running it again.",
+    )
+    upgrade.add_argument("store", help="Zarr store path (local)")
+    upgrade.add_argument("--group", help="group inside the store")
+    upgrade.set_defaults(func=cmd_upgrade)
+
 
 def _frames_request(args: argparse.Namespace) -> dict:
     if args.source is None and args.site is None and args.start is None and args.end is None:
@@ -273,6 +283,12 @@ def cmd_export_text(args: argparse.Namespace) -> int:
         auroradask.open_results(args.store, group=args.group), args.outdir
     )
     print(f"wrote {len(files)} files under {args.outdir}")
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    summary = auroradask.upgrade_store(args.store, group=args.group)
+    print(f"upgraded {args.store}: {summary.written} slots in chunks of one site-day")
     return 0
 
 

@@ -35,7 +35,7 @@ def test_demo_model_on_two_workers_equals_plain_onnxruntime(model_input):
     np.testing.assert_allclose(results.confidence.values[0], expected.max(axis=1), rtol=1e-6)
     assert results.label.dtype == np.int8
     assert results["class"].values.tolist() == CLASSES
-    assert results.label.attrs["flag_meanings"] == " ".join(CLASSES)
+    assert results.label.attrs["flag_meanings"] == " ".join(["not_classified", *CLASSES])
     assert results.attrs["model_file"] == "demo-themis-pa.onnx"
     assert len(results.attrs["model_sha256"]) == 64
     assert json.loads(results.attrs["preset"])["clip_limit"] == 3.0

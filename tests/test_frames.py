@@ -23,7 +23,10 @@ def test_sample_is_120_good_frames_in_3s_slots():
     assert np.all(np.diff(frames.time.values) == np.timedelta64(3, "s"))
     assert frames.imager.values.tolist() == ["themis19"]
     assert float(frames.latitude[0]) == pytest.approx(56.376)
-    assert frames.frame_status.attrs["flag_meanings"] == "ok no_file file_unreadable frame_missing file_unreachable"
+    assert (
+        frames.frame_status.attrs["flag_meanings"]
+        == "ok no_file file_unreadable frame_missing file_unreachable"
+    )
 
 
 def test_images_and_timestamps_equal_themis_imager_readfile(reference):

@@ -1,12 +1,83 @@
-"""Reading stores back: a missing store is named."""
+"""Reading stores back: a missing store is named, describe counts, first-release stores open
+and upgrade, CF attributes survive the round trip."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import numpy as np
 import pytest
+from utils import CLASSES, classify_sample
 
 import auroradask
+from auroradask_cli.main import main
+
+FIRST_RELEASE = Path(__file__).parent / "data" / "first-release-store.zarr"
 
 
 def test_open_results_names_a_missing_store(tmp_path):
     with pytest.raises(auroradask.SourceNotFoundError, match="^store: no results store"):
         auroradask.open_results(tmp_path / "nothing.zarr")
+
+
+def test_describe_counts_written_slots_only(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(end="2014-03-10T06:02"), store)
+    info = auroradask.describe(auroradask.open_results(store))
+    assert info["slots_written"] == 40 and info["status_counts"]["ok"] == 40
+    assert sum(info["label_counts"].values()) == 40  # not diluted by 28,760 padding slots
+    assert info["first"] == "2014-03-10 06:00:00" and info["last"] == "2014-03-10 06:01:57"
+
+
+def test_cf_attributes_keep_their_types(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(end="2014-03-10T06:01"), store)
+    stored = auroradask.open_results(store)
+    assert stored.attrs["Conventions"] == "CF-1.10"
+    assert stored.attrs["featureType"] == "timeSeries"
+    assert "NAS5-02099" in stored.attrs["acknowledgement"] and stored.attrs["history"]
+    assert stored.label.attrs["flag_values"].dtype == np.int8
+    assert stored.label.attrs["flag_values"].tolist() == [-1, 0, 1, 2, 3]
+    assert stored.label.attrs["flag_meanings"].split() == ["not_classified", *CLASSES]
+    assert stored.frame_status.attrs["flag_values"].tolist() == [-1, 0, 1, 2, 3, 4]
+    assert stored.time.attrs["standard_name"] == "time" and stored.time.attrs["axis"] == "T"
+    assert stored.time.encoding["units"].startswith("seconds since 1970-01-01")
+    assert stored.timestamp.encoding["units"].startswith("microseconds since")
+    assert stored.site.attrs["cf_role"] == "timeseries_id"
+    assert stored.latitude.attrs["standard_name"] == "latitude"
+
+
+def test_a_first_release_store_opens_is_refused_for_writing_and_upgrades(tmp_path, capsys):
+    store = tmp_path / "old.zarr"
+    shutil.copytree(FIRST_RELEASE, store)
+    old = auroradask.open_results(store).load()
+    assert "write_complete" in old and old.label.encoding["chunks"][1] == 40
+    assert auroradask.describe(old)["slots_written"] == 80
+    with pytest.raises(auroradask.StoreError, match="auroradask upgrade"):
+        auroradask.to_zarr(classify_sample(), store)
+
+    assert main(["upgrade", str(store)]) == 0
+    assert "80 slots" in capsys.readouterr().out
+    new = auroradask.open_results(store)
+    assert new.label.encoding["chunks"][1] == 28_800 and "write_complete" not in new
+    written = old.write_complete.values == 1
+    for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
+        np.testing.assert_array_equal(new[name].values[written], old[name].values[written])
+    assert (new.frame_status.values[~written] == -1).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]
+    # and now it takes new results like any store
+    assert auroradask.to_zarr(classify_sample(), store).written == 40
+
+
+def test_an_upgrade_killed_between_its_renames_is_finished(tmp_path):
+    store = tmp_path / "old.zarr"
+    shutil.copytree(FIRST_RELEASE, store)
+    auroradask.upgrade_store(store)
+    # the state after "rename old aside" and before "rename new into place"
+    shutil.copytree(FIRST_RELEASE, tmp_path / "old.zarr.layout1")
+    store.rename(tmp_path / "old.zarr.upgrading")
+    with pytest.raises(auroradask.StoreError, match="already in today's layout"):
+        auroradask.upgrade_store(store)
+    assert auroradask.open_results(store).label.encoding["chunks"][1] == 28_800
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]

@@ -1,4 +1,5 @@
-"""Zarr results stores: round trip, resume after SIGKILL, extension, refusal, locking."""
+"""Writing stores: round trip, layout, resume after SIGKILL and at every crash point, extension,
+refusal, retries."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from utils import (
@@ -24,6 +27,8 @@ from utils import (
 )
 
 import auroradask
+from auroradask._schema import FILE_UNREACHABLE
+from auroradask._store import _write
 
 WRITER = Path(__file__).parent / "store_writer.py"
 
@@ -45,13 +50,12 @@ def test_store_reads_back_equal_to_the_in_memory_results(tmp_path, in_memory):
     for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
         assert sample[name].dtype == in_memory[name].dtype
         np.testing.assert_array_equal(sample[name].values, in_memory[name].values, err_msg=name)
-    assert (sample.write_complete == 1).all()
     before = stored.sel(time=slice(None, "2014-03-10T05:59:57"))
     assert (before.label == -1).all() and (before.frame_status == -1).all()
-    assert np.isnat(before.timestamp.values).all() and (before.write_complete == 0).all()
+    assert np.isnat(before.timestamp.values).all() and np.isnan(before.confidence).all()
     assert stored.attrs["model_sha256"] == in_memory.attrs["model_sha256"]
     assert json.loads(stored.attrs["preset"])["tile_grid"] == [8, 8]
-    assert stored.label.attrs["flag_meanings"] == "bad_viewing no_aurora other_aurora pulsating"
+    assert stored.label.attrs["flag_meanings"] == "not_classified " + " ".join(CLASSES)
     plain = xr.open_zarr(store)  # plain xarray reads it too
     np.testing.assert_array_equal(
         plain.label.sel(time=in_memory.time).values, in_memory.label.values
@@ -59,11 +63,56 @@ def test_store_reads_back_equal_to_the_in_memory_results(tmp_path, in_memory):
     assert not Path(f"{store}.lock").exists()
 
 
+def test_one_chunk_per_site_day_and_no_staging_left(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(chunk_minutes=1), store)  # six pieces of a minute
+    stored = auroradask.open_results(store)
+    for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
+        assert stored[name].encoding["chunks"][:2] == (1, 28_800)
+        chunk_files = [p for p in (store / name / "c").rglob("*") if p.is_file()]
+        assert len(chunk_files) == 1, name  # one site-day: one file per variable
+    assert not any(Path(f"{store}.staging").rglob("*.npz"))
+
+
 def test_rerun_skips_complete_chunks(tmp_path):
     store = tmp_path / "results.zarr"
     auroradask.to_zarr(classify_sample(), store)
     again = auroradask.to_zarr(classify_sample(chunk_minutes=2), store)
     assert again.written == 0 and again.skipped == 120
+
+
+def test_whole_day_chunks_are_written_without_staging(tmp_path, in_memory, monkeypatch):
+    day = in_memory.reindex(
+        time=pd.date_range("2014-03-10", periods=28_800, freq="3s"),
+        fill_value={"label": -1, "frame_status": 1},
+    )
+    staged = []
+    monkeypatch.setattr(_write, "write_bytes", lambda *a: staged.append(a))
+    summary = auroradask.to_zarr(day.chunk({"time": 28_800}), tmp_path / "day.zarr")
+    assert staged == [] and summary.written == 28_800
+    stored = auroradask.open_results(tmp_path / "day.zarr")
+    np.testing.assert_array_equal(stored.label.values, day.label.values)
+    assert summary.status_counts == {"ok": 120, "no_file": 28_680}
+
+
+def test_transport_failures_are_retried_by_the_next_run(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    failed = in_memory.copy(deep=True)
+    failed["frame_status"][0, 40:60] = FILE_UNREACHABLE
+    failed["label"][0, 40:60] = -1
+    first = auroradask.to_zarr(failed.chunk({"time": 20}), store)
+    assert first.status_counts == {"ok": 100, "file_unreachable": 20}
+    again = auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    assert again.skipped == 100 and again.written == 20
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+    assert (stored.frame_status == 0).all()
+
+
+def test_results_must_be_consecutive_slots(tmp_path, in_memory):
+    gappy = in_memory.isel(time=[0, 1, 5]).chunk()
+    with pytest.raises(auroradask.ArgumentError, match="^results: time must be consecutive"):
+        auroradask.to_zarr(gappy, tmp_path / "x.zarr")
 
 
 def run_writer(store, env, stop_after=None, delay=None):
@@ -121,11 +170,11 @@ def test_extension_by_time_and_by_site(tmp_path, in_memory):
         np.testing.assert_array_equal(got.probability.values, in_memory.probability.values[0])
     day_two = stored.sel(site="gill", time=slice("2014-03-11T06:00", "2014-03-11T06:05:57"))
     np.testing.assert_array_equal(day_two.label.values, in_memory.label.values[0])
-    assert (stored.sel(site="fake", time=slice("2014-03-11", None)).write_complete == 0).all()
+    assert (stored.sel(site="fake", time=slice("2014-03-11", None)).frame_status == -1).all()
     assert stored.imager.values.tolist() == ["themis19", "themis19"]
 
 
-def test_a_different_model_is_refused(tmp_path):
+def test_a_different_model_is_refused_but_an_empty_store_belongs_to_no_model(tmp_path):
     store = tmp_path / "results.zarr"
     auroradask.to_zarr(classify_sample(), store)
     other = tmp_path / "other.onnx"
@@ -139,6 +188,22 @@ def test_a_different_model_is_refused(tmp_path):
     with pytest.raises(auroradask.StoreError, match="another preset"):
         auroradask.to_zarr(other_preset, store)
 
+    # a run that failed before writing anything leaves a store that any model may take
+    empty = tmp_path / "empty.zarr"
+    broken = classify_sample(model=model)
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write_piece", _fail)
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(broken, empty)
+    assert auroradask.to_zarr(classify_sample(), empty).written == 120
+    assert auroradask.open_results(empty).attrs["model_sha256"] == (
+        auroradask.load_model(auroradask.demo_model()).sha256
+    )
+
+
+def _fail(*args, **kwargs):
+    raise RuntimeError("model failed")
+
 
 def test_results_before_the_store_start_are_refused(tmp_path):
     store = tmp_path / "results.zarr"
@@ -147,3 +212,105 @@ def test_results_before_the_store_start_are_refused(tmp_path):
     )
     with pytest.raises(auroradask.StoreError, match="cannot be put before it"):
         auroradask.to_zarr(classify_sample(), store)
+
+
+# ------------------------------------------------------------------ every crash point
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a store write: everything after it in that run never happens."""
+
+
+class CrashAt:
+    """Count the store's writes (Zarr objects, staged pieces, intents, removals); raise at the
+    ``crash_at``-th, as if the process died just before it."""
+
+    def __init__(self, monkeypatch, crash_at: int | None) -> None:
+        import zarr
+
+        from auroradask._store import _layout
+
+        self.count, self.crash_at = 0, crash_at
+        store_class = zarr.storage.LocalStore
+        for name in ("set", "delete"):
+            real = getattr(store_class, name)
+            monkeypatch.setattr(store_class, name, self._wrap_async(real))
+        for module in (_layout, _write):
+            for name in ("write_bytes", "remove"):
+                if hasattr(module, name):
+                    monkeypatch.setattr(module, name, self._wrap(getattr(_layout, name)))
+        real_rm = _layout.fsspec.implementations.local.LocalFileSystem.rm
+        monkeypatch.setattr(
+            _layout.fsspec.implementations.local.LocalFileSystem, "rm", self._wrap(real_rm)
+        )
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == self.crash_at:
+            raise SimulatedCrash(self.count)
+
+    def _wrap(self, real):
+        def write(*args, **kwargs):
+            self.tick()
+            return real(*args, **kwargs)
+
+        return write
+
+    def _wrap_async(self, real):
+        async def write(*args, **kwargs):
+            self.tick()
+            return await real(*args, **kwargs)
+
+        return write
+
+
+@pytest.fixture(scope="module")
+def crash_steps(in_memory):
+    """Three writes: creation with pieces and a compaction, an extension by a day and a site,
+    and a top-up of the first day that compacts into the stored day."""
+    one_day = np.timedelta64(1, "D")
+    next_day = in_memory.assign_coords(time=in_memory.time + one_day)
+    next_day["timestamp"] = next_day.timestamp + one_day
+    two_sites = xr.concat(
+        [next_day, next_day.assign_coords(site=["fake"], imager=("site", ["themis99"]))], "site"
+    )
+    return [
+        in_memory.isel(time=slice(0, 60)),
+        two_sites,
+        in_memory.isel(time=slice(40, 120)),
+    ]
+
+
+def write_steps(store, steps, monkeypatch, crash_at=None) -> int:
+    """Write the steps in order; after a simulated crash, run that step and the rest again.
+    Returns the number of store writes of an uninterrupted run when ``crash_at`` is None."""
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        crash = CrashAt(patch, crash_at)
+        for i, step in enumerate(steps):
+            try:
+                auroradask.to_zarr(step.chunk({"site": 1, "time": 20}), store)
+            except SimulatedCrash:
+                crash.crash_at = None
+                try:  # readers see the store as it was before the step, or no store yet
+                    auroradask.open_results(store)
+                except (auroradask.SourceNotFoundError, auroradask.StoreError):
+                    assert i == 0
+                for again in steps[i:]:
+                    auroradask.to_zarr(again.chunk({"site": 1, "time": 20}), store)
+                break
+        return crash.count
+
+
+@pytest.mark.slow
+def test_every_crash_point_resumes_to_the_uninterrupted_store(tmp_path, crash_steps, monkeypatch):
+    reference = tmp_path / "reference.zarr"
+    writes = write_steps(reference, crash_steps, monkeypatch)
+    assert writes > 60  # creation, pieces, compactions, extension: each step is reached
+    expected = auroradask.open_results(reference).load()
+    for crash_at in range(1, writes + 1):
+        store = tmp_path / f"crash-{crash_at}.zarr"
+        write_steps(store, crash_steps, monkeypatch, crash_at)
+        assert_same_store(auroradask.open_results(store), expected)
+        assert not Path(f"{store}.intent.json").exists()
+        assert not any(Path(f"{store}.staging").rglob("*.npz")), crash_at
+        shutil.rmtree(store)

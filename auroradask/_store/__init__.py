@@ -1,7 +1,9 @@
-"""Zarr results stores: the lock (``_lock``), writing (``_write``), reading (``_read``)."""
+"""Zarr results stores: layout and safe growth (``_layout``), the lock (``_lock``), writing
+(``_write``), reading (``_read``), upgrading first-release stores (``_upgrade``)."""
 
 from ._lock import StoreLock
 from ._read import describe, open_results
+from ._upgrade import upgrade_store
 from ._write import WriteSummary, to_zarr
 
-__all__ = ["StoreLock", "WriteSummary", "describe", "open_results", "to_zarr"]
+__all__ = ["StoreLock", "WriteSummary", "describe", "open_results", "to_zarr", "upgrade_store"]

@@ -1,36 +1,18 @@
-"""Reading results stores: open lazily, describe what they hold."""
+"""Reading results stores: open lazily in chunks of a site-day, describe what they hold."""
 
 from __future__ import annotations
 
 import os
-import warnings
-from contextlib import contextmanager
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._schema import FRAME_STATUS_MEANINGS
-from ..errors import SourceNotFoundError
-
-
-@contextmanager
-def quiet_zarr():
-    """Hide zarr's notice that consolidated metadata is not in the v3 spec: we rely on it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        yield
-
-
-def open_existing(url: str, group: str | None, storage_options) -> xr.Dataset | None:
-    """The store at ``url`` read eagerly-chunked, or None if there is none (zarr's not-found
-    errors are FileNotFoundErrors)."""
-    try:
-        with quiet_zarr():
-            return xr.open_zarr(url, group=group, storage_options=storage_options, chunks=None)
-    except (FileNotFoundError, KeyError):
-        return None
+from .._schema import FILE_UNREACHABLE, FRAME_STATUS_MEANINGS
+from ..errors import SourceNotFoundError, StoreError
+from ._layout import LAYOUT, LAYOUT_ATTR, apply_cf, has_intent, locate, quiet_zarr
 
 
 def open_results(
@@ -39,57 +21,95 @@ def open_results(
     group: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> xr.Dataset:
-    """Open a results store lazily.
+    """Open a results store lazily, one dask chunk per site-day.
 
     Parameters
     ----------
     store
-        A path or fsspec URL written by :func:`to_zarr`.
+        A path or fsspec URL written by :func:`auroradask.to_zarr`.
     group, storage_options
-        As given to :func:`to_zarr`.
+        As given to :func:`auroradask.to_zarr`.
 
     Returns
     -------
     xarray.Dataset
-        The results variables, ``write_complete``, and the store's provenance attributes.
+        ``label``, ``confidence``, ``probability``, ``timestamp``, ``frame_status`` (-1 where
+        nothing was written) on the store's whole-day time axis, with CF attributes and the
+        store's provenance. Stores of the first release open too (they also hold
+        ``write_complete``; ``auroradask upgrade`` rewrites them in today's layout).
 
     Raises
     ------
-    FileNotFoundError
+    SourceNotFoundError
         If there is no store at ``store``.
+    StoreError
+        If the store's creation was interrupted (run the writer again to finish it).
     """
-    url = os.fspath(store)
-    existing = open_existing(url, group, storage_options)
-    if existing is None:
-        raise SourceNotFoundError(f"store: no results store at {url!r}")
-    with quiet_zarr():
-        return xr.open_zarr(url, group=group, storage_options=storage_options)
+    loc = locate(store, group, storage_options)
+    try:
+        with quiet_zarr():
+            ds = xr.open_zarr(loc.url, consolidated=True, **loc.zarr_kwargs())
+    except (FileNotFoundError, KeyError, ValueError) as error:  # zarr: no (consolidated) group
+        if has_intent(loc) is not None:
+            raise StoreError(
+                f"store: the creation of {loc.url} was interrupted; run the same write again"
+            ) from None
+        raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
+    if "label" not in ds:
+        raise SourceNotFoundError(f"store: {loc.url!r} holds no results (no 'label' variable)")
+    if int(ds.attrs.get(LAYOUT_ATTR, 1)) == LAYOUT:
+        apply_cf(ds, [str(c) for c in ds["class"].values])  # flag dtypes lost in JSON
+    return ds
 
 
 def describe(results: xr.Dataset) -> dict[str, Any]:
     """Sites, time span of written slots, counts per class and status, and provenance.
 
-    Reads only the small per-slot variables (``label``, ``frame_status``, ``write_complete``).
+    Computed chunk by chunk from ``label`` and ``frame_status`` only, so a store of any size
+    is described in bounded memory.
     """
-    written = results["write_complete"].values.astype(bool) if "write_complete" in results else None
-    label = results["label"].values
-    status = results["frame_status"].values
-    if written is None:
-        written = status >= 0
-    times = results["time"].values[written.any(axis=0)]
     classes = [str(c) for c in results["class"].values]
-    label_counts = np.bincount(
-        label[written & (label >= 0)].astype(np.int64), minlength=len(classes)
-    )
-    status_counts = np.bincount(
-        status[written].astype(np.int64), minlength=len(FRAME_STATUS_MEANINGS)
-    )
+    label = _dask(results["label"])
+    status = _dask(results["frame_status"])
+    if "write_complete" in results:  # the first release's layout
+        status = da.where(_dask(results["write_complete"]).astype(bool), status, -1)
+    n_status, n_classes = len(FRAME_STATUS_MEANINGS), len(classes)
+    counts = da.map_blocks(
+        _block_counts,
+        label,
+        status,
+        n_status=n_status,
+        n_classes=n_classes,
+        new_axis=2,
+        chunks=((1,) * label.numblocks[0], (1,) * label.numblocks[1], (n_status + n_classes,)),
+        dtype=np.int64,
+    ).sum(axis=(0, 1))
+    written_any = (status >= 0).any(axis=0)
+    first = da.argmax(written_any)
+    last = written_any.shape[0] - 1 - da.argmax(written_any[::-1])
+    counts, first, last, anything = da.compute(counts, first, last, written_any.any())
+    times = results["time"].values
+    status_counts = dict(zip(FRAME_STATUS_MEANINGS, map(int, counts[:n_status]), strict=True))
     return {
         "sites": [str(s) for s in results["site"].values],
-        "first": str(pd.Timestamp(times[0])) if len(times) else None,
-        "last": str(pd.Timestamp(times[-1])) if len(times) else None,
-        "slots_written": int(written.sum()),
-        "label_counts": dict(zip(classes, map(int, label_counts), strict=True)),
-        "status_counts": dict(zip(FRAME_STATUS_MEANINGS, map(int, status_counts), strict=True)),
+        "first": str(pd.Timestamp(times[first])) if anything else None,
+        "last": str(pd.Timestamp(times[last])) if anything else None,
+        "slots_written": int(counts[:n_status].sum()),
+        "slots_to_retry": status_counts.get(FRAME_STATUS_MEANINGS[FILE_UNREACHABLE], 0),
+        "label_counts": dict(zip(classes, map(int, counts[n_status:]), strict=True)),
+        "status_counts": status_counts,
         "provenance": {k: str(v) for k, v in results.attrs.items()},
     }
+
+
+def _dask(variable: xr.DataArray) -> da.Array:
+    data = variable.data
+    return data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, -1))
+
+
+def _block_counts(label: np.ndarray, status: np.ndarray, n_status: int, n_classes: int):
+    written = status >= 0
+    by_status = np.bincount(status[written].astype(np.int64), minlength=n_status)[:n_status]
+    classified = written & (label >= 0)
+    by_class = np.bincount(label[classified].astype(np.int64), minlength=n_classes)[:n_classes]
+    return np.r_[by_status, by_class][None, None, :]

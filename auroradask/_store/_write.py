@@ -1,21 +1,25 @@
-"""Zarr results stores: written chunk by chunk from the workers, resumable, extendable, locked.
+"""Writing results into a store: pieces from the workers, one compaction per site-day.
 
-Layout of a store (one Zarr group, Zarr format 3; nothing is stored for slots never written):
+The store keeps one chunk per site-day (see ``_layout``), but frames arrive in chunks of a
+few minutes. Each results chunk is written by the worker that computed it:
 
-- the results variables of :func:`auroradask.classify` on a time axis of whole UT days
-  (28,800 3-second slots a day) and the sites written so far;
-- ``write_complete(site, time)`` uint8, set to 1 for a chunk's slots *after* the chunk's
-  results are written: resume skips chunks whose slots are all 1;
-- ``frame_status`` is -1 where nothing was written yet;
-- attributes: the provenance of :func:`auroradask.classify` (model, sha256, card, preset, …).
+- a chunk that covers a whole site-day is written straight into the day's chunks;
+- any other chunk is written as a *piece* (one ``.npz`` object, written whole) into the
+  staging folder beside the store; once every piece of a site-day in the request is in, one
+  task *compacts* the day: it overlays the pieces on the day's stored values, writes each
+  variable's day chunk whole (``frame_status`` last), then removes the pieces.
 
-A run writes a lock file ``<store>.lock`` beside the store; a second writer is refused
-while it is fresh. A lock whose process is gone (same host) or whose heartbeat is older than
-``stale_after`` seconds is stale and is taken over.
+A slot counts as done when its ``frame_status`` in the store is 0-3; slots whose file could not
+be fetched (4) and slots never written (-1) are computed again by the next run. A kill at any
+moment loses at most the pieces in flight: a staged piece is complete or absent, a day chunk
+is old or new (Zarr writes local chunks by rename, object stores by one PUT), a compaction is
+redone from the pieces it did not remove, and ``frame_status`` is written after the values it
+vouches for.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable
@@ -24,19 +28,41 @@ from typing import Any
 
 import dask
 import dask.array as da
-import fsspec
 import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
-from .._schema import FRAME_STATUS_MEANINGS, NOT_WRITTEN, RESULT_VARIABLES, SLOT
+from .._schema import (
+    DAY_SLOTS,
+    FILE_UNREACHABLE,
+    FRAME_STATUS_MEANINGS,
+    RESULT_VARIABLES,
+    SLOT,
+)
 from ..errors import ArgumentError, StoreError
+from ._layout import (
+    LAYOUT,
+    StoreLocation,
+    StoreState,
+    _plain,
+    adopt_identity,
+    check_identity,
+    create,
+    day_axis,
+    extend,
+    finish_interrupted,
+    holds_results,
+    locate,
+    quiet_zarr,
+    read_state,
+    remove,
+    site_coords,
+    write_bytes,
+)
 from ._lock import StoreLock
-from ._read import open_existing, quiet_zarr
 
-#: Attributes that must agree between a store and new results written into it.
-IDENTITY_ATTRS = ("model_sha256", "preset")
+_NAT = np.iinfo(np.int64).min
 
 
 @dataclass
@@ -45,23 +71,23 @@ class WriteSummary:
 
     Attributes
     ----------
-    frames
-        Slots in the request (sites × times).
     written, skipped
-        Slots written now, and slots skipped because a previous run completed them.
+        Slots written now, and slots skipped because the store already held them.
     status_counts
         Written slots by ``frame_status`` meaning.
     label_counts
         Written slots by class name.
+    days_compacted
+        Site-days whose chunks were (re)written.
     seconds
         Wall time of the writing.
     """
 
-    frames: int = 0
     written: int = 0
     skipped: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
     label_counts: dict[str, int] = field(default_factory=dict)
+    days_compacted: int = 0
     seconds: float = 0.0
 
     def add(self, part: dict[str, Any]) -> None:
@@ -70,9 +96,6 @@ class WriteSummary:
             target = getattr(self, key)
             for name, count in part[key].items():
                 target[name] = target.get(name, 0) + count
-
-
-# ------------------------------------------------------------------------------- writing
 
 
 def to_zarr(
@@ -86,23 +109,24 @@ def to_zarr(
 ) -> WriteSummary:
     """Compute results and write them into a Zarr store, chunk by chunk, from the workers.
 
-    Creates the store, or extends it with new days and new sites, then writes every chunk of
-    ``results`` that the store does not hold complete yet. The client never holds more than a
-    per-chunk summary.
+    Creates the store, or extends it with new days and new sites, then writes every slot of
+    ``results`` that the store does not hold yet. The client never holds more than a per-chunk
+    summary. Run it again after a crash or a kill and it resumes.
 
     Parameters
     ----------
     results
-        From :func:`auroradask.classify` (lazy).
+        From :func:`auroradask.classify` (lazy), or any dataset of the same variables
+        (in memory or dask-backed).
     store
-        A local path or any fsspec URL. Workers must be able to reach it.
+        A local path (made absolute before the workers see it) or any fsspec URL. Workers
+        must be able to reach it.
     group
         Zarr group inside the store (several models can share a store in separate groups).
     storage_options
         Passed to fsspec.
     progress
-        Called with the running :class:`WriteSummary` after each chunk (with a distributed
-        client) or after each batch of chunks (local scheduler).
+        Called with the running :class:`WriteSummary` as chunks complete.
     stale_after
         Seconds after which a lock whose heartbeat stopped counts as abandoned.
 
@@ -113,225 +137,77 @@ def to_zarr(
     Raises
     ------
     StoreError
-        If the store holds results of another model or preset, or starts after ``results``.
+        If the store holds results of another model or preset (unless it holds no result yet),
+        starts after ``results``, is of the first release's layout (``auroradask upgrade``),
+        or cannot be seen by the workers.
     StoreLockedError
         If another writer is running.
     """
     missing = [v for v in RESULT_VARIABLES if v not in results]
     if missing:
         raise ArgumentError(f"results: missing {missing}; pass the output of auroradask.classify")
-    url = os.fspath(store)
-    fs, root = fsspec.url_to_fs(url, **dict(storage_options or {}))
-    group_root = f"{root.rstrip('/')}/{group}" if group else root
-    kwargs = {"group": group, "storage_options": storage_options, "zarr_format": 3}
-    start_time = time.perf_counter()
-    with StoreLock(fs, group_root, stale_after), quiet_zarr():
-        existing = open_existing(url, group, storage_options)
-        if existing is not None and "write_complete" not in existing:
-            # a run killed while creating the store: no chunk was written yet, start again
-            existing, kwargs["mode"] = None, "w"
-        elif existing is not None:
-            _check_identity(existing, results, url)
-        elif fs.exists(group_root) and fs.ls(group_root, detail=False):
-            raise StoreError(f"store: {url} holds files but no results store; choose another path")
-        store_sites, store_times, chunk = _prepare(url, existing, results, kwargs)
-        summary = _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progress)
-    summary.seconds = time.perf_counter() - start_time
+    times = results["time"].values
+    if len(times) > 1 and not (np.diff(times) == SLOT).all():
+        raise ArgumentError(
+            "results: time must be consecutive 3-second slots (as classify makes them); "
+            "select a contiguous range or reindex onto the slot grid"
+        )
+    loc = locate(store, group, storage_options)
+    started = time.perf_counter()
+    client = _client()
+    with StoreLock(loc.fs, loc.root, stale_after), quiet_zarr():
+        finish_interrupted(loc)
+        state = _prepare(loc, results)
+        if client is not None:
+            _check_workers_see(client, loc)
+        summary = _write(loc, state, results, client, progress)
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _check_identity(existing: xr.Dataset, results: xr.Dataset, url: str) -> None:
-    for key in IDENTITY_ATTRS:
-        have, new = existing.attrs.get(key), results.attrs.get(key)
-        if have != new:
-            what = "model" if key == "model_sha256" else key
-            raise StoreError(
-                f"store: {url} holds results of another {what} ({key} {have!r} there, "
-                f"{new!r} now); write to a new store or another group"
-            )
-    if list(existing["class"].values) != list(results["class"].values):
-        raise StoreError(f"store: {url} has classes {list(existing['class'].values)}")
+# ---------------------------------------------------------------------- creating, extending
 
 
-def _day_axis(first: np.datetime64, last: np.datetime64) -> np.ndarray:
-    start = pd.Timestamp(first).floor("D")
-    stop = pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
-    return np.arange(start.to_datetime64(), stop.to_datetime64(), SLOT, dtype="datetime64[ns]")
-
-
-def _template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dataset:
-    n_classes = results.sizes["class"]
-    shape = (len(sites), len(times))
-
-    def full(value, dtype, extra=()):
-        # one dask chunk: the template is never computed (only its metadata is written), and
-        # a graph with one task per store chunk would cost more than the writing of a short run
-        return da.full(shape + extra, value, dtype=dtype, chunks=-1)
-
-    coords = {
-        "site": ("site", np.array(sites, dtype=object)),
-        "time": ("time", times, results["time"].attrs),
-        "class": ("class", results["class"].values.astype(object)),
-    }
-    for name in ("imager", "latitude", "longitude"):
-        if name in results.coords:
-            known = dict(zip(map(str, results["site"].values), results[name].values, strict=True))
-            values = [known.get(s) for s in sites]
-            coords[name] = (
-                "site",
-                np.array(values, dtype=results[name].dtype),
-                results[name].attrs,
-            )
-    template = xr.Dataset(
-        {
-            "label": (("site", "time"), full(-1, np.int8)),
-            "confidence": (("site", "time"), full(np.nan, np.float32)),
-            "probability": (("site", "time", "class"), full(np.nan, np.float32, (n_classes,))),
-            "timestamp": (("site", "time"), full(np.datetime64("NaT", "ns"), "datetime64[ns]")),
-            "frame_status": (("site", "time"), full(NOT_WRITTEN, np.int8)),
-            "write_complete": (("site", "time"), full(0, np.uint8)),
-        },
-        coords=coords,
-    )
-    for name in RESULT_VARIABLES:
-        template[name].attrs = dict(results[name].attrs)
-    template["frame_status"].attrs["comment"] = "-1: not written to this store yet"
-    template["write_complete"].attrs = {
-        "long_name": "1 where the results of the slot are completely written",
-        "flag_values": np.array([0, 1], dtype=np.uint8),
-        "flag_meanings": "pending complete",
-    }
-    template.attrs = dict(results.attrs)
-    return template
-
-
-#: What a slot that was never written reads as (Zarr fill values: nothing is stored for it).
-_FILL = {"label": -1, "frame_status": NOT_WRITTEN, "write_complete": 0}
-_NAT = np.iinfo(np.int64).min
-
-
-def _encoding(template: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
-    encoding = {}
-    for name, var in template.data_vars.items():
-        encoding[name] = {"chunks": (1, chunk, *var.shape[2:])}
-        if name in _FILL:
-            encoding[name]["fill_value"] = _FILL[name]
-    encoding["timestamp"].update(
-        units="nanoseconds since 1970-01-01", dtype="int64", _FillValue=_NAT, fill_value=_NAT
-    )
-    return encoding
-
-
-def _prepare(url, existing, results, kwargs) -> tuple[list[str], np.ndarray, int]:
-    """Create or extend the store so that it covers the results' sites and days."""
+def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
+    """Create the store or extend it to the results' sites and days; return its state."""
     request_sites = [str(s) for s in results["site"].values]
     request_times = results["time"].values
-    chunk = int(max(results["label"].chunks[1]))
-    if existing is None:
-        times = _day_axis(request_times[0], request_times[-1])
-        template = _template(results, request_sites, times)
-        template.to_zarr(
-            url,
-            encoding=_encoding(template, chunk),
-            consolidated=True,
-            compute=False,
-            **{"mode": "a", **kwargs},
-        )
-        return request_sites, times, chunk
-
-    sites = [str(s) for s in existing["site"].values]
-    times = existing["time"].values
-    chunk = int(existing["label"].encoding.get("chunks", (1, chunk))[1])
-    if request_times[0] < times[0]:
+    state = read_state(loc)
+    if state is None:
+        if loc.fs.exists(loc.root) and loc.fs.ls(loc.root, detail=False):
+            raise StoreError(
+                f"store: {loc.url} holds files but no results store; choose another path"
+            )
+        create(loc, results, request_sites, day_axis(request_times[0], request_times[-1]))
+        return read_state(loc)
+    if state.layout != LAYOUT:
         raise StoreError(
-            f"store: {url} starts at {pd.Timestamp(times[0])}; results from "
+            f"store: {loc.url} is in the first release's layout (chunks of 10 minutes); "
+            f"rewrite it with: auroradask upgrade {loc.url}"
+        )
+    if not holds_results(loc):
+        if any(state.attrs.get(k) != results.attrs.get(k) for k in ("model_sha256", "preset")):
+            adopt_identity(loc, dict(results.attrs))  # an empty store belongs to no model yet
+            state = read_state(loc)
+    check_identity(state, results, loc.url)
+    if request_times[0] < state.times[0]:
+        raise StoreError(
+            f"store: {loc.url} starts at {state.first_day}; results from "
             f"{pd.Timestamp(request_times[0])} cannot be put before it: use a new store"
         )
-    if request_times[-1] > times[-1]:  # new days, for the sites already there
-        new_times = _day_axis(times[-1] + SLOT, request_times[-1])
-        template = _template(results, sites, new_times)
-        template.attrs = dict(existing.attrs)  # an append rewrites the group's attributes
-        template.to_zarr(
-            url, append_dim="time", consolidated=True, compute=False, **_append(kwargs)
-        )
-        times = np.concatenate([times, new_times])
-    new_sites = [s for s in request_sites if s not in sites]
-    if new_sites:
-        template = _template(results, new_sites, times)
-        template.attrs = dict(existing.attrs)  # an append rewrites the group's attributes
-        template.to_zarr(
-            url, append_dim="site", consolidated=True, compute=False, **_append(kwargs)
-        )
-        sites = sites + new_sites
-    return sites, times, chunk
-
-
-def _append(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kwargs.items() if k not in ("zarr_format", "mode")}
-
-
-def _aligned_chunks(offset: int, n: int, chunk: int) -> tuple[int, ...]:
-    """Sizes of ``n`` slots starting at store index ``offset``, cut at the store's chunk edges."""
-    first_edge = (offset // chunk + 1) * chunk
-    bounds = [offset, *range(first_edge, offset + n, chunk), offset + n]
-    return tuple(int(size) for size in np.diff(bounds))
-
-
-def _write_chunks(url, results, store_sites, store_times, chunk, kwargs, progress) -> WriteSummary:
-    request_times = results["time"].values
-    time_index = int((request_times[0] - store_times[0]) // SLOT)
-    site_index = [store_sites.index(str(s)) for s in results["site"].values]
-    time_chunks = _aligned_chunks(time_index, len(request_times), chunk)
-    aligned = results.chunk({"site": 1, "time": time_chunks})
-
-    stored = open_existing(url, kwargs["group"], kwargs["storage_options"])
-    region = (
-        stored["write_complete"]
-        .isel(site=site_index, time=slice(time_index, time_index + len(request_times)))
-        .values.astype(bool)
-    )
-
-    classes = [str(c) for c in results["class"].values]
-    writer = _ChunkWriter(url, kwargs["group"], kwargs["storage_options"], classes)
-    pieces = [aligned[v].data for v in RESULT_VARIABLES]
-    pieces = [p if p.ndim == 3 else p[:, :, None] for p in pieces]
-    written = da.map_blocks(
-        writer,
-        *pieces,
-        site_index=site_index,
-        time_index=time_index,
-        chunks=((1,) * len(site_index), (1,) * len(aligned.chunks["time"]), (1,)),
-        dtype=object,
-        meta=np.empty((0, 0, 0), dtype=object),
-        name="write-results-" + tokenize(url, kwargs["group"], *pieces, site_index, time_index),
-    )
-    delayed = written.to_delayed()
-    edges = np.r_[0, np.cumsum(time_chunks)]
-    summary = WriteSummary(frames=int(region.size))
-    todo = []
-    for i in range(len(site_index)):
-        for j in range(len(time_chunks)):
-            if region[i, edges[j] : edges[j + 1]].all():
-                summary.skipped += int(edges[j + 1] - edges[j])
-            else:
-                todo.append(delayed[i, j, 0])
-    client = _client()
-    if client is not None and todo:
-        from distributed import as_completed
-
-        for future in as_completed(client.compute(todo)):
-            summary.add(future.result().item())
-            future.release()
-            if progress:
-                progress(summary)
-    else:  # local scheduler: a few chunks per thread at a time, so progress can be reported
-        step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
-        for first in range(0, len(todo), step):
-            for part in dask.compute(*todo[first : first + step]):
-                summary.add(part.item())
-            if progress:
-                progress(summary)
-    return summary
+    sites = state.sites + [s for s in request_sites if s not in state.sites]
+    n_time = max(len(state.times), len(day_axis(state.times[0], request_times[-1])))
+    if sites != state.sites or n_time != len(state.times):
+        coords = site_coords(results, sites)
+        for name in ("imager", "latitude", "longitude"):  # keep what the store knows
+            stored = dict(zip(state.sites, state.dataset[name].values, strict=True))
+            coords[name] = [
+                _plain(stored[s]) if s in stored else v
+                for s, v in zip(sites, coords[name], strict=True)
+            ]
+        extend(loc, sites, coords, n_time, state.times[0], len(state.times))
+        state = read_state(loc)
+    return state
 
 
 def _client():
@@ -343,63 +219,252 @@ def _client():
         return None
 
 
-class _ChunkWriter:
-    """Runs on a worker: writes one chunk's results to its region, then marks it complete."""
-
-    def __init__(self, url: str, group: str | None, storage_options, classes: list[str]) -> None:
-        self.url, self.group, self.storage_options, self.classes = (
-            url,
-            group,
-            storage_options,
-            classes,
+def _check_workers_see(client, loc: StoreLocation) -> None:
+    """A local store must be the same folder for the workers, or their writes go elsewhere."""
+    if not loc.is_local:
+        return
+    seen = client.run(os.path.isdir, loc.root)
+    blind = [worker for worker, ok in seen.items() if not ok]
+    if blind:
+        raise StoreError(
+            f"store: the workers {blind} cannot see {loc.root}; put the store on a filesystem "
+            "that the workers share with this machine, or use an object store URL"
         )
 
-    def __call__(
-        self,
-        label,
-        confidence,
-        probability,
-        timestamp,
-        status,
-        site_index,
-        time_index,
-        block_info=None,
-    ):
-        i, j = block_info[0]["chunk-location"][:2]
-        lo, hi = block_info[0]["array-location"][1]
-        site = site_index[i]
-        region = {"site": slice(site, site + 1), "time": slice(time_index + lo, time_index + hi)}
-        dims = ("site", "time")
-        data = xr.Dataset(
-            {
-                "label": (dims, label[..., 0]),
-                "confidence": (dims, confidence[..., 0]),
-                "probability": (("site", "time", "class"), probability),
-                "timestamp": (dims, timestamp[..., 0]),
-                "frame_status": (dims, status[..., 0]),
-            }
-        )
-        options = {"group": self.group, "storage_options": self.storage_options}
-        options = {k: v for k, v in options.items() if v is not None}
-        data.to_zarr(self.url, region=region, mode="r+", consolidated=False, **options)
-        done = xr.Dataset({"write_complete": (dims, np.ones(label.shape[:2], dtype=np.uint8))})
-        done.to_zarr(self.url, region=region, mode="r+", consolidated=False, **options)
-        status_counts = np.bincount(
-            status.ravel().astype(np.int64), minlength=len(FRAME_STATUS_MEANINGS)
-        )
-        labels = label.ravel()
-        label_counts = np.bincount(
-            labels[labels >= 0].astype(np.int64), minlength=len(self.classes)
-        )
-        part = {
-            "written": int(label.shape[1]),
-            "status_counts": {
-                m: int(c) for m, c in zip(FRAME_STATUS_MEANINGS, status_counts, strict=False) if c
-            },
-            "label_counts": {
-                n: int(c) for n, c in zip(self.classes, label_counts, strict=False) if c
-            },
-        }
-        out = np.empty((1, 1, 1), dtype=object)
-        out[0, 0, 0] = part
-        return out
+
+# --------------------------------------------------------------------------------- writing
+
+
+def _write(
+    loc: StoreLocation,
+    state: StoreState,
+    results: xr.Dataset,
+    client,
+    progress: Callable[[WriteSummary], None] | None,
+) -> WriteSummary:
+    request_times = results["time"].values
+    time_index = int((request_times[0] - state.times[0]) // SLOT)
+    site_index = [state.sites.index(str(s)) for s in results["site"].values]
+    time_chunks = _day_split_chunks(results, time_index)
+    aligned = results.chunk({"site": 1, "time": time_chunks})
+    edges = time_index + np.r_[0, np.cumsum(time_chunks)]
+
+    done = _done_slots(loc, site_index, edges[0], edges[-1])
+    summary = WriteSummary()
+    todo: dict[tuple[int, int], list[int]] = {}  # (site, day) -> chunk numbers to compute
+    for i, site in enumerate(site_index):
+        for j in range(len(time_chunks)):
+            day = int(edges[j] // DAY_SLOTS)
+            if done[i, edges[j] - edges[0] : edges[j + 1] - edges[0]].all():
+                summary.skipped += int(time_chunks[j])
+                todo.setdefault((site, day), [])
+            else:
+                todo.setdefault((site, day), []).append(j)
+
+    pieces = _piece_writers(loc, aligned, site_index, time_index, state.classes)
+    tasks, piece_tasks = [], {}
+    for (site, day), chunks in todo.items():
+        i = site_index.index(site)
+        deps = [pieces[i, j] for j in chunks]
+        for j, dep in zip(chunks, deps, strict=True):
+            piece_tasks[dep.key] = int(time_chunks[j])
+        if chunks or _staged(loc, site, day):
+            name = "write-results-" + tokenize(loc.url, site, day, [d.key for d in deps])
+            tasks.append(
+                dask.delayed(_compact_day, pure=False)(loc, site, day, *deps, dask_key_name=name)
+            )
+    if client is not None and tasks:
+        from distributed import as_completed
+
+        futures = client.compute(tasks)
+        for future in as_completed(futures):
+            summary.add(future.result())
+            summary.days_compacted += 1
+            future.release()
+            if progress:
+                progress(summary)
+    else:  # local scheduler: a few site-days per thread at a time, so progress can be reported
+        step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+        for first in range(0, len(tasks), step):
+            for part in dask.compute(*tasks[first : first + step]):
+                summary.add(part)
+                summary.days_compacted += 1
+            if progress:
+                progress(summary)
+    if progress and not tasks:
+        progress(summary)
+    return summary
+
+
+def _day_split_chunks(results: xr.Dataset, time_index: int) -> tuple[int, ...]:
+    """The results' time chunks, also cut at every UT day boundary of the store."""
+    n = results.sizes["time"]
+    chunks = results["label"].chunks
+    own = np.cumsum(chunks[1]) if chunks is not None else np.array([n])
+    first_day_edge = (time_index // DAY_SLOTS + 1) * DAY_SLOTS - time_index
+    day_edges = np.arange(first_day_edge, n, DAY_SLOTS)
+    bounds = np.unique(np.r_[0, own, day_edges, n])
+    return tuple(int(b) for b in np.diff(bounds))
+
+
+def _done_slots(loc: StoreLocation, site_index: list[int], start: int, stop: int) -> np.ndarray:
+    """``(sites, slots)`` bool: held by the store (status 0-3) or in a staged piece."""
+    group = loc.open_group(mode="r")
+    status = np.stack([group["frame_status"][s, start:stop] for s in site_index])
+    done = (status >= 0) & (status != FILE_UNREACHABLE)
+    for i, site in enumerate(site_index):
+        for day in range(start // DAY_SLOTS, (stop - 1) // DAY_SLOTS + 1):
+            for offset, n in _staged(loc, site, day):
+                lo = max(day * DAY_SLOTS + offset, start) - start
+                hi = min(day * DAY_SLOTS + offset + n, stop) - start
+                if hi > lo:
+                    done[i, lo:hi] = True
+    return done
+
+
+def _staging_folder(loc: StoreLocation, site: int, day: int) -> str:
+    return f"{loc.staging}/{site}/{day}"
+
+
+def _staged(loc: StoreLocation, site: int, day: int) -> list[tuple[int, int]]:
+    """(offset in the day, slots) of the pieces staged for one site-day."""
+    folder = _staging_folder(loc, site, day)
+    try:
+        names = [p.rsplit("/", 1)[-1] for p in loc.fs.ls(folder, detail=False)]
+    except FileNotFoundError:
+        return []
+    pieces = []
+    for name in names:
+        stem, _, ext = name.partition(".")
+        if ext == "npz" and "-" in stem:
+            offset, n = stem.split("-")
+            pieces.append((int(offset), int(n)))
+    return sorted(pieces)
+
+
+def _piece_writers(
+    loc: StoreLocation, aligned: xr.Dataset, site_index: list[int], time_index: int, classes
+) -> np.ndarray:
+    """One delayed writer per results chunk: ``(sites, chunks)`` object array of Delayed."""
+    data = {name: aligned[name].data for name in RESULT_VARIABLES}
+    if not all(isinstance(v, da.Array) for v in data.values()):
+        data = {k: da.asarray(v) for k, v in data.items()}
+    sites = da.from_array(np.array(site_index), chunks=1)
+    slots = da.arange(
+        time_index, time_index + aligned.sizes["time"], chunks=(aligned.chunks["time"],)
+    )
+    written = da.blockwise(
+        _write_piece,
+        "st",
+        data["label"],
+        "st",
+        data["confidence"],
+        "st",
+        data["probability"],
+        "stc",
+        data["timestamp"],
+        "st",
+        data["frame_status"],
+        "st",
+        sites,
+        "s",
+        slots,
+        "t",
+        adjust_chunks={"t": lambda n: 1},
+        concatenate=True,
+        dtype=object,
+        meta=np.empty((0, 0), dtype=object),
+        name="write-results-" + tokenize(loc.url, *data.values(), site_index, time_index),
+        loc=loc,
+        classes=classes,
+    )
+    return written.to_delayed()
+
+
+def _write_piece(label, confidence, probability, timestamp, status, site, slots, loc, classes):
+    """Runs on a worker: one results chunk into a staged piece or straight into its day."""
+    site, first = int(site[0]), int(slots[0])
+    day, offset = divmod(first, DAY_SLOTS)
+    values = {
+        "label": label[0],
+        "confidence": confidence[0],
+        "probability": probability[0],
+        "timestamp": _timestamp_int(timestamp[0]),
+        "frame_status": status[0],
+    }
+    n = len(values["label"])
+    if n == DAY_SLOTS:  # a whole day: no staging, written straight into its chunks
+        _write_day(loc, site, day, values)
+    else:
+        buffer = io.BytesIO()
+        np.savez(buffer, **values)
+        folder = _staging_folder(loc, site, day)
+        write_bytes(loc.fs, f"{folder}/{offset}-{n}.npz", buffer.getvalue())
+    out = np.empty((1, 1), dtype=object)
+    out[0, 0] = _counts(values["label"], values["frame_status"], classes)
+    return out
+
+
+def _timestamp_int(values: np.ndarray) -> np.ndarray:
+    """Timestamps as the store keeps them: int64 microseconds (CF units), NaT as int64 min."""
+    return values.astype("datetime64[us]").astype(np.int64)
+
+
+def _counts(label: np.ndarray, status: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    status_counts = np.bincount(
+        status[status >= 0].astype(np.int64), minlength=len(FRAME_STATUS_MEANINGS)
+    )
+    label_counts = np.bincount(label[label >= 0].astype(np.int64), minlength=len(classes))
+    return {
+        "written": int((status >= 0).sum()),
+        "status_counts": {
+            m: int(c) for m, c in zip(FRAME_STATUS_MEANINGS, status_counts, strict=False) if c
+        },
+        "label_counts": {n: int(c) for n, c in zip(classes, label_counts, strict=False) if c},
+    }
+
+
+def _compact_day(loc: StoreLocation, site: int, day: int, *pieces: np.ndarray) -> dict[str, Any]:
+    """Runs on a worker once the day's pieces are in: overlay them, write the day, tidy up."""
+    total = {"written": 0, "status_counts": {}, "label_counts": {}}
+    for piece in pieces:
+        part = piece[0, 0]
+        total["written"] += part["written"]
+        for key in ("status_counts", "label_counts"):
+            for name, count in part[key].items():
+                total[key][name] = total[key].get(name, 0) + count
+    staged = _staged(loc, site, day)
+    if not staged:
+        return total  # every piece went straight into whole days
+    folder = _staging_folder(loc, site, day)
+    group = loc.open_group()
+    day_slice = slice(day * DAY_SLOTS, (day + 1) * DAY_SLOTS)
+    values = {name: group[name][site, day_slice] for name in RESULT_VARIABLES}
+    values["timestamp"] = values["timestamp"].astype(np.int64)
+    for offset, n in staged:
+        with loc.fs.open(f"{folder}/{offset}-{n}.npz", "rb") as f:
+            piece = np.load(io.BytesIO(f.read()), allow_pickle=False)
+            for name in RESULT_VARIABLES:
+                values[name][offset : offset + n] = piece[name]
+    _write_day(loc, site, day, values, group)
+    for offset, n in staged:
+        remove(loc.fs, f"{folder}/{offset}-{n}.npz")
+    if loc.is_local:  # object stores have no folders to leave behind
+        for empty in (folder, folder.rsplit("/", 1)[0]):
+            try:
+                os.rmdir(empty)
+            except OSError:
+                break
+    return total
+
+
+def _write_day(loc: StoreLocation, site: int, day: int, values: dict[str, np.ndarray], group=None):
+    """Each variable's chunk of one site-day, written whole; ``frame_status`` last, because a
+    slot with a status counts as done."""
+    group = group if group is not None else loc.open_group()
+    day_slice = slice(day * DAY_SLOTS, (day + 1) * DAY_SLOTS)
+    for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
+        group[name][site, day_slice] = values[name]
+
+
+__all__ = ["WriteSummary", "to_zarr"]

@@ -1,0 +1,476 @@
+"""What a results store is on disk, and how it is created and grown without ever being broken.
+
+A store (layout 2) is one Zarr group, Zarr format 3, with consolidated metadata:
+
+- ``label``, ``confidence``, ``probability``, ``timestamp`` and ``frame_status`` on a
+  ``(site, time[, class])`` grid whose time axis covers whole UT days of 3-second slots, in
+  chunks of one site-day (28,800 slots): one file per site-day per variable, which is what
+  makes a site-year of labels quick to read;
+- ``frame_status`` is ``-1`` (its fill value) where nothing was written, so unwritten padding
+  is never mistaken for frames that were not classified;
+- coordinates ``site``, ``time`` (one chunk per day), ``class``, ``imager``, ``latitude``,
+  ``longitude``; CF attributes; the provenance of the results; ``auroradask_store_layout``.
+
+Readers go through the consolidated metadata only, so a store changes for them in one step:
+when that single object is rewritten. Creation and extension write an *intent* object first
+(``<group>.intent.json`` beside the group) and remove it last; a writer that finds one left by
+a killed run finishes or redoes that step before anything else, so every crash point leaves a
+store that opens and resumes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+import xarray as xr
+import zarr
+
+from .._schema import (
+    DAY_SLOTS,
+    NOT_CLASSIFIED,
+    NOT_WRITTEN,
+    RESULT_VARIABLES,
+    SITE_CODE,
+    SLOT,
+    frame_status_attrs,
+    label_attrs,
+)
+from ..errors import ArgumentError, StoreError
+
+LAYOUT = 2
+LAYOUT_ATTR = "auroradask_store_layout"
+INTENT_SUFFIX = ".intent.json"
+#: Attributes that must agree between a store and new results written into it.
+IDENTITY_ATTRS = ("model_sha256", "preset")
+TIME_UNITS = "seconds since 1970-01-01 00:00:00"
+TIMESTAMP_UNITS = "microseconds since 1970-01-01 00:00:00"
+_NAT = np.iinfo(np.int64).min
+#: What a slot never written reads as (Zarr fill values: nothing is stored for it).
+FILL = {
+    "label": NOT_CLASSIFIED,
+    "confidence": np.float32(np.nan),
+    "probability": np.float32(np.nan),
+    "timestamp": np.datetime64("NaT", "ns"),
+    "frame_status": NOT_WRITTEN,
+}
+ACKNOWLEDGEMENT = (
+    "THEMIS ASI data: NASA contract NAS5-02099, V. Angelopoulos; S. Mende and E. Donovan for "
+    "the ASI data; the CSA for logistical support; NSF for GIMNAST (AGS-1004736)."
+)
+
+
+@contextmanager
+def quiet_zarr():
+    """Hide zarr's notice that consolidated metadata is not in the v3 spec: we rely on it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
+
+
+@dataclass
+class StoreLocation:
+    """Where a store is: its URL as the user gave it (made absolute), group and filesystem."""
+
+    url: str
+    group: str | None
+    storage_options: dict[str, Any]
+    fs: fsspec.AbstractFileSystem = field(repr=False)
+    root: str  # the group's folder on ``fs``
+
+    @property
+    def is_local(self) -> bool:
+        return _is_local(self.fs)
+
+    @property
+    def staging(self) -> str:
+        """Folder beside the group holding the pieces of site-days not compacted yet."""
+        return f"{self.root}.staging"
+
+    @property
+    def intent(self) -> str:
+        """The record of a creation or extension in progress, beside the group."""
+        return f"{self.root}{INTENT_SUFFIX}"
+
+    def zarr_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"group": self.group}
+        if self.storage_options:
+            kwargs["storage_options"] = self.storage_options
+        return kwargs
+
+    def open_group(self, mode: str = "r+") -> zarr.Group:
+        """The group through zarr itself (for metadata work: resize, consolidate)."""
+        return zarr.open_group(
+            self.url,
+            path=self.group or "",
+            mode=mode,
+            storage_options=self.storage_options or None,
+            zarr_format=3,
+            use_consolidated=False,
+        )
+
+
+def locate(
+    store: str | os.PathLike, group: str | None, storage_options: dict[str, Any] | None
+) -> StoreLocation:
+    """Resolve ``store`` so that workers anywhere write to the same place.
+
+    A local path is made absolute here, on the client: a relative path would otherwise be
+    resolved in each worker's own working directory.
+    """
+    url = os.fspath(store)
+    if not url:
+        raise ArgumentError("store: an empty string is not a path or URL")
+    if "://" not in url:
+        url = os.path.abspath(url)
+    if group is not None and not SITE_CODE.fullmatch(group.replace("_", "").replace("-", "")):
+        raise ArgumentError(f"group: {group!r} must be letters, digits, '_' or '-'")
+    options = dict(storage_options or {})
+    try:
+        fs, root = fsspec.url_to_fs(url, **options)
+    except (ValueError, ImportError) as error:
+        raise ArgumentError(f"store: cannot open {url!r}: {error}") from None
+    root = root.rstrip("/")
+    if group:
+        root = f"{root}/{group}"
+    return StoreLocation(url, group, options, fs, root)
+
+
+# ----------------------------------------------------------------------------------- state
+
+
+@dataclass
+class StoreState:
+    """What the consolidated metadata of a store says."""
+
+    layout: int
+    sites: list[str]
+    times: np.ndarray  # datetime64[ns], whole UT days
+    classes: list[str]
+    attrs: dict[str, Any]
+    dataset: xr.Dataset  # lazily opened, for the old layout's upgrade
+
+    @property
+    def first_day(self) -> pd.Timestamp:
+        return pd.Timestamp(self.times[0])
+
+
+def read_state(loc: StoreLocation) -> StoreState | None:
+    """The store at ``loc`` as readers see it, or None if there is none."""
+    try:
+        with quiet_zarr():
+            ds = xr.open_zarr(loc.url, consolidated=True, chunks=None, **loc.zarr_kwargs())
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+    if "label" not in ds or "time" not in ds.coords:
+        return None
+    return StoreState(
+        layout=int(ds.attrs.get(LAYOUT_ATTR, 1)),
+        sites=[str(s) for s in ds["site"].values],
+        times=ds["time"].values,
+        classes=[str(c) for c in ds["class"].values],
+        attrs=dict(ds.attrs),
+        dataset=ds,
+    )
+
+
+def has_intent(loc: StoreLocation) -> dict[str, Any] | None:
+    try:
+        return json.loads(loc.fs.cat_file(loc.intent))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {"step": "create"}  # a torn intent can only be from the first step
+
+
+def write_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write a whole object at once: temp file and rename on a local disk, one PUT elsewhere.
+
+    Either the old or the new content is ever seen, never a partial one.
+    """
+    if _is_local(fs):
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{path}.{os.urandom(6).hex()}.partial"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    else:
+        fs.pipe_file(path, data)
+
+
+def remove(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    try:
+        fs.rm_file(path)
+    except FileNotFoundError:
+        pass
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocol = fs.protocol
+    return bool(({protocol} if isinstance(protocol, str) else set(protocol)) & {"file", "local"})
+
+
+# ------------------------------------------------------------------------ create and extend
+
+
+def day_axis(first: np.datetime64, last: np.datetime64) -> np.ndarray:
+    """3-second slots of the whole UT days from ``first``'s day to ``last``'s day."""
+    start = pd.Timestamp(first).floor("D")
+    stop = pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
+    return np.arange(start.to_datetime64(), stop.to_datetime64(), SLOT, dtype="datetime64[ns]")
+
+
+def site_coords(results: xr.Dataset, sites: list[str]) -> dict[str, list]:
+    """Imager, latitude and longitude of ``sites`` as ``results`` give them (None if not)."""
+    out: dict[str, list] = {}
+    known = [str(s) for s in results["site"].values]
+    for name in ("imager", "latitude", "longitude"):
+        values = dict(zip(known, results[name].values, strict=True)) if name in results else {}
+        missing = "" if name == "imager" else np.nan
+        out[name] = [_plain(values.get(s, missing)) for s in sites]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dataset:
+    """The empty store: every variable lazily filled with its fill value, CF attributes."""
+    import dask.array as da
+
+    n_classes = results.sizes["class"]
+    classes = [str(c) for c in results["class"].values]
+    shape = (len(sites), len(times))
+
+    def full(name, dtype, extra=()):
+        # one dask chunk: the template is never computed, only its metadata is written
+        return da.full(shape + extra, FILL[name], dtype=dtype, chunks=-1)
+
+    coords = site_coords(results, sites)
+    ds = xr.Dataset(
+        {
+            "label": (("site", "time"), full("label", np.int8)),
+            "confidence": (("site", "time"), full("confidence", np.float32)),
+            "probability": (
+                ("site", "time", "class"),
+                full("probability", np.float32, (n_classes,)),
+            ),
+            "timestamp": (("site", "time"), full("timestamp", "datetime64[ns]")),
+            "frame_status": (("site", "time"), full("frame_status", np.int8)),
+        },
+        coords={
+            "site": ("site", np.array(sites, dtype=object)),
+            "time": ("time", times),
+            "class": ("class", np.array(classes, dtype=object)),
+            "imager": ("site", np.array(coords["imager"], dtype=object)),
+            "latitude": ("site", np.array(coords["latitude"], dtype=np.float64)),
+            "longitude": ("site", np.array(coords["longitude"], dtype=np.float64)),
+        },
+    )
+    apply_cf(ds, classes)
+    ds.attrs = store_attrs(results.attrs)
+    return ds
+
+
+def store_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The group's attributes: the results' provenance plus CF and layout attributes."""
+    attrs = {k: v for k, v in provenance.items() if k not in ("Conventions", LAYOUT_ATTR)}
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    attrs.update(
+        {
+            "Conventions": "CF-1.10",
+            "featureType": "timeSeries",
+            "title": provenance.get("title", "THEMIS ASI frame classification"),
+            "source": str(provenance.get("source", "")),
+            "acknowledgement": ACKNOWLEDGEMENT,
+            "history": f"{created} created by auroradask",
+            LAYOUT_ATTR: LAYOUT,
+        }
+    )
+    return attrs
+
+
+def apply_cf(ds: xr.Dataset, classes: list[str]) -> xr.Dataset:
+    """CF attributes on every variable and coordinate of a results dataset (in place).
+
+    Kept here so that a store read back gets the same attributes, with their dtypes (JSON
+    metadata keeps no dtype: ``flag_values`` would come back as plain integers).
+    """
+    ds["label"].attrs = label_attrs(classes)
+    ds["confidence"].attrs = {"long_name": "probability of the chosen class", "units": "1"}
+    ds["probability"].attrs = {"long_name": "class probabilities", "units": "1"}
+    ds["timestamp"].attrs = {"long_name": "Image request start of the frame (UT)"}
+    status = frame_status_attrs()
+    ds["frame_status"].attrs = {
+        **status,
+        "flag_values": np.r_[np.int8(NOT_WRITTEN), status["flag_values"]].astype(np.int8),
+        "flag_meanings": "not_written " + status["flag_meanings"],
+    }
+    ds["time"].attrs = {
+        "standard_name": "time",
+        "long_name": "nominal 3-second frame slot (UT)",
+        "axis": "T",
+    }
+    ds["site"].attrs = {"long_name": "THEMIS ASI site code", "cf_role": "timeseries_id"}
+    ds["class"].attrs = {"long_name": "class name, in the order of the label's flag_values"}
+    if "imager" in ds.coords:
+        ds["imager"].attrs = {"long_name": "imager unique ID"}
+    if "latitude" in ds.coords:
+        ds["latitude"].attrs = {
+            "standard_name": "latitude",
+            "units": "degrees_north",
+            "long_name": "geodetic latitude of the site",
+        }
+    if "longitude" in ds.coords:
+        ds["longitude"].attrs = {
+            "standard_name": "longitude",
+            "units": "degrees_east",
+            "long_name": "geodetic longitude of the site",
+        }
+    return ds
+
+
+def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Chunks of one site-day, fill values, CF time units."""
+    enc: dict[str, dict[str, Any]] = {}
+    for name in RESULT_VARIABLES:
+        var = ds[name]
+        enc[name] = {"chunks": (1, DAY_SLOTS, *var.shape[2:])}
+        if name in ("label", "frame_status"):
+            enc[name]["fill_value"] = FILL[name]
+    enc["timestamp"].update(units=TIMESTAMP_UNITS, dtype="int64", _FillValue=_NAT, fill_value=_NAT)
+    enc["time"] = {"units": TIME_UNITS, "dtype": "int64", "chunks": (DAY_SLOTS,)}
+    return enc
+
+
+def create(loc: StoreLocation, results: xr.Dataset, sites: list[str], times: np.ndarray) -> None:
+    """Create the store: intent first, metadata, consolidated metadata, intent removed last."""
+    write_bytes(loc.fs, loc.intent, json.dumps({"step": "create"}).encode())
+    ds = template(results, sites, times)
+    with quiet_zarr():
+        ds.to_zarr(
+            loc.url,
+            mode="a",
+            encoding=encoding(ds),
+            consolidated=True,
+            compute=False,
+            zarr_format=3,
+            **loc.zarr_kwargs(),
+        )
+    remove(loc.fs, loc.intent)
+
+
+def discard_unfinished_creation(loc: StoreLocation) -> None:
+    """Remove what a killed creation left: it holds metadata only, no results."""
+    if loc.fs.exists(loc.root):
+        loc.fs.rm(loc.root, recursive=True)
+    remove(loc.fs, loc.intent)
+
+
+def extend(
+    loc: StoreLocation,
+    sites: list[str],
+    coords: dict[str, list],
+    n_time: int,
+    first_time: np.datetime64,
+    known_n_time: int,
+) -> None:
+    """Grow the store to ``sites`` and ``n_time`` slots; safe to run again after a crash.
+
+    Every step writes a deterministic target (shapes, coordinate values), so repeating it is
+    harmless; readers see the old store until the consolidated metadata is rewritten last.
+    """
+    intent = {
+        "step": "extend",
+        "sites": sites,
+        "n_time": int(n_time),
+        "known_n_time": int(known_n_time),
+        **coords,
+    }
+    intent["first_time"] = str(np.datetime64(first_time, "s"))
+    write_bytes(loc.fs, loc.intent, json.dumps(intent).encode())
+    _apply_extension(loc, intent)
+    remove(loc.fs, loc.intent)
+
+
+def _apply_extension(loc: StoreLocation, intent: dict[str, Any]) -> None:
+    group = loc.open_group()
+    sites, n_time = intent["sites"], intent["n_time"]
+    first = np.datetime64(intent["first_time"], "s")
+    # coordinate values first (beyond the shapes readers know, so invisible to them) ...
+    values = {
+        "site": np.array(sites, dtype=object),
+        "imager": np.array(intent["imager"], dtype=object),
+        "latitude": np.array(intent["latitude"], dtype=np.float64),
+        "longitude": np.array(intent["longitude"], dtype=np.float64),
+    }
+    for name, value in values.items():
+        if group[name].shape != value.shape:
+            group[name].resize(value.shape)
+        group[name][:] = value
+    if group["time"].shape[0] != n_time:
+        group["time"].resize((n_time,))
+    # from the length readers knew: a redo must rewrite what a killed run resized but left
+    old = intent["known_n_time"]
+    seconds = first.astype(np.int64) + 3 * np.arange(old, n_time, dtype=np.int64)
+    group["time"][old:] = seconds
+    # ... then the data arrays' shapes, then the one object readers switch on
+    for name in RESULT_VARIABLES:
+        array = group[name]
+        shape = (len(sites), n_time, *array.shape[2:])
+        if array.shape != shape:
+            array.resize(shape)
+    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+
+
+def finish_interrupted(loc: StoreLocation) -> None:
+    """Complete or undo the creation or extension a killed writer left half done."""
+    intent = has_intent(loc)
+    if intent is None:
+        return
+    if intent.get("step") == "extend":
+        _apply_extension(loc, intent)
+        remove(loc.fs, loc.intent)
+    else:
+        discard_unfinished_creation(loc)
+
+
+def adopt_identity(loc: StoreLocation, provenance: dict[str, Any]) -> None:
+    """Give a store that holds no result yet the provenance of the results now written."""
+    group = loc.open_group()
+    attrs = dict(group.attrs)
+    attrs.update(store_attrs(provenance))
+    group.attrs.put(attrs)
+    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+
+
+def holds_results(loc: StoreLocation) -> bool:
+    """Whether any site-day was written or staged (listing only, no data read)."""
+    group = loc.open_group(mode="r")
+    if group["frame_status"].nchunks_initialized:
+        return True
+    return loc.fs.exists(loc.staging) and bool(loc.fs.find(loc.staging))
+
+
+def check_identity(state: StoreState, results: xr.Dataset, url: str) -> None:
+    for key in IDENTITY_ATTRS:
+        have, new = state.attrs.get(key), results.attrs.get(key)
+        if have != new:
+            what = "model" if key == "model_sha256" else key
+            raise StoreError(
+                f"store: {url} holds results of another {what} ({key} {have!r} there, "
+                f"{new!r} now); write to a new store or another group"
+            )
+    classes = [str(c) for c in results["class"].values]
+    if state.classes != classes:
+        raise StoreError(f"store: {url} has classes {state.classes}, the results {classes}")
