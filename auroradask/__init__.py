@@ -12,7 +12,7 @@ from ._model import Model, ModelCard, ModelError, load_model, write_model_card
 from ._preprocess import PRESETS, Preset, get_preset, preprocess
 from ._skymap import read_skymap
 from ._store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
-from ._textfiles import export_text
+from ._textfiles import export_text, import_text
 from ._version import __version__
 
 _DATA = Path(__file__).parent / "data"
@@ -51,6 +51,7 @@ __all__ = [
     "demo_model",
     "export_text",
     "get_preset",
+    "import_text",
     "load_model",
     "preprocess",
     "read_skymap",
