@@ -7,6 +7,7 @@ from pathlib import Path
 from ._archive import open_archive
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
+from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import FRAME_STATUS_MEANINGS, open_themis
 from ._model import Model, ModelCard, ModelError, load_model, write_model_card
 from ._preprocess import PRESETS, Preset, get_preset, preprocess
@@ -36,7 +37,9 @@ def demo_model() -> str:
 
 
 __all__ = [
+    "Evaluation",
     "FRAME_STATUS_MEANINGS",
+    "MAPPINGS",
     "Model",
     "ModelCard",
     "ModelError",
@@ -48,6 +51,7 @@ __all__ = [
     "classify",
     "dashboard_link",
     "describe",
+    "evaluate",
     "demo_model",
     "export_text",
     "get_preset",
