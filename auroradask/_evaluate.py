@@ -66,6 +66,7 @@ START_AFTER_END = "start after end"
 UNKNOWN_CODE = "code not in the mapping"
 NOT_A_CLASS = "label not a class of the results"
 MAPPED_TO_NOTHING = "code mapped to no class"
+CLASS_ABSENT = "code maps to a class the results lack"
 BAD_ROW = "unreadable row"
 NOT_CLASSIFIED = "frame not classified in the results"
 EMPTY_INTERVAL = "no classified frame in the interval"
@@ -186,7 +187,8 @@ def resolve_mapping(
     mapping: str | os.PathLike | Mapping[str, str | None] | None, classes: Sequence[str]
 ) -> dict[str, str | None] | None:
     """The mapping as a dict with normalised codes (stripped, lower case), checked against
-    ``classes``; None for "truth labels are class names"."""
+    ``classes`` (a preset's targets that are not classes are kept, and reported as skipped by
+    :func:`map_codes`); None for "truth labels are class names"."""
     if mapping is None:
         return None
     if isinstance(mapping, (str, os.PathLike)):
@@ -205,9 +207,14 @@ def resolve_mapping(
             raise ArgumentError(
                 f"mapping: {key!r} is neither a preset ({', '.join(MAPPINGS)}) nor a JSON file"
             )
+        preset = key in MAPPINGS
+    else:
+        preset = False
     out: dict[str, str | None] = {}
     for code, target in mapping.items():
-        if target is not None and str(target) not in classes:
+        # a preset may name classes a model lacks: those codes are reported as skipped; in a
+        # mapping of the user's, an unknown class is a typo
+        if target is not None and str(target) not in classes and not preset:
             raise ArgumentError(
                 f"mapping: {code!r} maps to {target!r}, not a class of the results {list(classes)}"
             )
@@ -216,19 +223,21 @@ def resolve_mapping(
 
 
 def map_codes(
-    codes: pd.Series, mapping: dict[str, str | None] | None, classes: Sequence[str]
+    codes: Iterable[Any], mapping: dict[str, str | None] | None, classes: Sequence[str]
 ) -> tuple[np.ndarray, list[str | None]]:
     """Class indices of truth codes (-1 where not mapped) and the reason where not mapped."""
     if mapping is None:
         lookup: dict[str, int] = {c.lower(): i for i, c in enumerate(classes)}
         missing = NOT_A_CLASS
     else:
-        lookup = {k: (classes.index(v) if v is not None else -2) for k, v in mapping.items()}
+        lookup = {
+            k: -2 if v is None else classes.index(v) if v in classes else -4
+            for k, v in mapping.items()
+        }
         missing = UNKNOWN_CODE
     index = np.array([lookup.get(_code(c), -3) for c in codes], dtype=np.int64)
-    reasons = [
-        missing if i == -3 else MAPPED_TO_NOTHING if i == -2 else None for i in index.tolist()
-    ]
+    why = {-2: MAPPED_TO_NOTHING, -3: missing, -4: CLASS_ABSENT}
+    reasons = [why.get(i) for i in index.tolist()]
     index[index < 0] = -1
     return index, reasons
 
@@ -969,19 +978,8 @@ def _interval_table(table, results: _Results, mapping, source: str, out: _Collec
 
 def _results_truth(truth_ds: xr.Dataset, results: _Results, mapping, out: _Collector) -> None:
     other = _Results(truth_ds)
-    if mapping is None:
-        lookup = {
-            i: (results.classes.index(c) if c in results.classes else -1)
-            for i, c in enumerate(other.classes)
-        }
-        unknown_reason = NOT_A_CLASS
-    else:
-        lookup = {}
-        for i, c in enumerate(other.classes):
-            target = mapping.get(_code(c), "?")
-            lookup[i] = -1 if target in ("?", None) else results.classes.index(target)
-        unknown_reason = UNKNOWN_CODE
-    table = np.array([lookup[i] for i in range(len(other.classes))] + [-1], dtype=np.int64)
+    mapped_class, why = map_codes(other.classes, mapping, results.classes)
+    table = np.append(mapped_class, -1)  # index -1: not classified in the truth
     if other.time.size == 0:
         return
     dates = _days(other.time[0], other.time[-1])
@@ -995,7 +993,7 @@ def _results_truth(truth_ds: xr.Dataset, results: _Results, mapping, out: _Colle
             unmapped = labelled & (mapped < 0)
             for k in np.unique(theirs.label[unmapped]):
                 count = int((theirs.label[unmapped] == k).sum())
-                out.skip(unknown_reason, site=site, date=date, truth=other.classes[k], frames=count)
+                out.skip(why[k], site=site, date=date, truth=other.classes[k], frames=count)
             wanted = labelled & ~unmapped
             ours = results.day(site, date)
             if isinstance(ours, str):
