@@ -142,14 +142,13 @@ def sweep_table(
 ) -> pd.DataFrame:
     """Agreement, kappa and the share of frames kept for each minimum confidence.
 
-    A frame is kept where ``confidence >= threshold``; ``kept`` is the share of all the
-    frames given.
+    A frame is kept where ``confidence >= threshold`` (compared in float32, as results store
+    it); ``kept`` is the share of all the frames given.
     """
     truth, predicted = np.asarray(truth), np.asarray(predicted)
-    confidence = np.asarray(confidence, dtype=np.float64)
     rows = []
     for threshold in thresholds:
-        keep = confidence >= threshold
+        keep = _at_least(confidence, threshold)
         figures = scores(confusion_matrix(truth[keep], predicted[keep], n_classes))
         rows.append(
             {
@@ -161,6 +160,12 @@ def sweep_table(
             }
         )
     return pd.DataFrame(rows, columns=["min_confidence", "frames", "kept", "agreement", "kappa"])
+
+
+def _at_least(confidence: Any, threshold: float) -> np.ndarray:
+    """``confidence >= threshold`` in float32, the precision results keep: a file's ``0.9``
+    is kept by a minimum of 0.9."""
+    return np.asarray(confidence, dtype=np.float32) >= np.float32(threshold)
 
 
 def sheet_frames(n_frames: int, start: int, end: int) -> tuple[slice | None, str | None]:
@@ -281,7 +286,7 @@ class Evaluation:
     def __post_init__(self) -> None:
         keep = np.ones(len(self.frames), dtype=bool)
         if self.min_confidence is not None:
-            keep = self.frames["confidence"].to_numpy() >= self.min_confidence
+            keep = _at_least(self.frames["confidence"], self.min_confidence)
         self.compared = self.frames[keep]
         self._confusion = confusion_matrix(
             self.compared["truth"], self.compared["predicted"], len(self.classes)
@@ -813,7 +818,13 @@ class _Collector:
             frames = frames[~twice]
         frames = frames.sort_values(["site", "time"], kind="stable").reset_index(drop=True)
         skipped = pd.DataFrame(self.skipped, columns=list(SKIPPED_COLUMNS))
-        order = skipped[["site", "date", "row"]].astype(str)
+        order = pd.DataFrame(
+            {
+                "site": skipped["site"].astype(str),
+                "date": skipped["date"].astype(str),
+                "row": pd.to_numeric(skipped["row"], errors="coerce"),
+            }
+        )
         skipped = skipped.loc[order.sort_values(["site", "date", "row"], kind="stable").index]
         skipped = skipped.reset_index(drop=True)
         return frames, skipped
