@@ -383,6 +383,8 @@ def test_kernels():
     assert ev.sheet_frames(5, 1, 3) == (slice(1, 4), None)
     assert ev.sheet_frames(5, 4, 4) == (slice(4, 5), None)
     assert ev.sheet_frames(5, 3, 9) == (slice(3, 5), ev.CUT)
+    assert ev.sheet_frames(5, 3, 5) == (slice(3, 5), ev.CUT)  # one past the last frame
+    assert ev.sheet_frames(5, 3, 4) == (slice(3, 5), None)  # the last frame itself
     assert ev.sheet_frames(5, 5, 9) == (None, ev.PAST_END)
     assert ev.sheet_frames(0, 0, 9) == (None, ev.NO_FRAMES)
     assert ev.sheet_frames(5, 3, 2) == (None, ev.START_AFTER_END)
