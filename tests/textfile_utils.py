@@ -143,7 +143,7 @@ def realistic_archive(
 
     Nights run from about 01-04 UT to 11-13 UT; a frame every 3 s, 1 % missing; a frame's
     time is to the second, 0-2 s into its slot; classes persist over minutes (a Markov
-    chain), confidence from a Beta distribution; rows are written in minute batches out of
+    chain of what the sky showed), a model right with the probability it reports; rows are written in minute batches out of
     order, as the parallel published code does. ``rank`` on the second night has an empty
     file; ``atha`` on the third night has no file.
     """
@@ -156,19 +156,24 @@ def realistic_archive(
                 continue
             if (site, day) == ("rank", "20170202"):
                 write_classifications(root, site, day, [], header=False)
-                written[(site, day)] = pd.DataFrame(columns=["time", "prediction", "confidence"])
+                written[(site, day)] = pd.DataFrame(
+                    columns=["time", "prediction", "confidence", "sky"]
+                )
                 continue
             start = int(rng.integers(1 * 1200, 4 * 1200))
             stop = int(rng.integers(11 * 1200, 13 * 1200))
             slots = np.arange(start, stop)
             slots = slots[rng.random(len(slots)) > 0.01]
-            classes = np.empty(len(slots), dtype=np.int64)
+            sky = np.empty(len(slots), dtype=np.int64)  # what the sky really showed
             current = int(rng.integers(4))
             for i in range(len(slots)):
                 if rng.random() > stay:
                     current = int(rng.integers(4))
-                classes[i] = current
-            confidence = np.round(0.25 + 0.75 * rng.beta(5, 1.5, len(slots)), 4)
+                sky[i] = current
+            # a calibrated model: right with the probability it reports
+            confidence = np.round(0.25 + 0.75 * rng.beta(4, 1.5, len(slots)), 4)
+            right = rng.random(len(slots)) < confidence
+            classes = np.where(right, sky, (sky + rng.integers(1, 4, len(slots))) % 4)
             seconds = slots * 3 + rng.choice([0, 0, 0, 1, 2], len(slots))
             times = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in seconds]
             rows = [
@@ -180,7 +185,7 @@ def realistic_archive(
             shuffled = [row for m in order for row in minutes[m]]
             write_classifications(root, site, day, shuffled)
             written[(site, day)] = pd.DataFrame(
-                {"time": times, "prediction": classes, "confidence": confidence}
+                {"time": times, "prediction": classes, "confidence": confidence, "sky": sky}
             )
     return written
 
@@ -203,15 +208,17 @@ def realistic_sheet(
         if n == 0:
             rows.append((site, int(day), 0, 400, "cs", "camera off?"))
             continue
-        # the watcher's view of the night: the model's classes, sometimes disagreeing
-        ordered = table.sort_values("time")["prediction"].to_numpy()
+        # the watcher labels what the sky showed, by intervals, and sometimes errs
+        ordered = table.sort_values("time")["sky"].to_numpy()
         first = 0
         while first < n:
-            length = int(rng.integers(30, 600))
-            last = min(first + length, n - 1)
+            # an interval ends where the sky changes, or earlier
+            change = np.flatnonzero(ordered[first:] != ordered[first])
+            run_end = first + int(change[0]) - 1 if len(change) else n - 1
+            last = min(first + int(rng.integers(30, 600)), run_end)
             if rng.random() < 0.75 or last == n - 1:  # labelled; otherwise a gap
                 majority = int(np.bincount(ordered[first : last + 1], minlength=4).argmax())
-                if rng.random() < 0.2:
+                if rng.random() < 0.05:
                     majority = int(rng.integers(4))
                 codes, weights = _CODES[PUBLISHED_CLASSES[majority]]
                 code = str(rng.choice(codes, p=weights))
@@ -221,7 +228,7 @@ def realistic_sheet(
                     code = "pc"  # "patchy?": not in the convention
                 end = last + int(rng.integers(5, 50)) if last == n - 1 else last
                 rows.append((site, int(day), first, end, code, ""))
-            first = last + 1 + int(rng.integers(0, 60))
+            first = last + 1 + (int(rng.integers(0, 60)) if rng.random() < 0.5 else 0)
     rows.append(("atha", 20170203, 0, 999, "pa", "no file for this night"))
     rows.append(("gill", 20170201, 100, 140, "pc", "patchy? (no such code in the convention)"))
     order = rng.permutation(len(rows))
