@@ -463,7 +463,7 @@ class Evaluation:
             f"Cohen's kappa {_fmt(self.kappa)}"
         )
         lines += ["", self.per_class.round(3).to_string(na_rep="-")]
-        if len(self.sites) > 1 or len(self.sites) == 1 and len(self.per_site):
+        if self.sites:
             lines += ["", self.per_site.round(3).to_string(na_rep="-")]
         if len(self.skipped):
             lines += ["", f"skipped or cut: {len(self.skipped)} items"]
@@ -492,7 +492,7 @@ class Evaluation:
         -------
         matplotlib.axes.Axes
         """
-        plt = _pyplot()
+        plt, created = _pyplot(), ax is None
         if ax is None:
             n = len(self.classes)
             _, ax = plt.subplots(figsize=(1.6 + 1.1 * n, 1.2 + 1.0 * n), layout="constrained")
@@ -514,7 +514,7 @@ class Evaluation:
             fontsize="medium",
         )
         ax.figure.colorbar(image, ax=ax, label="share of truth row" if normalize else "frames")
-        _save(ax, path)
+        _save(ax, path, created)
         return ax
 
     def plot_sweep(
@@ -530,7 +530,7 @@ class Evaluation:
         -------
         matplotlib.axes.Axes
         """
-        plt = _pyplot()
+        plt, created = _pyplot(), ax is None
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
         table = self.sweep(thresholds)
@@ -541,7 +541,7 @@ class Evaluation:
         ax.set_ylim(min(0.0, float(np.nanmin(table["kappa"].to_numpy(), initial=0))), 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-        _save(ax, path)
+        _save(ax, path, created)
         return ax
 
 
@@ -559,9 +559,11 @@ def _pyplot():
     return plt
 
 
-def _save(ax, path) -> None:
+def _save(ax, path, created: bool) -> None:
     if path is not None:
         ax.figure.savefig(os.fspath(path), dpi=120)
+        if created:  # saved and not drawn into the caller's axes: let pyplot forget it
+            _pyplot().close(ax.figure)
 
 
 def _plain(value: Any) -> Any:
