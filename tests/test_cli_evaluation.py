@@ -148,4 +148,4 @@ def test_a_malformed_file_fails_with_exit_1(tmp_path, capsys):
     write_classifications(tmp_path, "gill", "20140310", [("6:00", 0, "a", 0.5)])
     assert main(["import-text", str(tmp_path), "--out", str(tmp_path / "s.zarr")]) == 1
     err = capsys.readouterr().err
-    assert "InputDataError" in err and ":6: cannot read" in err
+    assert err.startswith("auroradask: failed:") and ":6: cannot read" in err
