@@ -370,6 +370,12 @@ def import_text(
         ``model_sha256``, ``preset`` (``imported-text``), ``import_files`` (JSON: each file's
         path, sha256, rows and producer), ``import_producers``.
 
+    Notes
+    -----
+    A site-day without a file between the first and last day is ``no_file``: written to a
+    store, the store counts it done, so a file for it found later does not go into that store
+    (import it into a new one, or import all days at once).
+
     Raises
     ------
     ArgumentError
