@@ -25,6 +25,7 @@ from ._archive import open_archive
 from ._clahe import clahe_uint16
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
+from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._model import Model, ModelCard, load_model, write_model_card
 from ._preprocess import (
@@ -38,7 +39,7 @@ from ._preprocess import (
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import circle_elevation, read_skymap
 from ._store import WriteSummary, describe, open_results, to_zarr, upgrade_store
-from ._textfiles import export_text
+from ._textfiles import export_text, import_text
 from ._version import __version__
 from .errors import (
     ArgumentError,
@@ -75,6 +76,8 @@ __all__ = [
     "AuroradaskError",
     "FRAME_STATUS_MEANINGS",
     "InputDataError",
+    "Evaluation",
+    "MAPPINGS",
     "Model",
     "ModelCard",
     "ModelError",
@@ -89,11 +92,13 @@ __all__ = [
     "circle_elevation",
     "classify",
     "dashboard_link",
+    "evaluate",
     "demo_model",
     "describe",
     "export_text",
     "field_of_view",
     "get_preset",
+    "import_text",
     "load_model",
     "open_archive",
     "open_results",

@@ -27,6 +27,8 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
+from . import evaluation
+
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
 
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_classify(commands)
     _add_store_commands(commands)
+    evaluation.add_commands(commands)
     return parser
 
 

@@ -38,6 +38,7 @@ from .._schema import (
     FILE_UNREACHABLE,
     FRAME_STATUS_MEANINGS,
     RESULT_VARIABLES,
+    SITE_CODE,
     SLOT,
 )
 from ..errors import ArgumentError, StoreError
@@ -146,6 +147,9 @@ def to_zarr(
     missing = [v for v in RESULT_VARIABLES if v not in results]
     if missing:
         raise ArgumentError(f"results: missing {missing}; pass the output of auroradask.classify")
+    bad = [str(s) for s in results["site"].values if not SITE_CODE.fullmatch(str(s))]
+    if bad:
+        raise ArgumentError(f"results: sites {bad!r} are not site codes (letters and digits)")
     times = results["time"].values
     if len(times) > 1 and not (np.diff(times) == SLOT).all():
         raise ArgumentError(
