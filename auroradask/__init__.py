@@ -12,7 +12,7 @@ The public API, in pipeline order (everything a user needs is importable from he
 - models and classification: :func:`load_model`, :class:`Model`, :class:`ModelCard`,
   :func:`write_model_card`, :func:`demo_model`, :func:`classify`;
 - results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
-  :func:`describe`, :func:`upgrade_store`, :func:`export_text`;
+  :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`, :func:`export_text`;
 - clusters: :func:`start_client`, :func:`dashboard_link`;
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
 """
@@ -38,7 +38,7 @@ from ._preprocess import (
 )
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import circle_elevation, read_skymap
-from ._store import WriteSummary, describe, open_results, to_zarr, upgrade_store
+from ._store import WriteSummary, as_cf, describe, open_results, to_zarr, upgrade_store
 from ._textfiles import export_text, import_text
 from ._version import __version__
 from .errors import (
@@ -88,6 +88,7 @@ __all__ = [
     "StoreLockedError",
     "WriteSummary",
     "__version__",
+    "as_cf",
     "clahe_uint16",
     "circle_elevation",
     "classify",

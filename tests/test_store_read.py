@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from utils import CLASSES, classify_sample
+from utils import CLASSES, cf_check, classify_sample
 
 import auroradask
 from auroradask_cli.main import main
@@ -81,3 +81,19 @@ def test_an_upgrade_killed_between_its_renames_is_finished(tmp_path):
         auroradask.upgrade_store(store)
     assert auroradask.open_results(store).label.encoding["chunks"][1] == 28_800
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]
+
+
+def test_a_written_store_passes_the_cf_checker(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(end="2014-03-10T06:01"), store)
+    stored = auroradask.open_results(store)
+    assert stored.attrs["Conventions"] == "CF-1.10"
+    minutes = auroradask.as_cf(stored.sel(time=slice("2014-03-10T06:00", "2014-03-10T06:05")))
+    # cfchecker 4.1.0, its newest release, knows the rules up to CF-1.8 and rejects a newer
+    # Conventions string outright; the rules auroradask's attributes rely on are all in 1.8,
+    # so the file is checked against those
+    minutes.attrs["Conventions"] = "CF-1.8"
+    minutes.to_netcdf(tmp_path / "results.nc")
+    messages = cf_check(tmp_path / "results.nc")
+    assert messages.get("FATAL", []) == [] and messages.get("ERROR", []) == [], messages
+    assert "Checking against CF Version CF-1.8" in messages["VERSION"]

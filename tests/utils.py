@@ -125,3 +125,44 @@ def assert_same_store(a: xr.Dataset, b: xr.Dataset) -> None:
         np.testing.assert_array_equal(a[name].values, b[name].values)
     for name in STORE_VARIABLES:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def cf_check(netcdf_path) -> dict[str, list[str]]:
+    """Check a netCDF file with ``cfchecker`` (CF-1.8 rules, its newest), offline.
+
+    cfchecker reads its tables from URLs; here they are local: the CF standard name table's
+    entries that auroradask uses (tests/data, copied from table v93), and minimal area-type
+    and region tables (auroradask uses none). Its units library (cfunits) needs UDUNITS-2,
+    which the ``cf-units`` wheel carries: it is found there instead of on the system.
+    Returns the messages by category (``FATAL``, ``ERROR``, ``WARN``, ...) for the file.
+    """
+    import ctypes.util
+
+    import cf_units
+
+    package = Path(cf_units.__file__).parent
+    (library,) = (package.parent / "cf_units.libs").glob("libudunits2*")
+    os.environ.setdefault("UDUNITS2_XML_PATH", str(package / "etc" / "share" / "udunits2.xml"))
+    real = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: str(library) if name == "udunits2" else real(name)
+    try:
+        from cfchecker.cfchecks import CFChecker, CFVersion
+    finally:
+        ctypes.util.find_library = real
+    data = Path(__file__).parent / "data"
+    checker = CFChecker(
+        cfStandardNamesXML=str(data / "cf-standard-name-table-subset.xml"),
+        cfAreaTypesXML=str(data / "cf-area-types-minimal.xml"),
+        cfRegionNamesXML=str(data / "cf-region-names-minimal.xml"),
+        version=CFVersion((1, 8)),
+        silent=True,
+    )
+    checker.checker(str(netcdf_path))
+    results = checker.all_results[str(netcdf_path)]
+    messages: dict[str, list[str]] = {}
+    for scope in ("global", "variables"):
+        entries = results[scope] if scope == "global" else results[scope].values()
+        for entry in [entries] if scope == "global" else entries:
+            for category, texts in entry.items():
+                messages.setdefault(category, []).extend(texts)
+    return messages

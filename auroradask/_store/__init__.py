@@ -2,8 +2,16 @@
 (``_write``), reading (``_read``), upgrading first-release stores (``_upgrade``)."""
 
 from ._lock import StoreLock
-from ._read import describe, open_results
+from ._read import as_cf, describe, open_results
 from ._upgrade import upgrade_store
 from ._write import WriteSummary, to_zarr
 
-__all__ = ["StoreLock", "WriteSummary", "describe", "open_results", "to_zarr", "upgrade_store"]
+__all__ = [
+    "StoreLock",
+    "as_cf",
+    "WriteSummary",
+    "describe",
+    "open_results",
+    "to_zarr",
+    "upgrade_store",
+]

@@ -113,3 +113,20 @@ def _block_counts(label: np.ndarray, status: np.ndarray, n_status: int, n_classe
     classified = written & (label >= 0)
     by_class = np.bincount(label[classified].astype(np.int64), minlength=n_classes)[:n_classes]
     return np.r_[by_status, by_class][None, None, :]
+
+
+def as_cf(results: xr.Dataset) -> xr.Dataset:
+    """The results as a netCDF file that CF tools accept: ``as_cf(ds).to_netcdf(path)``.
+
+    xarray indexes sites and classes by their names, but CF wants coordinate variables to
+    be numeric: here the names become auxiliary variables ``site_code`` (with
+    ``cf_role = timeseries_id``) and ``class_name``, and strings are written as characters
+    (CF tools do not read netCDF-4 variable-length strings). Nothing else changes.
+    """
+    cf = results.drop_vars(["write_complete"], errors="ignore")
+    cf = cf.reset_index(["site", "class"]).rename_vars({"site": "site_code", "class": "class_name"})
+    cf = cf.set_coords(["site_code", "class_name"])
+    for name, variable in cf.variables.items():
+        if variable.dtype == object or variable.dtype.kind in "US":
+            cf[name].encoding["dtype"] = "S1"
+    return cf
