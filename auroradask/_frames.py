@@ -3,9 +3,10 @@
 A minute file is a run of 16-bit PGM frames, each a ``P5`` line, ``#"key" value`` header
 lines, ``256 256``, ``65535`` and 256×256 big-endian pixels. The kernels here read one file
 from its bytes and keep every frame that is whole, so a truncated or damaged file still gives
-the frames before the damage. ``themis_imager_readfile.read`` is the reference the tests hold
-this reader to, frame for frame; it is not used here because it needs a local path and drops
-every frame of a truncated gzip file.
+every intact frame: the reader finds each frame by its own ``P5`` header, so damage to one
+frame never shifts another frame's pixels into its slot. ``themis_imager_readfile.read`` is
+the reference the tests hold this reader to, frame for frame; it is not used here because it
+needs a local path and drops every frame of a truncated gzip file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask.array as da
@@ -45,8 +46,21 @@ from .errors import ArgumentError
 
 log = logging.getLogger(__name__)
 
-_REQUEST_START = re.compile(rb'#"Image request start"\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)')
-_HEADER_END = b"\n65535\n"
+#: The start of every frame: the PGM magic number and the first ``#"key"`` header line. The
+#: reader finds frames by it, so it resynchronises after any damage.
+_FRAME_START = b'P5\n#"'
+#: The start of a header line (``#"Revised" ``, ``#"Site unique ID" `` …). Found inside a
+#: frame's pixels it means they run into the next frame, whose ``P5`` line is damaged: they
+#: are not that frame's pixels. Random pixels match it about once in 10^7 frames.
+_HEADER_LINE = re.compile(rb'#"[A-Za-z][A-Za-z ]{3,40}" ')
+_REQUEST_START = re.compile(
+    rb'#"Image request start"\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?:\s+UTC)?\s*$'
+)
+_SITE_ID = re.compile(rb'#"Site unique ID"\s+(\S+)\s*$')
+_SIZE_LINE = [str(n).encode() for n in FRAME_SHAPE[::-1]]  # width height: b"256 256"
+_MAXVAL_LINE = b"65535"
+#: Longest frame header read (a real one is about 1.2 kB): a lost end of header stops here.
+_MAX_HEADER = 1 << 14
 _DECOMPRESS_STEP = 1 << 16
 
 
@@ -61,13 +75,17 @@ class MinuteFrames:
     request_start
         ``(n,)`` datetime64[ns], the ``Image request start`` of each frame (UT).
     problem
-        None if the file was read to its end, else what stopped the reading; the frames before
-        the problem are kept.
+        None if every byte of the file was read as whole frames, else what was wrong (all
+        problems, joined by "; "); every intact frame is kept even so.
+    sites
+        ``(n,)`` the ``Site unique ID`` of each frame's header ("" where it has none; several
+        different ones joined by ",").
     """
 
     images: np.ndarray
     request_start: np.ndarray
     problem: str | None = None
+    sites: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
 
 def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
@@ -89,53 +107,160 @@ def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
             out.append(decoder.decompress(view[offset : offset + _DECOMPRESS_STEP]))
             if decoder.eof:
                 break
-    except (zlib.error, OSError, EOFError) as error:
+    except (zlib.error, OSError, EOFError, ValueError) as error:
         return b"".join(out), f"corrupt compressed data: {error}"
     if not decoder.eof:
         return b"".join(out), "compressed stream is truncated"
     return b"".join(out), None
 
 
-def parse_frames(data: bytes) -> MinuteFrames:
-    """Split decompressed minute-file bytes into frames.
+class _BadHeader(ValueError):
+    """A frame header that cannot be read; the message says why."""
 
-    Every whole frame is kept; reading stops at the first frame whose header or pixels are
-    cut off or malformed, and ``problem`` says why.
+
+def _parse_header(data: bytes, start: int, stop: int) -> tuple[int, np.datetime64, str]:
+    """Read the header of the frame at ``start`` (which holds ``P5\\n#"``), not past ``stop``.
+
+    Every line is checked: ``#`` comment lines, then exactly ``256 256`` and ``65535``.
+    Returns where the pixels start, the ``Image request start`` and the site IDs.
+    """
+    limit = min(stop, start + _MAX_HEADER)
+    pos = start + 3  # after "P5\n"
+    when, sites = None, []
+    while True:
+        eol = data.find(b"\n", pos, limit)
+        if eol < 0:
+            raise _BadHeader("header has no end" if limit < len(data) else "header is cut off")
+        line, pos = data[pos:eol], eol + 1
+        if not line.startswith(b"#"):
+            break
+        if when is None and (match := _REQUEST_START.match(line)):
+            when = match.group(1)
+        elif match := _SITE_ID.match(line):
+            sites.append(match.group(1).decode("ascii", "replace"))
+    if line.split() != _SIZE_LINE:
+        raise _BadHeader(f"size line {line[:24]!r} is not '256 256'")
+    eol = data.find(b"\n", pos, limit)
+    if eol < 0 or data[pos:eol].strip() != _MAXVAL_LINE:
+        raise _BadHeader("maximum value line is not '65535'")
+    if when is None:
+        raise _BadHeader("no readable 'Image request start'")
+    try:
+        time = np.datetime64(when.decode("ascii").replace(" ", "T"), "ns")
+    except ValueError:
+        raise _BadHeader(f"'Image request start' {when!r} is not a time") from None
+    return eol + 1, time, ",".join(dict.fromkeys(sites))
+
+
+def _looks_like_pixels(data: bytes, start: int, stop: int, frame: int) -> bool:
+    """Whether ``data[start:stop]`` reads (at either byte alignment) mostly as counts in the
+    range of the frame whose pixels start at ``frame``: the sign of another frame's pixels."""
+    counts = np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=frame)
+    low, high = np.percentile(counts, [1, 99])
+    stop = min(stop, start + (1 << 16))
+    for shift in (0, 1):
+        n = (stop - start - shift) // 2
+        if n < 8:
+            return False
+        extra = np.frombuffer(data, dtype=">u2", count=n, offset=start + shift)
+        if np.mean((extra >= low) & (extra <= high)) > 0.5:
+            return True
+    return False
+
+
+def _tail_fits(data: bytes, frame: int, tail: int = 16) -> bool:
+    """Whether the last ``tail`` counts of the frame at ``frame`` lie mostly in the range of
+    the others (an image edge is dark): if not, garbage fills the end of a frame whose own
+    pixels were cut short."""
+    counts = np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=frame)
+    body, end = counts[:-tail], counts[-tail:]
+    # the frame's edge is sky background: at least the darkest count, below the bright 1 %
+    return bool(np.mean((end >= body.min()) & (end <= np.percentile(body, 99))) > 0.5)
+
+
+def parse_frames(data: bytes) -> MinuteFrames:
+    """Split decompressed minute-file bytes into frames, keeping every intact frame.
+
+    Frames are found by their own header (``P5\\n#"``), never by counting bytes from the
+    previous one, so the reader resynchronises after damage. A frame is kept only if its
+    header reads line by line and its 131,072 pixel bytes lie wholly before the next frame
+    header (and hold no header line): a frame whose pixels are cut short is dropped rather
+    than completed with the next frame's bytes. Extra bytes between a frame and the next
+    header are garbage (the frame is kept) unless they read as pixels, the sign of a lost
+    header (the frame is dropped). Every problem is reported in ``problem``.
+
+    Damage it cannot see: bytes overwritten or inserted inside a frame's pixels (the file
+    has no checksum); a cut of fewer than about 10 bytes at the end of a frame's pixels
+    together with the loss of the next frame's ``P5`` line; a cut inside a frame's pixels
+    made up for by garbage inserted right after it (caught only when the garbage lands in
+    the frame's last pixels and reads as out-of-range counts).
     """
     images: list[np.ndarray] = []
     times: list[np.datetime64] = []
-    problem = None
-    pos, size = 0, len(data)
-    while pos < size:
-        if not data.startswith(b"P5", pos):
-            problem = f"no PGM frame header at byte {pos}"
-            break
-        header_end = data.find(_HEADER_END, pos)
-        if header_end < 0:
-            problem = f"frame header at byte {pos} is cut off"
-            break
-        header = data[pos:header_end]
-        if not header.endswith(b"%d %d" % FRAME_SHAPE[::-1]):
-            problem = f"frame at byte {pos} is not {FRAME_SHAPE[1]}x{FRAME_SHAPE[0]}"
-            break
-        pixels = header_end + len(_HEADER_END)
-        if pixels + FRAME_BYTES > size:
-            problem = f"frame at byte {pos} is cut off"
-            break
-        match = _REQUEST_START.search(header)
-        if match is None:
-            problem = f"frame at byte {pos} has no 'Image request start'"
-            break
-        stamp = match.group(1).decode("ascii").replace(" ", "T")
-        times.append(np.datetime64(stamp, "ns"))
+    sites: list[str] = []
+    problems: list[str] = []
+    size = len(data)
+    starts = []
+    at = data.find(_FRAME_START)
+    while at >= 0:
+        starts.append(at)
+        at = data.find(_FRAME_START, at + 1)
+    if size == 0:
+        problems.append("file is empty")
+    elif not starts:
+        problems.append("no PGM frame header")
+    elif starts[0] > 0:
+        problems.append(f"{starts[0]} bytes before the first frame header")
+    for k, start in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else size
+        try:
+            pixels, time, site = _parse_header(data, start, stop)
+        except _BadHeader as damage:
+            problems.append(f"frame at byte {start}: {damage}; skipped")
+            continue
+        end = pixels + FRAME_BYTES
+        if end > stop:
+            where = "the end of the file" if stop == size else "the next frame header"
+            problems.append(
+                f"frame at byte {start}: pixels cut short by {where} "
+                f"({stop - pixels} of {FRAME_BYTES} bytes); skipped"
+            )
+            continue
+        if _HEADER_LINE.search(data, pixels, end):
+            problems.append(f"frame at byte {start}: pixels run into a frame header; skipped")
+            continue
+        if end < stop:
+            # Extra bytes before the next header: garbage after a whole frame, or this frame's
+            # pixels cut short and the next frame's header lost, its pixels fused on. Those
+            # would put the next frame's pixels in this slot, so if the extra bytes look like
+            # pixels the frame is dropped; if not (text, zeros, noise), or if they start with
+            # a header line (a header that lost its "P5"), the frame is kept.
+            header_next = _HEADER_LINE.search(data, end, min(stop, end + 64))
+            ends_at_header = header_next is not None and header_next.start() - end <= 3
+            if not ends_at_header and (
+                _looks_like_pixels(data, end, stop, pixels) or not _tail_fits(data, pixels)
+            ):
+                problems.append(
+                    f"frame at byte {start}: followed by {stop - end} bytes that look like "
+                    "pixels (its own may be cut short and the next header lost); skipped"
+                )
+                continue
+            problems.append(f"{stop - end} unexpected bytes after the frame at byte {start}")
+        times.append(time)
+        sites.append(site)
         images.append(np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=pixels))
-        pos = pixels + FRAME_BYTES
     if images:
         stack = np.stack(images).astype(np.uint16).reshape(-1, *FRAME_SHAPE)
     else:
         stack = np.zeros((0, *FRAME_SHAPE), dtype=np.uint16)
-        problem = problem or "no frame in file"
-    return MinuteFrames(stack, np.array(times, dtype="datetime64[ns]"), problem)
+        if not problems:
+            problems.append("no frame in file")
+    return MinuteFrames(
+        stack,
+        np.array(times, dtype="datetime64[ns]"),
+        "; ".join(problems) or None,
+        np.array(sites, dtype=object),
+    )
 
 
 def read_minute_file(raw: bytes, name: str) -> MinuteFrames:
@@ -143,7 +268,7 @@ def read_minute_file(raw: bytes, name: str) -> MinuteFrames:
     data, damage = decompress(raw, name)
     frames = parse_frames(data)
     if damage is not None:
-        frames.problem = damage
+        frames.problem = damage if frames.problem is None else f"{damage}; {frames.problem}"
     return frames
 
 

@@ -10,6 +10,7 @@ import pytest
 from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes, open_sample
 
 import auroradask
+from auroradask._frames import parse_frames
 from auroradask._schema import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
 
 
@@ -23,7 +24,10 @@ def test_sample_is_120_good_frames_in_3s_slots():
     assert np.all(np.diff(frames.time.values) == np.timedelta64(3, "s"))
     assert frames.imager.values.tolist() == ["themis19"]
     assert float(frames.latitude[0]) == pytest.approx(56.376)
-    assert frames.frame_status.attrs["flag_meanings"] == "ok no_file file_unreadable frame_missing file_unreachable"
+    assert (
+        frames.frame_status.attrs["flag_meanings"]
+        == "ok no_file file_unreadable frame_missing file_unreachable"
+    )
 
 
 def test_images_and_timestamps_equal_themis_imager_readfile(reference):
@@ -154,3 +158,101 @@ def test_a_date_alone_starts_at_midnight_and_ends_after_its_day():
     timed = open_sample(start="2014-03-10", end="2014-03-11T00:00")
     assert timed.sizes["time"] == 28800  # a time is exclusive
     assert os.path.basename(frames.attrs["source"]) == "stream0"
+
+
+# --- damage inside a good file: resynchronise, never shift a frame (issue 13) ------------
+
+
+def _frame_starts(data: bytes) -> list[int]:
+    starts = [i for i in range(len(data)) if data.startswith(b'P5\n#"', i)]
+    assert len(starts) == 20
+    return starts
+
+
+def _damage(data: bytes, kind: str) -> tuple[bytes, list[int]]:
+    """Damage frame 5 (and maybe its neighbour) of a minute; returns the bytes and the frames
+    that can no longer be read whole."""
+    s = _frame_starts(data)
+    header_5 = data[s[5] : data.index(b"\n65535\n", s[5]) + 7]
+    if kind == "bad_size_line":
+        bad = header_5.replace(b"\n256 256\n", b"\n256 2x6\n")
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "size_line_deleted":  # bytes deleted inside a header
+        bad = header_5.replace(b"\n256 256\n", b"\n")
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "end_of_header_deleted":  # the old reader took frame 6's pixels for frame 5's
+        bad = header_5[: -len(b"65535\n")]
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "request_start_garbled":
+        bad = header_5.replace(b'#"Image request start" 2014', b'#"Image request start" 2x14')
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "garbage_between_frames":  # frame 5 itself is whole: all 20 are kept
+        return data[: s[6]] + b"\x00garbage\nP5\n" * 300 + data[s[6] :], []
+    if kind == "noise_between_frames":
+        noise = np.random.default_rng(5).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+        return data[: s[6]] + noise + data[s[6] :], []
+    if kind == "pixels_cut_short":  # 5,000 bytes of frame 5's pixels lost mid-file
+        return data[: s[6] - 5000] + data[s[6] :], [5]
+    if kind == "magic_deleted":  # frame 5's "P5" line lost: frame 4 is still whole
+        return data[: s[5]] + data[s[5] + 3 :], [5]
+    if kind.startswith("pixels_cut_and_magic_deleted"):  # frame 4 short, then no "P5" line
+        cut = int(kind.rsplit("_", 1)[1])
+        return data[: s[5] - cut] + data[s[5] + 3 :], [4, 5]
+    if kind == "two_frames_fused":  # frame 5 loses its end and frame 6 its whole header
+        return data[: s[6] - 40_000] + data[s[6] + 600 :], [5, 6]
+    if kind == "two_frames_fused_odd":  # the same, an odd number of bytes
+        return data[: s[6] - 40_001] + data[s[6] + 600 :], [5, 6]
+    raise AssertionError(kind)
+
+
+DAMAGE_KINDS = [
+    "bad_size_line",
+    "size_line_deleted",
+    "end_of_header_deleted",
+    "request_start_garbled",
+    "garbage_between_frames",
+    "noise_between_frames",
+    "two_frames_fused_odd",
+    "pixels_cut_short",
+    "magic_deleted",
+    "pixels_cut_and_magic_deleted_20",
+    "pixels_cut_and_magic_deleted_2000",
+    "two_frames_fused",
+]
+
+
+@pytest.mark.parametrize("kind", DAMAGE_KINDS)
+def test_a_damaged_frame_loses_only_itself_and_shifts_no_other(kind, sample_copy, reference):
+    images, times = reference
+    data, lost = _damage(minute_bytes(sample_copy, "0602"), kind)
+    (sample_copy / HOUR_DIR / "20140310_0602_gill_themis19_full.pgm.gz").write_bytes(
+        gzip.compress(data)
+    )
+    frames = open_sample(sample_copy).compute()
+    status = frames.frame_status.values[0]
+    lost_slots = [40 + k for k in lost]
+    assert np.flatnonzero(status != OK).tolist() == lost_slots
+    assert (status[lost_slots] == FILE_UNREADABLE).all()
+    keep = np.setdiff1d(np.arange(120), lost_slots)
+    np.testing.assert_array_equal(frames.images.values[0][keep], images[keep])
+    np.testing.assert_array_equal(frames.timestamp.values[0][keep], times[keep])
+    assert (frames.images.values[0][lost_slots] == 0).all()
+
+
+def test_no_deletion_anywhere_puts_wrong_pixels_in_a_slot(sample_copy, reference):
+    """Bytes deleted at random places: every frame the reader keeps is the reference frame
+    of its slot, and the reader never raises."""
+    images, times = reference
+    data = minute_bytes(sample_copy, "0603")
+    slot_of = {int(t.astype("datetime64[s]").astype(np.int64)) // 3: i for i, t in enumerate(times)}
+    rng = np.random.default_rng(13)
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _ in range(int(rng.integers(1, 4))):
+            at = int(rng.integers(0, len(damaged)))
+            del damaged[at : at + int(rng.choice([1, 7, 300, 20_000]))]
+        frames = parse_frames(bytes(damaged))
+        assert frames.problem is not None
+        for image, time in zip(frames.images, frames.request_start, strict=True):
+            i = slot_of[int(time.astype("datetime64[s]").astype(np.int64)) // 3]
+            np.testing.assert_array_equal(image, images[i])
