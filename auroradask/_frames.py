@@ -27,9 +27,10 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
-from ._archive import Archive, open_archive
+from ._archive import MINUTE_FILE, Archive, Candidate, TransportError, open_archive
 from ._schema import (
     DEFAULT_CHUNK_MINUTES,
+    FILE_UNREACHABLE,
     FILE_UNREADABLE,
     FRAME_BYTES,
     FRAME_MISSING,
@@ -274,18 +275,25 @@ def read_minute_file(raw: bytes, name: str) -> MinuteFrames:
 
 def read_block(
     archive: Archive,
-    minute_paths: Sequence[tuple[str, ...]],
+    minute_paths: Sequence[Sequence[str | Candidate]],
     first_slot: np.datetime64,
     n_slots: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read the minute files of one chunk and place their frames in 3-second slots.
+
+    A file only fills the slots of its own minute (the minute in its name): a frame whose
+    header time lies in another minute contradicts its file name, and placing it would take
+    the slot of the file that owns that minute. Such frames are not placed; the conflict is
+    logged as a warning naming both files. Nothing here raises for one bad file: a file that
+    cannot be read is a status, and the chunk's other minutes are read as usual.
 
     Parameters
     ----------
     archive
         Where the files are.
     minute_paths
-        For each minute the chunk touches, in time order, the candidate files (empty: no file).
+        For each minute the chunk touches, in time order, the candidate files (empty: no file),
+        as paths or :class:`~auroradask._archive.Candidate` (path and listed size).
     first_slot, n_slots
         The chunk's slots: ``first_slot + 3 s * arange(n_slots)``.
 
@@ -293,50 +301,136 @@ def read_block(
     -------
     images, timestamp, frame_status
         Shaped ``(1, n_slots, 256, 256)``, ``(1, n_slots)``, ``(1, n_slots)``: one site.
+        A slot without a frame gets the status of its minute's file: ``no_file`` (1) if there
+        is none; ``file_unreachable`` (4) if no candidate read whole and one failed in transit
+        (so a later run retries); ``file_unreadable`` (2) if the file cannot be read, is
+        damaged, names another site in its headers, or holds frames of another minute (the
+        file is there but gives no trustworthy frame for the slot); else ``frame_missing``
+        (3): the file read whole and simply has no frame for that slot.
     """
     slots = first_slot + SLOT * np.arange(n_slots)
     slot_minutes = slots.astype("datetime64[m]")
     images = np.zeros((n_slots, *FRAME_SHAPE), dtype=np.uint16)
     timestamp = np.full(n_slots, np.datetime64("NaT"), dtype="datetime64[ns]")
     status = np.full(n_slots, NO_FILE, dtype=np.int8)
-    for minute, paths in zip(np.unique(slot_minutes), minute_paths, strict=True):
+    minutes = np.unique(slot_minutes)
+    owners = {
+        m: tuple(_path_of(c) for c in paths)
+        for m, paths in zip(minutes, minute_paths, strict=True)
+        if paths
+    }
+    for minute, paths in zip(minutes, minute_paths, strict=True):
         if not paths:
             continue
-        best, problems = _read_first_good(archive, paths)
-        in_minute = (slot_minutes == minute) & (status != OK)
-        status[in_minute] = FILE_UNREADABLE if best is None or best.problem else FRAME_MISSING
-        if problems:
-            log.warning("%s", "; ".join(problems))
-        if best is None:
-            continue
-        index = (best.request_start - first_slot) // SLOT
-        for i, k in enumerate(index):
-            if 0 <= k < n_slots and status[k] != OK:
+        best, problems, unfilled = _read_first_good(archive, paths, minute, owners)
+        status[slot_minutes == minute] = unfilled
+        if best is not None:
+            index = (best.request_start - first_slot) // SLOT
+            for i, k in enumerate(index):
+                if not 0 <= k < n_slots:
+                    continue  # the chunk starts inside this minute
+                if status[k] == OK:
+                    problems.append(
+                        f"{_path_of(paths[0])}: two frames in slot {slots[k]}; kept the first"
+                    )
+                    continue
                 images[k] = best.images[i]
                 timestamp[k] = best.request_start[i]
                 status[k] = OK
+        if problems:
+            log.warning("%s", "; ".join(problems))
     return images[None], timestamp[None], status[None]
 
 
+def _path_of(candidate: str | Candidate) -> str:
+    return candidate if isinstance(candidate, str) else candidate.path
+
+
 def _read_first_good(
-    archive: Archive, paths: Iterable[str]
-) -> tuple[MinuteFrames | None, list[str]]:
-    """Read the candidates of one minute in turn until one reads whole; keep the fullest."""
-    best, problems = None, []
-    for path in paths:
+    archive: Archive,
+    paths: Iterable[str | Candidate],
+    minute: np.datetime64 | None = None,
+    owners: dict[np.datetime64, tuple[str, ...]] | None = None,
+) -> tuple[MinuteFrames | None, list[str], int]:
+    """Read the candidates of one minute in turn until one reads whole; keep the fullest.
+
+    Returns the frames to place (only those of ``minute`` and of the file's own site), the
+    problems met (each naming its file), and the status of the minute's slots that get no
+    frame (see :func:`read_block`). No error escapes for one file: any ``OSError`` reading it
+    (missing, a symlink loop, no permission, an I/O error) makes it unreadable, and a
+    failure in transit makes it unreachable.
+    """
+    best, problems, unreachable = None, [], False
+    for candidate in paths:
+        path, size = (candidate, None) if isinstance(candidate, str) else candidate
         try:
-            raw = archive.read_bytes(path)
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
-            problems.append(f"{path}: unreadable ({error})")
+            raw = archive.read_bytes(path, size)
+        except TransportError as error:
+            unreachable = True
+            problems.append(f"{path}: unreachable ({error})")
+            continue
+        except OSError as error:
+            problems.append(f"{path}: unreadable ({_os_error(error)})")
             continue
         frames = read_minute_file(raw, path)
         if frames.problem is not None:
             problems.append(f"{path}: {frames.problem} (kept {len(frames.images)} frames)")
+        frames = _own_frames(frames, path, minute, owners or {}, problems)
         if best is None or len(frames.images) > len(best.images) or frames.problem is None:
             best = frames
         if frames.problem is None:
             break
-    return best, problems
+    if best is not None and best.problem is None:
+        unfilled = FRAME_MISSING
+    else:
+        unfilled = FILE_UNREACHABLE if unreachable else FILE_UNREADABLE
+    return best, problems, unfilled
+
+
+def _own_frames(
+    frames: MinuteFrames,
+    path: str,
+    minute: np.datetime64 | None,
+    owners: dict[np.datetime64, tuple[str, ...]],
+    problems: list[str],
+) -> MinuteFrames:
+    """The frames of ``path`` that belong to it: none if a header names another site than
+    the file's; only those of the file's own minute. Conflicts are added to ``problems``."""
+    name = MINUTE_FILE.match(path.rsplit("/", 1)[-1])
+    site = name["site"] if name else None
+    other_sites = sorted({s for s in frames.sites if s and s != site}) if site else []
+    if other_sites:
+        problems.append(
+            f"{path}: headers name site {', '.join(other_sites)}, not {site} as its folder "
+            f"and name; its {len(frames.images)} frames are not used"
+        )
+        return MinuteFrames(frames.images[:0], frames.request_start[:0], "another site")
+    if minute is None or len(frames.images) == 0:
+        return frames
+    frame_minutes = frames.request_start.astype("datetime64[m]")
+    own = frame_minutes == minute
+    if own.all():
+        return frames
+    for other in np.unique(frame_minutes[~own]):
+        n = int((frame_minutes == other).sum())
+        if other in owners:
+            whose = f"the minute of {', '.join(owners[other])}"
+        else:
+            whose = "a minute whose file (if any) is not in this chunk"
+        problems.append(
+            f"conflict: {path} holds {n} frames timed {other} (UT), {whose}; not placed"
+        )
+    sites = frames.sites[own] if len(frames.sites) == len(own) else frames.sites
+    return MinuteFrames(
+        frames.images[own],
+        frames.request_start[own],
+        frames.problem or "frames of another minute",
+        sites,
+    )
+
+
+def _os_error(error: OSError) -> str:
+    return f"{type(error).__name__}: {error.strerror or error}"
 
 
 def open_themis(
@@ -407,12 +501,14 @@ def open_themis(
     # imread maps its reader over an array of file names in the same way)
     chunk_files = np.empty((len(site_codes), len(edges) - 1), dtype=object)
     imagers = []
-    for i, site in enumerate(site_codes):
-        files = archive.find_minute_files(site, start_ts, end_ts)
+    found = [archive.find_minute_files(site, start_ts, end_ts) for site in site_codes]
+    for i, files in enumerate(found):
         imagers.append(_most_common(f.imager for f in files.values()))
         for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
             block_minutes = np.unique(minutes[lo:hi]).astype("datetime64[ns]")
-            chunk_files[i, j] = tuple(files[m].paths if m in files else () for m in block_minutes)
+            chunk_files[i, j] = tuple(
+                files[m].candidates if m in files else () for m in block_minutes
+            )
     records = read_records(archive, chunk_files, times, tuple(int(n) for n in np.diff(edges)))
 
     info = [THEMIS_SITES.get(s) for s in site_codes]

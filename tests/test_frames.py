@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
+import logging
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes, open_sample
 
 import auroradask
+from auroradask._archive import Archive
 from auroradask._frames import parse_frames
 from auroradask._schema import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
+from benchmarks.archive import relabel_minute
 
 
 def test_sample_is_120_good_frames_in_3s_slots():
@@ -160,6 +165,50 @@ def test_a_date_alone_starts_at_midnight_and_ends_after_its_day():
     assert os.path.basename(frames.attrs["source"]) == "stream0"
 
 
+# --- one bad file is a status, never a failed task (issue 13) ---------------------------
+
+
+def _break_file(kind: str, path, monkeypatch) -> None:
+    """Make one minute file unreadable in the way ``kind`` says."""
+    if kind == "symlink_loop":
+        path.unlink()
+        path.symlink_to(path.name)  # a link to itself: ELOOP on open
+    elif kind == "no_permission":
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.chmod(0)
+    elif kind == "directory":
+        path.unlink()
+        path.mkdir()
+    elif kind == "io_error":
+        real = Archive.read_bytes
+
+        def failing(self, p, *args, **kwargs):
+            if p.endswith(path.name):
+                raise OSError(errno.EIO, "Input/output error", p)
+            return real(self, p, *args, **kwargs)
+
+        monkeypatch.setattr(Archive, "read_bytes", failing)
+
+
+@pytest.mark.parametrize("kind", ["symlink_loop", "no_permission", "directory", "io_error"])
+def test_any_oserror_on_one_file_is_status_2_for_its_minute_only(
+    kind, sample_copy, reference, monkeypatch, caplog
+):
+    images, times = reference
+    broken = sample_copy / HOUR_DIR / "20140310_0602_gill_themis19_full.pgm.gz"
+    _break_file(kind, broken, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        frames = open_sample(sample_copy, chunk_minutes=10).compute(scheduler="synchronous")
+    status = frames.frame_status.values[0]
+    assert (status[40:60] == FILE_UNREADABLE).all()
+    keep = np.r_[0:40, 60:120]
+    assert (status[keep] == OK).all()
+    np.testing.assert_array_equal(frames.images.values[0][keep], images[keep])
+    np.testing.assert_array_equal(frames.timestamp.values[0][keep], times[keep])
+    assert broken.name in caplog.text
+
+
 # --- damage inside a good file: resynchronise, never shift a frame (issue 13) ------------
 
 
@@ -256,3 +305,56 @@ def test_no_deletion_anywhere_puts_wrong_pixels_in_a_slot(sample_copy, reference
         for image, time in zip(frames.images, frames.request_start, strict=True):
             i = slot_of[int(time.astype("datetime64[s]").astype(np.int64)) // 3]
             np.testing.assert_array_equal(image, images[i])
+
+
+# --- files that claim another minute or another site (issue 13) ------------------------
+
+
+@pytest.mark.parametrize("chunk_minutes", [1, 10])
+def test_a_file_timed_in_another_minute_takes_no_slot_of_it(
+    chunk_minutes, sample_copy, reference, caplog
+):
+    images, times = reference
+    hour = sample_copy / HOUR_DIR
+    liar = hour / "20140310_0603_gill_themis19_full.pgm.gz"
+    liar.write_bytes(
+        gzip.compress(
+            relabel_minute(
+                minute_bytes(sample_copy, "0603"), "gill", pd.Timestamp("2014-03-10 06:04")
+            )
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        frames = open_sample(sample_copy, chunk_minutes=chunk_minutes).compute()
+    status = frames.frame_status.values[0]
+    # the real 06:04 file keeps its slots
+    np.testing.assert_array_equal(frames.images.values[0][80:100], images[80:100])
+    np.testing.assert_array_equal(frames.timestamp.values[0][80:100], times[80:100])
+    assert (status[80:100] == OK).all()
+    # the 06:03 slots hold nothing, and say that their file is there but unusable
+    assert (status[60:80] == FILE_UNREADABLE).all()
+    assert (frames.images.values[0][60:80] == 0).all()
+    assert (status[np.r_[0:60, 80:120]] == OK).all()
+    assert "conflict" in caplog.text and liar.name in caplog.text
+    if chunk_minutes == 10:  # both files are in the chunk: the warning names both
+        assert "20140310_0604_gill_themis19_full.pgm.gz" in caplog.text
+
+
+def test_a_file_whose_headers_name_another_site_is_not_used(sample_copy, reference, caplog):
+    images, _ = reference
+    other = sample_copy / HOUR_DIR / "20140310_0601_gill_themis19_full.pgm.gz"
+    other.write_bytes(
+        gzip.compress(
+            relabel_minute(
+                minute_bytes(sample_copy, "0601"), "fsmi", pd.Timestamp("2014-03-10 06:01")
+            )
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        frames = open_sample(sample_copy).compute()
+    status = frames.frame_status.values[0]
+    assert (status[20:40] == FILE_UNREADABLE).all()
+    assert (frames.images.values[0][20:40] == 0).all()
+    assert (status[np.r_[0:20, 40:120]] == OK).all()
+    np.testing.assert_array_equal(frames.images.values[0][40:], images[40:])
+    assert other.name in caplog.text and "fsmi" in caplog.text
