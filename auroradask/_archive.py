@@ -365,7 +365,7 @@ def open_archive(
     Raises
     ------
     ArgumentError
-        If ``source`` is not a path or URL fsspec can open.
+        If ``source`` is not a path or URL fsspec can open, or is a file rather than a folder.
     SourceNotFoundError
         If ``source`` does not exist.
     """
@@ -384,6 +384,11 @@ def open_archive(
         raise SourceNotFoundError(f"source: cannot reach {url!r}: {error}") from None
     if not exists:
         raise SourceNotFoundError(f"source: {url!r} does not exist")
+    if not is_folder:
+        raise ArgumentError(
+            f"source: {url!r} is a file, not a folder: give the root of a stream0 tree "
+            "(the folder holding YYYY/MM/DD/<site>_<imager>/utHH/)"
+        )
     archive = Archive(fs=fs, root=root, url=url)
     if not archive.is_local and cache is not False:
         if cache is None or cache is True:

@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
-from ._archive import MINUTE_FILE, Archive, Candidate, TransportError, open_archive
+from ._archive import MINUTE_FILE, Archive, Candidate, TransportError, open_archive, request_days
 from ._schema import (
     DEFAULT_CHUNK_MINUTES,
     FILE_UNREACHABLE,
@@ -479,7 +479,10 @@ def open_themis(
     Raises
     ------
     ArgumentError
-        For an empty site list, ``end <= start``, or a bad ``chunk_minutes``.
+        For an empty site list, ``end <= start``, a bad ``chunk_minutes``, a ``source`` that
+        is a file, a site code that is neither a known THEMIS site nor has a folder in the
+        archive on the requested days, or a request that finds no minute file at all. (A site
+        with files on some minutes only is fine: its other slots get status ``no_file``.)
     SourceNotFoundError
         If ``source`` does not exist.
     """
@@ -502,6 +505,7 @@ def open_themis(
     chunk_files = np.empty((len(site_codes), len(edges) - 1), dtype=object)
     imagers = []
     found = [archive.find_minute_files(site, start_ts, end_ts) for site in site_codes]
+    _check_found(archive, site_codes, found, start_ts, end_ts)
     for i, files in enumerate(found):
         imagers.append(_most_common(f.imager for f in files.values()))
         for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
@@ -534,6 +538,36 @@ def open_themis(
     frames["latitude"].attrs = {"units": "degrees_north", "long_name": "geodetic latitude"}
     frames["longitude"].attrs = {"units": "degrees_east", "long_name": "geodetic longitude"}
     return frames
+
+
+def _check_found(
+    archive: Archive,
+    sites: Sequence[str],
+    found: Sequence[dict],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> None:
+    """Refuse a request that can only give ``no_file``: a mistyped site or wrong source is an
+    argument error to report, not a store full of empty slots."""
+    days = request_days(start, end)
+    if len(days) <= 3:
+        where = ", ".join(d.strftime("%Y/%m/%d") for d in days)
+    else:
+        where = f"{days[0]:%Y/%m/%d} to {days[-1]:%Y/%m/%d} ({len(days)} days)"
+    for site, files in zip(sites, found, strict=True):
+        if files or site in THEMIS_SITES or archive.site_folders(site, start, end):
+            continue
+        present = archive.sites_present(start, end)
+        raise ArgumentError(
+            f"sites: {site!r} is not a THEMIS site code and {archive.url!r} has no folder "
+            f"{site}_<imager> in {where}; sites there: {', '.join(present) or 'none'}"
+        )
+    if not any(found):
+        raise ArgumentError(
+            f"start, end: no minute file of {', '.join(sites)} in [{start}, {end}) under "
+            f"{archive.url!r} (looked in {where}/<site>_<imager>/utHH/); "
+            f"sites with folders there: {', '.join(archive.sites_present(start, end)) or 'none'}"
+        )
 
 
 #: One slot of a frames chunk as the reading task returns it: the frame and what is known of it.

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes, open_sample
+from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, copy_as, minute_bytes, open_sample
 
 import auroradask
 from auroradask._archive import Archive
@@ -358,3 +358,37 @@ def test_a_file_whose_headers_name_another_site_is_not_used(sample_copy, referen
     assert (status[np.r_[0:20, 40:120]] == OK).all()
     np.testing.assert_array_equal(frames.images.values[0][40:], images[40:])
     assert other.name in caplog.text and "fsmi" in caplog.text
+
+
+# --- requests that can only find nothing are argument errors (issue 13) -----------------
+
+
+def test_an_unknown_site_without_a_folder_is_an_argument_error():
+    with pytest.raises(auroradask.ArgumentError, match=r"^sites: 'zzzz'.*gill") as error:
+        open_sample(sites="zzzz")
+    assert "2014/03/10" in str(error.value) and "stream0" in str(error.value)
+    with pytest.raises(auroradask.ArgumentError, match=r"^sites: 'zzzz'"):
+        open_sample(sites=["gill", "zzzz"])
+
+
+def test_a_source_that_is_a_file_is_an_argument_error(sample_copy):
+    (path,) = (sample_copy / HOUR_DIR).glob("20140310_0605_*")
+    with pytest.raises(auroradask.ArgumentError, match="^source: .* is a file"):
+        open_sample(path)
+
+
+def test_a_request_that_finds_no_file_is_an_argument_error():
+    with pytest.raises(
+        auroradask.ArgumentError, match=r"^start, end: no minute file of gill.*2014/03/11"
+    ):
+        open_sample(start="2014-03-11T06:00", end="2014-03-11T07:00")
+    # a known site with no files there, but another site with some: its slots are no_file
+    frames = open_sample(sites=["gill", "atha"]).compute()
+    assert (frames.frame_status.sel(site="atha") == NO_FILE).all()
+    assert (frames.frame_status.sel(site="gill") == OK).all()
+
+
+def test_an_unknown_site_with_a_folder_is_read_without_coordinates(tmp_path):
+    frames = auroradask.open_themis(copy_as(tmp_path, site="zz9"), "zz9", SAMPLE_START, SAMPLE_END)
+    assert (frames.frame_status.values == OK).all()
+    assert np.isnan(frames.latitude.values).all()
