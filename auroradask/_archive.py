@@ -11,20 +11,25 @@ keeps a local copy of every remote file it reads so that a second pass downloads
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
 import os
 import posixpath
 import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import fsspec
 import numpy as np
 import pandas as pd
 import platformdirs
 
-from .errors import ArgumentError, SourceNotFoundError
+from .errors import ArgumentError, InputDataError, SourceNotFoundError
+
+log = logging.getLogger(__name__)
 
 #: File name of a raw minute file. Other modes (``_wide_``, ``_partial_`` …) do not match.
 MINUTE_FILE = re.compile(
@@ -39,12 +44,35 @@ SUFFIX_PREFERENCE = {"": 0, ".gz": 1, ".bz2": 2}
 LOCAL_PROTOCOLS = {"file", "local"}
 
 
+class TransportError(OSError):
+    """Fetching a remote file failed on the way: an HTTP error status (404 included), a lost
+    connection, or a body whose size or checksum is not the remote file's.
+
+    Unlike an unreadable file it is not a fact about the archive, so the reader gives its
+    slots ``file_unreachable`` (4), which a store never marks complete: the next run retries.
+    """
+
+
+class Candidate(NamedTuple):
+    """One file that may hold a minute, and its size when the folder listing gave it."""
+
+    path: str
+    size: int | None = None
+
+
 @dataclass(frozen=True)
 class MinuteFile:
     """One minute of one site: its imager and the candidate files, in the order to try them."""
 
     imager: str
     paths: tuple[str, ...]
+    #: Sizes of ``paths`` as the folder listing gave them (None where it gave none).
+    sizes: tuple[int | None, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        sizes = self.sizes or (None,) * len(self.paths)
+        return tuple(Candidate(p, s) for p, s in zip(self.paths, sizes, strict=True))
 
 
 @dataclass
@@ -69,10 +97,12 @@ class Archive:
     url: str
     cache_dir: str | None = None
     _listing_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _sizes: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        # the folder listings are for discovery on the client: tasks never need them
-        return {**self.__dict__, "_listing_cache": {}}
+        # the folder listings are for discovery on the client: tasks get the sizes they need
+        # with their file names
+        return {**self.__dict__, "_listing_cache": {}, "_sizes": {}}
 
     @property
     def is_local(self) -> bool:
@@ -84,35 +114,103 @@ class Archive:
         """Path of ``path`` relative to the root of the tree."""
         return path[len(self.root) :].lstrip("/")
 
-    def read_bytes(self, path: str) -> bytes:
-        """Return the bytes of one file, from the local cache when it has them."""
-        if self.is_local or self.cache_dir is None:
+    def read_bytes(self, path: str, size: int | None = None) -> bytes:
+        """Return the bytes of one file, from the local cache when it holds a whole copy.
+
+        Parameters
+        ----------
+        path
+            The file on :attr:`fs`.
+        size
+            Its size as the folder listing gave it, if it did: a cached copy of another size
+            is fetched again, and a download of another size is refused.
+
+        Raises
+        ------
+        OSError
+            A local file cannot be read (missing, a symlink loop, no permission, I/O error).
+        TransportError
+            A remote file cannot be fetched whole. Nothing is cached then, so that a later
+            run fetches it again instead of trusting a short copy.
+        """
+        if self.is_local:
             return self.fs.cat_file(path)
-        local = os.path.join(self.cache_dir, self.relative(path))
-        if os.path.exists(local):
-            with open(local, "rb") as f:
-                return f.read()
-        data = self.fs.cat_file(path)
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        # Write beside the target and rename: a worker killed mid-download never leaves a
-        # partial file that a later run would take for the whole one.
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local), prefix=".part-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, local)
+        local = None
+        if self.cache_dir is not None:
+            local = os.path.join(self.cache_dir, self.relative(path))
+            cached = _read_cached(local, size)
+            if cached is not None:
+                return cached
+        data = self._fetch(path, size)
+        if local is not None:
+            _write_cached(local, data)
+        return data
+
+    def _fetch(self, path: str, size: int | None) -> bytes:
+        """Download one remote file and check it against the size (and checksum) the remote
+        side announces, so that a body cut short is never taken for the file."""
+        try:
+            data = self.fs.cat_file(path)
+        except Exception as error:  # noqa: BLE001 - every failure in transit is a transport one
+            raise TransportError(f"cannot fetch {path}: {_describe(error)}") from error
+        info: Mapping[str, Any] = {}
+        if size is None:
+            try:  # one HEAD request on HTTP: cheap beside the download it checks
+                info = self.fs.info(path)
+            except Exception as error:  # noqa: BLE001 - no size known: nothing to check
+                log.debug("no size for %s: %s", path, _describe(error))
+            size = info.get("size") if isinstance(info.get("size"), int) else None
+        if size is not None and len(data) != size:
+            raise TransportError(
+                f"cannot fetch {path}: got {len(data)} bytes of {size}; not cached"
+            )
+        mismatch = _checksum_mismatch(data, info)
+        if mismatch:
+            raise TransportError(f"cannot fetch {path}: {mismatch}; not cached")
         return data
 
     def list_names(self, directory: str) -> list[str]:
         """Names (not paths) in one folder of the tree; empty if the folder does not exist."""
         if directory not in self._listing_cache:
+            # remote listings carry sizes for free (object stores; not HTTP): keep them, to
+            # check downloads and cached copies against them
+            detail = not self.is_local
             try:
-                entries = self.fs.ls(directory, detail=False)
+                entries = self.fs.ls(directory, detail=detail)
             except (FileNotFoundError, NotADirectoryError):
                 entries = []
-            self._listing_cache[directory] = sorted(
-                posixpath.basename(str(e).rstrip("/")) for e in entries
-            )
+            except Exception as error:  # noqa: BLE001 - a folder we cannot list hides files
+                raise InputDataError(
+                    f"cannot list folder {directory} of {self.url}: {_describe(error)}"
+                ) from error
+            names = []
+            for entry in entries:
+                name = posixpath.basename(str(entry["name"] if detail else entry).rstrip("/"))
+                names.append(name)
+                size = entry.get("size") if detail else None
+                if isinstance(size, int) and entry.get("type", "file") == "file":
+                    self._sizes[posixpath.join(directory, name)] = size
+            self._listing_cache[directory] = sorted(names)
         return self._listing_cache[directory]
+
+    def site_folders(self, site: str, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+        """Folders ``YYYY/MM/DD/<site>_<imager>`` of the UT days that ``[start, end)`` touches."""
+        folders = []
+        for day in request_days(start, end):
+            day_dir = posixpath.join(self.root, day.strftime("%Y/%m/%d"))
+            prefix = f"{site}_"
+            folders += [
+                posixpath.join(day_dir, n) for n in self.list_names(day_dir) if n.startswith(prefix)
+            ]
+        return folders
+
+    def sites_present(self, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+        """Site codes with a folder on the UT days that ``[start, end)`` touches."""
+        codes = set()
+        for day in request_days(start, end):
+            names = self.list_names(posixpath.join(self.root, day.strftime("%Y/%m/%d")))
+            codes.update(n.split("_", 1)[0] for n in names if "_" in n)
+        return sorted(codes)
 
     def find_minute_files(
         self, site: str, start: pd.Timestamp, end: pd.Timestamp
@@ -123,39 +221,108 @@ class Archive:
         hours it touches; opens no file.
         """
         first_minute = start.floor("min")
-        found: dict[np.datetime64, MinuteFile] = {}
-        for day in pd.date_range(start.floor("D"), (end - pd.Timedelta(1)).floor("D"), freq="D"):
-            day_dir = posixpath.join(self.root, day.strftime("%Y/%m/%d"))
-            prefix = f"{site}_"
-            site_dirs = [n for n in self.list_names(day_dir) if n.startswith(prefix)]
-            if not site_dirs:
-                continue
+        found: dict[np.datetime64, list[tuple[str, str]]] = {}
+        for site_dir in self.site_folders(site, start, end):
+            day = pd.Timestamp(self.relative(site_dir)[:10].replace("/", "-"))
             hours = pd.date_range(
                 max(day, start.floor("h")),
                 min(day + pd.Timedelta(days=1), end) - pd.Timedelta(1),
                 freq="h",
             )
-            for site_dir in site_dirs:
-                for hour in hours:
-                    hour_dir = posixpath.join(day_dir, site_dir, hour.strftime("ut%H"))
-                    for name in self.list_names(hour_dir):
-                        match = MINUTE_FILE.match(name)
-                        if match is None or match["site"] != site:
-                            continue
-                        minute = pd.Timestamp(
-                            f"{match['date']}T{match['hhmm'][:2]}:{match['hhmm'][2:]}"
-                        )
-                        if not first_minute <= minute < end:
-                            continue
-                        key = np.datetime64(minute.to_datetime64(), "ns")
-                        path = posixpath.join(hour_dir, name)
-                        previous = found.get(key)
-                        paths = (path,) if previous is None else (*previous.paths, path)
-                        found[key] = MinuteFile(
-                            imager=match["imager"] if previous is None else previous.imager,
-                            paths=tuple(sorted(paths, key=_preference)),
-                        )
-        return found
+            for hour in hours:
+                hour_dir = posixpath.join(site_dir, hour.strftime("ut%H"))
+                for name in self.list_names(hour_dir):
+                    match = MINUTE_FILE.match(name)
+                    if match is None or match["site"] != site:
+                        continue
+                    minute = pd.Timestamp(
+                        f"{match['date']}T{match['hhmm'][:2]}:{match['hhmm'][2:]}"
+                    )
+                    if not first_minute <= minute < end:
+                        continue
+                    key = np.datetime64(minute.to_datetime64(), "ns")
+                    found.setdefault(key, []).append(
+                        (match["imager"], posixpath.join(hour_dir, name))
+                    )
+        minutes = {}
+        for key, entries in found.items():
+            paths = tuple(sorted((p for _, p in entries), key=_preference))
+            minutes[key] = MinuteFile(
+                imager=entries[0][0], paths=paths, sizes=tuple(self._sizes.get(p) for p in paths)
+            )
+        return minutes
+
+
+def request_days(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """The UT days that ``[start, end)`` touches."""
+    return pd.date_range(start.floor("D"), (end - pd.Timedelta(1)).floor("D"), freq="D")
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _read_cached(local: str, size: int | None) -> bytes | None:
+    """A cached copy's bytes, or None if there is none, it cannot be read, or its size is not
+    the remote size (a copy left by an older version or a damaged disk: fetched again)."""
+    try:
+        with open(local, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        log.warning("cached copy %s cannot be read (%s): fetched again", local, _describe(error))
+        return None
+    if size is not None and len(data) != size:
+        log.warning(
+            "cached copy %s has %d bytes, the remote file %d: fetched again", local, len(data), size
+        )
+        return None
+    return data
+
+
+def _write_cached(local: str, data: bytes) -> None:
+    """Keep a copy; a cache that cannot be written costs a download next time, nothing more."""
+    tmp = None
+    try:
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        # Write beside the target and rename: a worker killed mid-download never leaves a
+        # partial file that a later run would take for the whole one.
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local), prefix=".part-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, local)
+    except OSError as error:
+        log.warning("cannot keep a copy at %s: %s", local, _describe(error))
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+_DIGEST = re.compile(r"\s*([A-Za-z0-9-]+)=:?([A-Za-z0-9+/=]+):?\s*")
+_DIGEST_ALGORITHMS = {"md5": hashlib.md5, "sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+
+
+def _checksum_mismatch(data: bytes, info: Mapping[str, Any]) -> str | None:
+    """Check ``data`` against a ``Content-MD5`` or ``Digest`` the server sent (fsspec's HTTP
+    ``info`` keeps them); None if they agree or none was sent. An ``ETag`` is opaque and is
+    not used."""
+    claims = []
+    if info.get("Content-MD5"):
+        claims.append(("md5", str(info["Content-MD5"])))
+    for part in str(info.get("Digest") or "").split(","):
+        match = _DIGEST.fullmatch(part)
+        if match:
+            claims.append((match[1].lower(), match[2]))
+    for algorithm, value in claims:
+        if algorithm not in _DIGEST_ALGORITHMS:
+            continue
+        digest = _DIGEST_ALGORITHMS[algorithm](data).digest()
+        if base64.b64encode(digest).decode() != value.strip():
+            return f"{algorithm} checksum differs from the server's"
+    return None
 
 
 def _preference(path: str) -> tuple[int, str]:
@@ -198,7 +365,7 @@ def open_archive(
     Raises
     ------
     ArgumentError
-        If ``source`` is not a path or URL fsspec can open.
+        If ``source`` is not a path or URL fsspec can open, or is a file rather than a folder.
     SourceNotFoundError
         If ``source`` does not exist.
     """
@@ -211,11 +378,17 @@ def open_archive(
         raise ArgumentError(f"source: cannot open {url!r}: {error}") from None
     root = root.rstrip("/") or "/"
     try:
-        exists = fs.exists(root) or fs.isdir(root)
+        is_folder = fs.isdir(root)
+        exists = is_folder or fs.exists(root)
     except Exception as error:  # noqa: BLE001 - any transport error means we cannot read it
         raise SourceNotFoundError(f"source: cannot reach {url!r}: {error}") from None
     if not exists:
         raise SourceNotFoundError(f"source: {url!r} does not exist")
+    if not is_folder:
+        raise ArgumentError(
+            f"source: {url!r} is a file, not a folder: give the root of a stream0 tree "
+            "(the folder holding YYYY/MM/DD/<site>_<imager>/utHH/)"
+        )
     archive = Archive(fs=fs, root=root, url=url)
     if not archive.is_local and cache is not False:
         if cache is None or cache is True:

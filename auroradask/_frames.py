@@ -3,9 +3,10 @@
 A minute file is a run of 16-bit PGM frames, each a ``P5`` line, ``#"key" value`` header
 lines, ``256 256``, ``65535`` and 256×256 big-endian pixels. The kernels here read one file
 from its bytes and keep every frame that is whole, so a truncated or damaged file still gives
-the frames before the damage. ``themis_imager_readfile.read`` is the reference the tests hold
-this reader to, frame for frame; it is not used here because it needs a local path and drops
-every frame of a truncated gzip file.
+every intact frame: the reader finds each frame by its own ``P5`` header, so damage to one
+frame never shifts another frame's pixels into its slot. ``themis_imager_readfile.read`` is
+the reference the tests hold this reader to, frame for frame; it is not used here because it
+needs a local path and drops every frame of a truncated gzip file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask.array as da
@@ -26,9 +27,10 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
-from ._archive import Archive, open_archive
+from ._archive import MINUTE_FILE, Archive, Candidate, TransportError, open_archive, request_days
 from ._schema import (
     DEFAULT_CHUNK_MINUTES,
+    FILE_UNREACHABLE,
     FILE_UNREADABLE,
     FRAME_BYTES,
     FRAME_MISSING,
@@ -45,8 +47,21 @@ from .errors import ArgumentError
 
 log = logging.getLogger(__name__)
 
-_REQUEST_START = re.compile(rb'#"Image request start"\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)')
-_HEADER_END = b"\n65535\n"
+#: The start of every frame: the PGM magic number and the first ``#"key"`` header line. The
+#: reader finds frames by it, so it resynchronises after any damage.
+_FRAME_START = b'P5\n#"'
+#: The start of a header line (``#"Revised" ``, ``#"Site unique ID" `` …). Found inside a
+#: frame's pixels it means they run into the next frame, whose ``P5`` line is damaged: they
+#: are not that frame's pixels. Random pixels match it about once in 10^7 frames.
+_HEADER_LINE = re.compile(rb'#"[A-Za-z][A-Za-z ]{3,40}" ')
+_REQUEST_START = re.compile(
+    rb'#"Image request start"\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?:\s+UTC)?\s*$'
+)
+_SITE_ID = re.compile(rb'#"Site unique ID"\s+(\S+)\s*$')
+_SIZE_LINE = [str(n).encode() for n in FRAME_SHAPE[::-1]]  # width height: b"256 256"
+_MAXVAL_LINE = b"65535"
+#: Longest frame header read (a real one is about 1.2 kB): a lost end of header stops here.
+_MAX_HEADER = 1 << 14
 _DECOMPRESS_STEP = 1 << 16
 
 
@@ -61,13 +76,17 @@ class MinuteFrames:
     request_start
         ``(n,)`` datetime64[ns], the ``Image request start`` of each frame (UT).
     problem
-        None if the file was read to its end, else what stopped the reading; the frames before
-        the problem are kept.
+        None if every byte of the file was read as whole frames, else what was wrong (all
+        problems, joined by "; "); every intact frame is kept even so.
+    sites
+        ``(n,)`` the ``Site unique ID`` of each frame's header ("" where it has none; several
+        different ones joined by ",").
     """
 
     images: np.ndarray
     request_start: np.ndarray
     problem: str | None = None
+    sites: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
 
 def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
@@ -89,53 +108,160 @@ def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
             out.append(decoder.decompress(view[offset : offset + _DECOMPRESS_STEP]))
             if decoder.eof:
                 break
-    except (zlib.error, OSError, EOFError) as error:
+    except (zlib.error, OSError, EOFError, ValueError) as error:
         return b"".join(out), f"corrupt compressed data: {error}"
     if not decoder.eof:
         return b"".join(out), "compressed stream is truncated"
     return b"".join(out), None
 
 
-def parse_frames(data: bytes) -> MinuteFrames:
-    """Split decompressed minute-file bytes into frames.
+class _BadHeader(ValueError):
+    """A frame header that cannot be read; the message says why."""
 
-    Every whole frame is kept; reading stops at the first frame whose header or pixels are
-    cut off or malformed, and ``problem`` says why.
+
+def _parse_header(data: bytes, start: int, stop: int) -> tuple[int, np.datetime64, str]:
+    """Read the header of the frame at ``start`` (which holds ``P5\\n#"``), not past ``stop``.
+
+    Every line is checked: ``#`` comment lines, then exactly ``256 256`` and ``65535``.
+    Returns where the pixels start, the ``Image request start`` and the site IDs.
+    """
+    limit = min(stop, start + _MAX_HEADER)
+    pos = start + 3  # after "P5\n"
+    when, sites = None, []
+    while True:
+        eol = data.find(b"\n", pos, limit)
+        if eol < 0:
+            raise _BadHeader("header has no end" if limit < len(data) else "header is cut off")
+        line, pos = data[pos:eol], eol + 1
+        if not line.startswith(b"#"):
+            break
+        if when is None and (match := _REQUEST_START.match(line)):
+            when = match.group(1)
+        elif match := _SITE_ID.match(line):
+            sites.append(match.group(1).decode("ascii", "replace"))
+    if line.split() != _SIZE_LINE:
+        raise _BadHeader(f"size line {line[:24]!r} is not '256 256'")
+    eol = data.find(b"\n", pos, limit)
+    if eol < 0 or data[pos:eol].strip() != _MAXVAL_LINE:
+        raise _BadHeader("maximum value line is not '65535'")
+    if when is None:
+        raise _BadHeader("no readable 'Image request start'")
+    try:
+        time = np.datetime64(when.decode("ascii").replace(" ", "T"), "ns")
+    except ValueError:
+        raise _BadHeader(f"'Image request start' {when!r} is not a time") from None
+    return eol + 1, time, ",".join(dict.fromkeys(sites))
+
+
+def _looks_like_pixels(data: bytes, start: int, stop: int, frame: int) -> bool:
+    """Whether ``data[start:stop]`` reads (at either byte alignment) mostly as counts in the
+    range of the frame whose pixels start at ``frame``: the sign of another frame's pixels."""
+    counts = np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=frame)
+    low, high = np.percentile(counts, [1, 99])
+    stop = min(stop, start + (1 << 16))
+    for shift in (0, 1):
+        n = (stop - start - shift) // 2
+        if n < 8:
+            return False
+        extra = np.frombuffer(data, dtype=">u2", count=n, offset=start + shift)
+        if np.mean((extra >= low) & (extra <= high)) > 0.5:
+            return True
+    return False
+
+
+def _tail_fits(data: bytes, frame: int, tail: int = 16) -> bool:
+    """Whether the last ``tail`` counts of the frame at ``frame`` lie mostly in the range of
+    the others (an image edge is dark): if not, garbage fills the end of a frame whose own
+    pixels were cut short."""
+    counts = np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=frame)
+    body, end = counts[:-tail], counts[-tail:]
+    # the frame's edge is sky background: at least the darkest count, below the bright 1 %
+    return bool(np.mean((end >= body.min()) & (end <= np.percentile(body, 99))) > 0.5)
+
+
+def parse_frames(data: bytes) -> MinuteFrames:
+    """Split decompressed minute-file bytes into frames, keeping every intact frame.
+
+    Frames are found by their own header (``P5\\n#"``), never by counting bytes from the
+    previous one, so the reader resynchronises after damage. A frame is kept only if its
+    header reads line by line and its 131,072 pixel bytes lie wholly before the next frame
+    header (and hold no header line): a frame whose pixels are cut short is dropped rather
+    than completed with the next frame's bytes. Extra bytes between a frame and the next
+    header are garbage (the frame is kept) unless they read as pixels, the sign of a lost
+    header (the frame is dropped). Every problem is reported in ``problem``.
+
+    Damage it cannot see: bytes overwritten or inserted inside a frame's pixels (the file
+    has no checksum); a cut of fewer than about 10 bytes at the end of a frame's pixels
+    together with the loss of the next frame's ``P5`` line; a cut inside a frame's pixels
+    made up for by garbage inserted right after it (caught only when the garbage lands in
+    the frame's last pixels and reads as out-of-range counts).
     """
     images: list[np.ndarray] = []
     times: list[np.datetime64] = []
-    problem = None
-    pos, size = 0, len(data)
-    while pos < size:
-        if not data.startswith(b"P5", pos):
-            problem = f"no PGM frame header at byte {pos}"
-            break
-        header_end = data.find(_HEADER_END, pos)
-        if header_end < 0:
-            problem = f"frame header at byte {pos} is cut off"
-            break
-        header = data[pos:header_end]
-        if not header.endswith(b"%d %d" % FRAME_SHAPE[::-1]):
-            problem = f"frame at byte {pos} is not {FRAME_SHAPE[1]}x{FRAME_SHAPE[0]}"
-            break
-        pixels = header_end + len(_HEADER_END)
-        if pixels + FRAME_BYTES > size:
-            problem = f"frame at byte {pos} is cut off"
-            break
-        match = _REQUEST_START.search(header)
-        if match is None:
-            problem = f"frame at byte {pos} has no 'Image request start'"
-            break
-        stamp = match.group(1).decode("ascii").replace(" ", "T")
-        times.append(np.datetime64(stamp, "ns"))
+    sites: list[str] = []
+    problems: list[str] = []
+    size = len(data)
+    starts = []
+    at = data.find(_FRAME_START)
+    while at >= 0:
+        starts.append(at)
+        at = data.find(_FRAME_START, at + 1)
+    if size == 0:
+        problems.append("file is empty")
+    elif not starts:
+        problems.append("no PGM frame header")
+    elif starts[0] > 0:
+        problems.append(f"{starts[0]} bytes before the first frame header")
+    for k, start in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else size
+        try:
+            pixels, time, site = _parse_header(data, start, stop)
+        except _BadHeader as damage:
+            problems.append(f"frame at byte {start}: {damage}; skipped")
+            continue
+        end = pixels + FRAME_BYTES
+        if end > stop:
+            where = "the end of the file" if stop == size else "the next frame header"
+            problems.append(
+                f"frame at byte {start}: pixels cut short by {where} "
+                f"({stop - pixels} of {FRAME_BYTES} bytes); skipped"
+            )
+            continue
+        if _HEADER_LINE.search(data, pixels, end):
+            problems.append(f"frame at byte {start}: pixels run into a frame header; skipped")
+            continue
+        if end < stop:
+            # Extra bytes before the next header: garbage after a whole frame, or this frame's
+            # pixels cut short and the next frame's header lost, its pixels fused on. Those
+            # would put the next frame's pixels in this slot, so if the extra bytes look like
+            # pixels the frame is dropped; if not (text, zeros, noise), or if they start with
+            # a header line (a header that lost its "P5"), the frame is kept.
+            header_next = _HEADER_LINE.search(data, end, min(stop, end + 64))
+            ends_at_header = header_next is not None and header_next.start() - end <= 3
+            if not ends_at_header and (
+                _looks_like_pixels(data, end, stop, pixels) or not _tail_fits(data, pixels)
+            ):
+                problems.append(
+                    f"frame at byte {start}: followed by {stop - end} bytes that look like "
+                    "pixels (its own may be cut short and the next header lost); skipped"
+                )
+                continue
+            problems.append(f"{stop - end} unexpected bytes after the frame at byte {start}")
+        times.append(time)
+        sites.append(site)
         images.append(np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=pixels))
-        pos = pixels + FRAME_BYTES
     if images:
         stack = np.stack(images).astype(np.uint16).reshape(-1, *FRAME_SHAPE)
     else:
         stack = np.zeros((0, *FRAME_SHAPE), dtype=np.uint16)
-        problem = problem or "no frame in file"
-    return MinuteFrames(stack, np.array(times, dtype="datetime64[ns]"), problem)
+        if not problems:
+            problems.append("no frame in file")
+    return MinuteFrames(
+        stack,
+        np.array(times, dtype="datetime64[ns]"),
+        "; ".join(problems) or None,
+        np.array(sites, dtype=object),
+    )
 
 
 def read_minute_file(raw: bytes, name: str) -> MinuteFrames:
@@ -143,24 +269,31 @@ def read_minute_file(raw: bytes, name: str) -> MinuteFrames:
     data, damage = decompress(raw, name)
     frames = parse_frames(data)
     if damage is not None:
-        frames.problem = damage
+        frames.problem = damage if frames.problem is None else f"{damage}; {frames.problem}"
     return frames
 
 
 def read_block(
     archive: Archive,
-    minute_paths: Sequence[tuple[str, ...]],
+    minute_paths: Sequence[Sequence[str | Candidate]],
     first_slot: np.datetime64,
     n_slots: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read the minute files of one chunk and place their frames in 3-second slots.
+
+    A file only fills the slots of its own minute (the minute in its name): a frame whose
+    header time lies in another minute contradicts its file name, and placing it would take
+    the slot of the file that owns that minute. Such frames are not placed; the conflict is
+    logged as a warning naming both files. Nothing here raises for one bad file: a file that
+    cannot be read is a status, and the chunk's other minutes are read as usual.
 
     Parameters
     ----------
     archive
         Where the files are.
     minute_paths
-        For each minute the chunk touches, in time order, the candidate files (empty: no file).
+        For each minute the chunk touches, in time order, the candidate files (empty: no file),
+        as paths or :class:`~auroradask._archive.Candidate` (path and listed size).
     first_slot, n_slots
         The chunk's slots: ``first_slot + 3 s * arange(n_slots)``.
 
@@ -168,50 +301,136 @@ def read_block(
     -------
     images, timestamp, frame_status
         Shaped ``(1, n_slots, 256, 256)``, ``(1, n_slots)``, ``(1, n_slots)``: one site.
+        A slot without a frame gets the status of its minute's file: ``no_file`` (1) if there
+        is none; ``file_unreachable`` (4) if no candidate read whole and one failed in transit
+        (so a later run retries); ``file_unreadable`` (2) if the file cannot be read, is
+        damaged, names another site in its headers, or holds frames of another minute (the
+        file is there but gives no trustworthy frame for the slot); else ``frame_missing``
+        (3): the file read whole and simply has no frame for that slot.
     """
     slots = first_slot + SLOT * np.arange(n_slots)
     slot_minutes = slots.astype("datetime64[m]")
     images = np.zeros((n_slots, *FRAME_SHAPE), dtype=np.uint16)
     timestamp = np.full(n_slots, np.datetime64("NaT"), dtype="datetime64[ns]")
     status = np.full(n_slots, NO_FILE, dtype=np.int8)
-    for minute, paths in zip(np.unique(slot_minutes), minute_paths, strict=True):
+    minutes = np.unique(slot_minutes)
+    owners = {
+        m: tuple(_path_of(c) for c in paths)
+        for m, paths in zip(minutes, minute_paths, strict=True)
+        if paths
+    }
+    for minute, paths in zip(minutes, minute_paths, strict=True):
         if not paths:
             continue
-        best, problems = _read_first_good(archive, paths)
-        in_minute = (slot_minutes == minute) & (status != OK)
-        status[in_minute] = FILE_UNREADABLE if best is None or best.problem else FRAME_MISSING
-        if problems:
-            log.warning("%s", "; ".join(problems))
-        if best is None:
-            continue
-        index = (best.request_start - first_slot) // SLOT
-        for i, k in enumerate(index):
-            if 0 <= k < n_slots and status[k] != OK:
+        best, problems, unfilled = _read_first_good(archive, paths, minute, owners)
+        status[slot_minutes == minute] = unfilled
+        if best is not None:
+            index = (best.request_start - first_slot) // SLOT
+            for i, k in enumerate(index):
+                if not 0 <= k < n_slots:
+                    continue  # the chunk starts inside this minute
+                if status[k] == OK:
+                    problems.append(
+                        f"{_path_of(paths[0])}: two frames in slot {slots[k]}; kept the first"
+                    )
+                    continue
                 images[k] = best.images[i]
                 timestamp[k] = best.request_start[i]
                 status[k] = OK
+        if problems:
+            log.warning("%s", "; ".join(problems))
     return images[None], timestamp[None], status[None]
 
 
+def _path_of(candidate: str | Candidate) -> str:
+    return candidate if isinstance(candidate, str) else candidate.path
+
+
 def _read_first_good(
-    archive: Archive, paths: Iterable[str]
-) -> tuple[MinuteFrames | None, list[str]]:
-    """Read the candidates of one minute in turn until one reads whole; keep the fullest."""
-    best, problems = None, []
-    for path in paths:
+    archive: Archive,
+    paths: Iterable[str | Candidate],
+    minute: np.datetime64 | None = None,
+    owners: dict[np.datetime64, tuple[str, ...]] | None = None,
+) -> tuple[MinuteFrames | None, list[str], int]:
+    """Read the candidates of one minute in turn until one reads whole; keep the fullest.
+
+    Returns the frames to place (only those of ``minute`` and of the file's own site), the
+    problems met (each naming its file), and the status of the minute's slots that get no
+    frame (see :func:`read_block`). No error escapes for one file: any ``OSError`` reading it
+    (missing, a symlink loop, no permission, an I/O error) makes it unreadable, and a
+    failure in transit makes it unreachable.
+    """
+    best, problems, unreachable = None, [], False
+    for candidate in paths:
+        path, size = (candidate, None) if isinstance(candidate, str) else candidate
         try:
-            raw = archive.read_bytes(path)
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
-            problems.append(f"{path}: unreadable ({error})")
+            raw = archive.read_bytes(path, size)
+        except TransportError as error:
+            unreachable = True
+            problems.append(f"{path}: unreachable ({error})")
+            continue
+        except OSError as error:
+            problems.append(f"{path}: unreadable ({_os_error(error)})")
             continue
         frames = read_minute_file(raw, path)
         if frames.problem is not None:
             problems.append(f"{path}: {frames.problem} (kept {len(frames.images)} frames)")
+        frames = _own_frames(frames, path, minute, owners or {}, problems)
         if best is None or len(frames.images) > len(best.images) or frames.problem is None:
             best = frames
         if frames.problem is None:
             break
-    return best, problems
+    if best is not None and best.problem is None:
+        unfilled = FRAME_MISSING
+    else:
+        unfilled = FILE_UNREACHABLE if unreachable else FILE_UNREADABLE
+    return best, problems, unfilled
+
+
+def _own_frames(
+    frames: MinuteFrames,
+    path: str,
+    minute: np.datetime64 | None,
+    owners: dict[np.datetime64, tuple[str, ...]],
+    problems: list[str],
+) -> MinuteFrames:
+    """The frames of ``path`` that belong to it: none if a header names another site than
+    the file's; only those of the file's own minute. Conflicts are added to ``problems``."""
+    name = MINUTE_FILE.match(path.rsplit("/", 1)[-1])
+    site = name["site"] if name else None
+    other_sites = sorted({s for s in frames.sites if s and s != site}) if site else []
+    if other_sites:
+        problems.append(
+            f"{path}: headers name site {', '.join(other_sites)}, not {site} as its folder "
+            f"and name; its {len(frames.images)} frames are not used"
+        )
+        return MinuteFrames(frames.images[:0], frames.request_start[:0], "another site")
+    if minute is None or len(frames.images) == 0:
+        return frames
+    frame_minutes = frames.request_start.astype("datetime64[m]")
+    own = frame_minutes == minute
+    if own.all():
+        return frames
+    for other in np.unique(frame_minutes[~own]):
+        n = int((frame_minutes == other).sum())
+        if other in owners:
+            whose = f"the minute of {', '.join(owners[other])}"
+        else:
+            whose = "a minute whose file (if any) is not in this chunk"
+        problems.append(
+            f"conflict: {path} holds {n} frames timed {other} (UT), {whose}; not placed"
+        )
+    sites = frames.sites[own] if len(frames.sites) == len(own) else frames.sites
+    return MinuteFrames(
+        frames.images[own],
+        frames.request_start[own],
+        frames.problem or "frames of another minute",
+        sites,
+    )
+
+
+def _os_error(error: OSError) -> str:
+    return f"{type(error).__name__}: {error.strerror or error}"
 
 
 def open_themis(
@@ -260,7 +479,10 @@ def open_themis(
     Raises
     ------
     ArgumentError
-        For an empty site list, ``end <= start``, or a bad ``chunk_minutes``.
+        For an empty site list, ``end <= start``, a bad ``chunk_minutes``, a ``source`` that
+        is a file, a site code that is neither a known THEMIS site nor has a folder in the
+        archive on the requested days, or a request that finds no minute file at all. (A site
+        with files on some minutes only is fine: its other slots get status ``no_file``.)
     SourceNotFoundError
         If ``source`` does not exist.
     """
@@ -282,12 +504,15 @@ def open_themis(
     # imread maps its reader over an array of file names in the same way)
     chunk_files = np.empty((len(site_codes), len(edges) - 1), dtype=object)
     imagers = []
-    for i, site in enumerate(site_codes):
-        files = archive.find_minute_files(site, start_ts, end_ts)
+    found = [archive.find_minute_files(site, start_ts, end_ts) for site in site_codes]
+    _check_found(archive, site_codes, found, start_ts, end_ts)
+    for i, files in enumerate(found):
         imagers.append(_most_common(f.imager for f in files.values()))
         for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
             block_minutes = np.unique(minutes[lo:hi]).astype("datetime64[ns]")
-            chunk_files[i, j] = tuple(files[m].paths if m in files else () for m in block_minutes)
+            chunk_files[i, j] = tuple(
+                files[m].candidates if m in files else () for m in block_minutes
+            )
     records = read_records(archive, chunk_files, times, tuple(int(n) for n in np.diff(edges)))
 
     info = [THEMIS_SITES.get(s) for s in site_codes]
@@ -313,6 +538,36 @@ def open_themis(
     frames["latitude"].attrs = {"units": "degrees_north", "long_name": "geodetic latitude"}
     frames["longitude"].attrs = {"units": "degrees_east", "long_name": "geodetic longitude"}
     return frames
+
+
+def _check_found(
+    archive: Archive,
+    sites: Sequence[str],
+    found: Sequence[dict],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> None:
+    """Refuse a request that can only give ``no_file``: a mistyped site or wrong source is an
+    argument error to report, not a store full of empty slots."""
+    days = request_days(start, end)
+    if len(days) <= 3:
+        where = ", ".join(d.strftime("%Y/%m/%d") for d in days)
+    else:
+        where = f"{days[0]:%Y/%m/%d} to {days[-1]:%Y/%m/%d} ({len(days)} days)"
+    for site, files in zip(sites, found, strict=True):
+        if files or site in THEMIS_SITES or archive.site_folders(site, start, end):
+            continue
+        present = archive.sites_present(start, end)
+        raise ArgumentError(
+            f"sites: {site!r} is not a THEMIS site code and {archive.url!r} has no folder "
+            f"{site}_<imager> in {where}; sites there: {', '.join(present) or 'none'}"
+        )
+    if not any(found):
+        raise ArgumentError(
+            f"start, end: no minute file of {', '.join(sites)} in [{start}, {end}) under "
+            f"{archive.url!r} (looked in {where}/<site>_<imager>/utHH/); "
+            f"sites with folders there: {', '.join(archive.sites_present(start, end)) or 'none'}"
+        )
 
 
 #: One slot of a frames chunk as the reading task returns it: the frame and what is known of it.

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import gzip
+import hashlib
+import http.server
+import logging
+import shutil
+import threading
+from pathlib import Path
 
+import aiohttp
 import fsspec
 import numpy as np
+import pytest
 from utils import HOUR_DIR, open_sample
 
 import auroradask
 from auroradask._archive import default_cache_dir
-from auroradask._schema import NO_FILE, OK
+from auroradask._schema import FILE_UNREACHABLE, NO_FILE, OK
 
 
 def test_wide_files_are_ignored_and_a_pgm_gz_pair_is_read_once(sample_copy, reference):
@@ -100,3 +110,150 @@ def test_default_cache_folder_is_per_user_and_per_source(monkeypatch, tmp_path):
     monkeypatch.setenv("AURORADASK_CACHE", str(tmp_path / "mine"))
     assert default_cache_dir("s3://bucket/../stream0").startswith(str(tmp_path / "mine"))
     assert ".." not in default_cache_dir("s3://bucket/../stream0")
+
+
+# --- transport failures are status 4 and never cached (issue 13) ------------------------
+
+
+class _FaultyHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``faults`` maps a file name to how it fails on GET (HEAD is honest,
+    as a server's metadata usually is when a transfer breaks)."""
+
+    def __init__(self, *args, faults, **kwargs):
+        self.faults = faults
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self):
+        name = self.path.rsplit("/", 1)[-1]
+        fault = self.faults.get(name)
+        if fault is None:
+            return super().do_GET()
+        if isinstance(fault, int):
+            return self.send_error(fault)
+        body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        short = body[: len(body) // 3]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if fault == "cut, full length announced":
+            self.send_header("Content-Length", str(len(body)))
+        elif fault == "cut, short length announced":
+            self.send_header("Content-Length", str(len(short)))
+        elif fault == "bad checksum":
+            self.send_header("Content-Length", str(len(body)))
+            short = body[:-1] + bytes([body[-1] ^ 1])  # one bit flipped on the way
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(short)
+        self.close_connection = True
+
+    def do_HEAD(self):
+        name = self.path.rsplit("/", 1)[-1]
+        if self.faults.get(name) == "bad checksum":
+            body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-MD5", base64.b64encode(hashlib.md5(body).digest()).decode())
+            self.end_headers()
+            return None
+        return super().do_HEAD()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def faulty_http_archive(tmp_path):
+    """The sample on 127.0.0.1 with a dict of faults to set; yields (URL, faults)."""
+    served = tmp_path / "www"
+    shutil.copytree(Path(auroradask.sample_archive()).parent, served)
+    faults: dict = {}
+    handler = functools.partial(_FaultyHandler, directory=str(served), faults=faults)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/stream0", faults
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+#: Every HTTP request of these tests gives up after 20 s: a hang is a failure, not a wait.
+BOUNDED = {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=20)}}
+
+FAULTS = {
+    "0601": "cut, full length announced",
+    "0602": "cut, short length announced",
+    "0603": 404,
+    "0604": 500,
+    "0605": "bad checksum",
+}
+
+
+def test_transport_failures_are_status_4_never_cached_and_retried(
+    faulty_http_archive, tmp_path, reference, caplog
+):
+    url, faults = faulty_http_archive
+    images, _ = reference
+    for hhmm, fault in FAULTS.items():
+        suffix = "" if hhmm == "0605" else ".gz"
+        faults[f"20140310_{hhmm}_gill_themis19_full.pgm{suffix}"] = fault
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        first = open_sample(url, cache=cache, storage_options=BOUNDED).compute()
+    status = first.frame_status.values[0]
+    assert (status[:20] == OK).all()
+    for m in range(1, 6):
+        assert (status[20 * m : 20 * m + 20] == FILE_UNREACHABLE).all(), FAULTS[f"060{m}"]
+    assert (first.images.values[0][20:] == 0).all()
+    assert sorted(p.name for p in cache.rglob("*.pgm*")) == [
+        "20140310_0600_gill_themis19_full.pgm.gz"
+    ]
+    assert not list(cache.rglob(".part-*"))
+    for name in faults:
+        assert name in caplog.text
+
+    # the server heals: the next run reads everything, from the network, whole
+    faults.clear()
+    again = open_sample(url, cache=cache, storage_options=BOUNDED).compute()
+    assert (again.frame_status.values[0] == OK).all()
+    np.testing.assert_array_equal(again.images.values[0], images)
+    assert len(list(cache.rglob("*.pgm*"))) == 6
+
+
+def test_a_cached_copy_of_another_size_than_the_remote_file_is_fetched_again(tmp_path, reference):
+    """Where the listing gives sizes (object stores, here fsspec's memory filesystem), a
+    cached copy that is not the remote file's size is replaced, at no extra request."""
+    images, _ = reference
+    fs = fsspec.filesystem("memory")
+    root = "/sized-stream0"
+    sample = Path(auroradask.sample_archive())
+    try:
+        for path in sample.rglob("*.pgm*"):
+            fs.pipe_file(f"{root}/{path.relative_to(sample)}", path.read_bytes())
+        cache = tmp_path / "cache"
+        name = HOUR_DIR / "20140310_0602_gill_themis19_full.pgm.gz"
+        (cache / name).parent.mkdir(parents=True)
+        (cache / name).write_bytes((sample / name).read_bytes()[:500_000])  # a short copy
+        frames = open_sample(f"memory://{root}", cache=cache).compute()
+        assert (frames.frame_status.values[0] == OK).all()
+        np.testing.assert_array_equal(frames.images.values[0], images)
+        assert (cache / name).read_bytes() == (sample / name).read_bytes()
+    finally:
+        fs.rm(root, recursive=True)
+
+
+def test_a_listed_file_that_vanished_from_a_remote_archive_is_status_4(tmp_path):
+    fs = fsspec.filesystem("memory")
+    root = "/vanishing-stream0"
+    sample = Path(auroradask.sample_archive())
+    try:
+        for path in sample.rglob("*.pgm*"):
+            fs.pipe_file(f"{root}/{path.relative_to(sample)}", path.read_bytes())
+        frames = open_sample(f"memory://{root}", cache=False)
+        fs.rm(f"{root}/{HOUR_DIR}/20140310_0604_gill_themis19_full.pgm.gz")
+        status = frames.frame_status.values[0]
+        assert (status[80:100] == FILE_UNREACHABLE).all()
+        assert (status[np.r_[0:80, 100:120]] == OK).all()
+    finally:
+        fs.rm(root, recursive=True)

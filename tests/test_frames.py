@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
+import logging
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
-from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, minute_bytes, open_sample
+from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, copy_as, minute_bytes, open_sample
 
 import auroradask
+from auroradask._archive import Archive
+from auroradask._frames import parse_frames
 from auroradask._schema import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
+from benchmarks.archive import relabel_minute
 
 
 def test_sample_is_120_good_frames_in_3s_slots():
@@ -157,3 +163,232 @@ def test_a_date_alone_starts_at_midnight_and_ends_after_its_day():
     timed = open_sample(start="2014-03-10", end="2014-03-11T00:00")
     assert timed.sizes["time"] == 28800  # a time is exclusive
     assert os.path.basename(frames.attrs["source"]) == "stream0"
+
+
+# --- one bad file is a status, never a failed task (issue 13) ---------------------------
+
+
+def _break_file(kind: str, path, monkeypatch) -> None:
+    """Make one minute file unreadable in the way ``kind`` says."""
+    if kind == "symlink_loop":
+        path.unlink()
+        path.symlink_to(path.name)  # a link to itself: ELOOP on open
+    elif kind == "no_permission":
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.chmod(0)
+    elif kind == "directory":
+        path.unlink()
+        path.mkdir()
+    elif kind == "io_error":
+        real = Archive.read_bytes
+
+        def failing(self, p, *args, **kwargs):
+            if p.endswith(path.name):
+                raise OSError(errno.EIO, "Input/output error", p)
+            return real(self, p, *args, **kwargs)
+
+        monkeypatch.setattr(Archive, "read_bytes", failing)
+
+
+@pytest.mark.parametrize("kind", ["symlink_loop", "no_permission", "directory", "io_error"])
+def test_any_oserror_on_one_file_is_status_2_for_its_minute_only(
+    kind, sample_copy, reference, monkeypatch, caplog
+):
+    images, times = reference
+    broken = sample_copy / HOUR_DIR / "20140310_0602_gill_themis19_full.pgm.gz"
+    _break_file(kind, broken, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        frames = open_sample(sample_copy, chunk_minutes=10).compute(scheduler="synchronous")
+    status = frames.frame_status.values[0]
+    assert (status[40:60] == FILE_UNREADABLE).all()
+    keep = np.r_[0:40, 60:120]
+    assert (status[keep] == OK).all()
+    np.testing.assert_array_equal(frames.images.values[0][keep], images[keep])
+    np.testing.assert_array_equal(frames.timestamp.values[0][keep], times[keep])
+    assert broken.name in caplog.text
+
+
+# --- damage inside a good file: resynchronise, never shift a frame (issue 13) ------------
+
+
+def _frame_starts(data: bytes) -> list[int]:
+    starts = [i for i in range(len(data)) if data.startswith(b'P5\n#"', i)]
+    assert len(starts) == 20
+    return starts
+
+
+def _damage(data: bytes, kind: str) -> tuple[bytes, list[int]]:
+    """Damage frame 5 (and maybe its neighbour) of a minute; returns the bytes and the frames
+    that can no longer be read whole."""
+    s = _frame_starts(data)
+    header_5 = data[s[5] : data.index(b"\n65535\n", s[5]) + 7]
+    if kind == "bad_size_line":
+        bad = header_5.replace(b"\n256 256\n", b"\n256 2x6\n")
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "size_line_deleted":  # bytes deleted inside a header
+        bad = header_5.replace(b"\n256 256\n", b"\n")
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "end_of_header_deleted":  # the old reader took frame 6's pixels for frame 5's
+        bad = header_5[: -len(b"65535\n")]
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "request_start_garbled":
+        bad = header_5.replace(b'#"Image request start" 2014', b'#"Image request start" 2x14')
+        return data[: s[5]] + bad + data[s[5] + len(header_5) :], [5]
+    if kind == "garbage_between_frames":  # frame 5 itself is whole: all 20 are kept
+        return data[: s[6]] + b"\x00garbage\nP5\n" * 300 + data[s[6] :], []
+    if kind == "noise_between_frames":
+        noise = np.random.default_rng(5).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+        return data[: s[6]] + noise + data[s[6] :], []
+    if kind == "pixels_cut_short":  # 5,000 bytes of frame 5's pixels lost mid-file
+        return data[: s[6] - 5000] + data[s[6] :], [5]
+    if kind == "magic_deleted":  # frame 5's "P5" line lost: frame 4 is still whole
+        return data[: s[5]] + data[s[5] + 3 :], [5]
+    if kind.startswith("pixels_cut_and_magic_deleted"):  # frame 4 short, then no "P5" line
+        cut = int(kind.rsplit("_", 1)[1])
+        return data[: s[5] - cut] + data[s[5] + 3 :], [4, 5]
+    if kind == "two_frames_fused":  # frame 5 loses its end and frame 6 its whole header
+        return data[: s[6] - 40_000] + data[s[6] + 600 :], [5, 6]
+    if kind == "two_frames_fused_odd":  # the same, an odd number of bytes
+        return data[: s[6] - 40_001] + data[s[6] + 600 :], [5, 6]
+    raise AssertionError(kind)
+
+
+DAMAGE_KINDS = [
+    "bad_size_line",
+    "size_line_deleted",
+    "end_of_header_deleted",
+    "request_start_garbled",
+    "garbage_between_frames",
+    "noise_between_frames",
+    "two_frames_fused_odd",
+    "pixels_cut_short",
+    "magic_deleted",
+    "pixels_cut_and_magic_deleted_20",
+    "pixels_cut_and_magic_deleted_2000",
+    "two_frames_fused",
+]
+
+
+@pytest.mark.parametrize("kind", DAMAGE_KINDS)
+def test_a_damaged_frame_loses_only_itself_and_shifts_no_other(kind, sample_copy, reference):
+    images, times = reference
+    data, lost = _damage(minute_bytes(sample_copy, "0602"), kind)
+    (sample_copy / HOUR_DIR / "20140310_0602_gill_themis19_full.pgm.gz").write_bytes(
+        gzip.compress(data)
+    )
+    frames = open_sample(sample_copy).compute()
+    status = frames.frame_status.values[0]
+    lost_slots = [40 + k for k in lost]
+    assert np.flatnonzero(status != OK).tolist() == lost_slots
+    assert (status[lost_slots] == FILE_UNREADABLE).all()
+    keep = np.setdiff1d(np.arange(120), lost_slots)
+    np.testing.assert_array_equal(frames.images.values[0][keep], images[keep])
+    np.testing.assert_array_equal(frames.timestamp.values[0][keep], times[keep])
+    assert (frames.images.values[0][lost_slots] == 0).all()
+
+
+def test_no_deletion_anywhere_puts_wrong_pixels_in_a_slot(sample_copy, reference):
+    """Bytes deleted at random places: every frame the reader keeps is the reference frame
+    of its slot, and the reader never raises."""
+    images, times = reference
+    data = minute_bytes(sample_copy, "0603")
+    slot_of = {int(t.astype("datetime64[s]").astype(np.int64)) // 3: i for i, t in enumerate(times)}
+    rng = np.random.default_rng(13)
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _ in range(int(rng.integers(1, 4))):
+            at = int(rng.integers(0, len(damaged)))
+            del damaged[at : at + int(rng.choice([1, 7, 300, 20_000]))]
+        frames = parse_frames(bytes(damaged))
+        assert frames.problem is not None
+        for image, time in zip(frames.images, frames.request_start, strict=True):
+            i = slot_of[int(time.astype("datetime64[s]").astype(np.int64)) // 3]
+            np.testing.assert_array_equal(image, images[i])
+
+
+# --- files that claim another minute or another site (issue 13) ------------------------
+
+
+@pytest.mark.parametrize("chunk_minutes", [1, 10])
+def test_a_file_timed_in_another_minute_takes_no_slot_of_it(
+    chunk_minutes, sample_copy, reference, caplog
+):
+    images, times = reference
+    hour = sample_copy / HOUR_DIR
+    liar = hour / "20140310_0603_gill_themis19_full.pgm.gz"
+    liar.write_bytes(
+        gzip.compress(
+            relabel_minute(
+                minute_bytes(sample_copy, "0603"), "gill", pd.Timestamp("2014-03-10 06:04")
+            )
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        frames = open_sample(sample_copy, chunk_minutes=chunk_minutes).compute()
+    status = frames.frame_status.values[0]
+    # the real 06:04 file keeps its slots
+    np.testing.assert_array_equal(frames.images.values[0][80:100], images[80:100])
+    np.testing.assert_array_equal(frames.timestamp.values[0][80:100], times[80:100])
+    assert (status[80:100] == OK).all()
+    # the 06:03 slots hold nothing, and say that their file is there but unusable
+    assert (status[60:80] == FILE_UNREADABLE).all()
+    assert (frames.images.values[0][60:80] == 0).all()
+    assert (status[np.r_[0:60, 80:120]] == OK).all()
+    assert "conflict" in caplog.text and liar.name in caplog.text
+    if chunk_minutes == 10:  # both files are in the chunk: the warning names both
+        assert "20140310_0604_gill_themis19_full.pgm.gz" in caplog.text
+
+
+def test_a_file_whose_headers_name_another_site_is_not_used(sample_copy, reference, caplog):
+    images, _ = reference
+    other = sample_copy / HOUR_DIR / "20140310_0601_gill_themis19_full.pgm.gz"
+    other.write_bytes(
+        gzip.compress(
+            relabel_minute(
+                minute_bytes(sample_copy, "0601"), "fsmi", pd.Timestamp("2014-03-10 06:01")
+            )
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="auroradask"):
+        frames = open_sample(sample_copy).compute()
+    status = frames.frame_status.values[0]
+    assert (status[20:40] == FILE_UNREADABLE).all()
+    assert (frames.images.values[0][20:40] == 0).all()
+    assert (status[np.r_[0:20, 40:120]] == OK).all()
+    np.testing.assert_array_equal(frames.images.values[0][40:], images[40:])
+    assert other.name in caplog.text and "fsmi" in caplog.text
+
+
+# --- requests that can only find nothing are argument errors (issue 13) -----------------
+
+
+def test_an_unknown_site_without_a_folder_is_an_argument_error():
+    with pytest.raises(auroradask.ArgumentError, match=r"^sites: 'zzzz'.*gill") as error:
+        open_sample(sites="zzzz")
+    assert "2014/03/10" in str(error.value) and "stream0" in str(error.value)
+    with pytest.raises(auroradask.ArgumentError, match=r"^sites: 'zzzz'"):
+        open_sample(sites=["gill", "zzzz"])
+
+
+def test_a_source_that_is_a_file_is_an_argument_error(sample_copy):
+    (path,) = (sample_copy / HOUR_DIR).glob("20140310_0605_*")
+    with pytest.raises(auroradask.ArgumentError, match="^source: .* is a file"):
+        open_sample(path)
+
+
+def test_a_request_that_finds_no_file_is_an_argument_error():
+    with pytest.raises(
+        auroradask.ArgumentError, match=r"^start, end: no minute file of gill.*2014/03/11"
+    ):
+        open_sample(start="2014-03-11T06:00", end="2014-03-11T07:00")
+    # a known site with no files there, but another site with some: its slots are no_file
+    frames = open_sample(sites=["gill", "atha"]).compute()
+    assert (frames.frame_status.sel(site="atha") == NO_FILE).all()
+    assert (frames.frame_status.sel(site="gill") == OK).all()
+
+
+def test_an_unknown_site_with_a_folder_is_read_without_coordinates(tmp_path):
+    frames = auroradask.open_themis(copy_as(tmp_path, site="zz9"), "zz9", SAMPLE_START, SAMPLE_END)
+    assert (frames.frame_status.values == OK).all()
+    assert np.isnan(frames.latitude.values).all()
