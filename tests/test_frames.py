@@ -173,10 +173,15 @@ def _break_file(kind: str, path, monkeypatch) -> None:
     if kind == "symlink_loop":
         path.unlink()
         path.symlink_to(path.name)  # a link to itself: ELOOP on open
-    elif kind == "no_permission":
-        if os.geteuid() == 0:
-            pytest.skip("root reads any file")
-        path.chmod(0)
+    elif kind == "no_permission":  # EACCES, as a non-root user meets it (root reads anyway)
+        real_open = open
+
+        def refusing(file, *args, **kwargs):
+            if str(file).endswith(path.name):
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", refusing)
     elif kind == "directory":
         path.unlink()
         path.mkdir()
