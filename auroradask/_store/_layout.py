@@ -8,7 +8,7 @@ A store (layout 2) is one Zarr group, Zarr format 3, with consolidated metadata:
   makes a site-year of labels quick to read;
 - ``frame_status`` is ``-1`` (its fill value) where nothing was written, so unwritten padding
   is never mistaken for frames that were not classified;
-- coordinates ``site``, ``time`` (one chunk per day), ``class``, ``imager``, ``latitude``,
+- coordinates ``site``, ``time`` (int64 seconds, chunks of 32 days), ``class``, ``imager``, ``latitude``,
   ``longitude``; CF attributes; the provenance of the results; ``auroradask_store_layout``.
 
 Readers go through the consolidated metadata only, so a store changes for them in one step:
@@ -52,6 +52,9 @@ INTENT_SUFFIX = ".intent.json"
 #: Attributes that must agree between a store and new results written into it.
 IDENTITY_ATTRS = ("model_sha256", "preset")
 TIME_UNITS = "seconds since 1970-01-01 00:00:00"
+#: Days per chunk of the time coordinate: readers load it whole (it is the index), and 12
+#: chunks a year read much faster than 365; growing by a day rewrites at most one chunk.
+TIME_CHUNK_DAYS = 32
 TIMESTAMP_UNITS = "microseconds since 1970-01-01 00:00:00"
 _NAT = np.iinfo(np.int64).min
 #: What a slot never written reads as (Zarr fill values: nothing is stored for it).
@@ -349,7 +352,7 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         if name in ("label", "frame_status"):
             enc[name]["fill_value"] = FILL[name]
     enc["timestamp"].update(units=TIMESTAMP_UNITS, dtype="int64", _FillValue=_NAT, fill_value=_NAT)
-    enc["time"] = {"units": TIME_UNITS, "dtype": "int64", "chunks": (DAY_SLOTS,)}
+    enc["time"] = {"units": TIME_UNITS, "dtype": "int64", "chunks": (TIME_CHUNK_DAYS * DAY_SLOTS,)}
     return enc
 
 

@@ -10,9 +10,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._schema import FILE_UNREACHABLE, FRAME_STATUS_MEANINGS
-from ..errors import SourceNotFoundError, StoreError
+from .._schema import DAY_SLOTS, FILE_UNREACHABLE, FRAME_STATUS_MEANINGS
+from ..errors import ArgumentError, SourceNotFoundError, StoreError
 from ._layout import LAYOUT, LAYOUT_ATTR, apply_cf, has_intent, locate, quiet_zarr
+
+#: Days of one site per dask chunk when a store is opened: 32 Zarr chunks read by one task
+#: (zarr reads them concurrently), so a site-year is 12 tasks per variable, not 365.
+READ_CHUNK_DAYS = 32
 
 
 def open_results(
@@ -20,8 +24,9 @@ def open_results(
     *,
     group: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    chunk_days: int = READ_CHUNK_DAYS,
 ) -> xr.Dataset:
-    """Open a results store lazily, one dask chunk per site-day.
+    """Open a results store lazily, in dask chunks of one site and ``chunk_days`` days.
 
     Parameters
     ----------
@@ -29,6 +34,9 @@ def open_results(
         A path or fsspec URL written by :func:`auroradask.to_zarr`.
     group, storage_options
         As given to :func:`auroradask.to_zarr`.
+    chunk_days
+        UT days of one site per dask chunk (the store holds one Zarr chunk per site-day;
+        a dask chunk of several is read by one task, which costs far less per day).
 
     Returns
     -------
@@ -46,9 +54,19 @@ def open_results(
         If the store's creation was interrupted (run the writer again to finish it).
     """
     loc = locate(store, group, storage_options)
+    if isinstance(chunk_days, bool) or not isinstance(chunk_days, int) or chunk_days < 1:
+        raise ArgumentError(f"chunk_days: expected a whole number of days >= 1, got {chunk_days!r}")
     try:
         with quiet_zarr():
-            ds = xr.open_zarr(loc.url, consolidated=True, **loc.zarr_kwargs())
+            ds = xr.open_zarr(
+                loc.url,
+                consolidated=True,
+                chunks={"site": 1, "time": chunk_days * DAY_SLOTS},
+                # the time index is decoded below: xarray's CF decoding of 10 M values per
+                # site-year costs most of the opening
+                decode_times={"time": False, "timestamp": True},
+                **loc.zarr_kwargs(),
+            )
     except (FileNotFoundError, KeyError, ValueError) as error:  # zarr: no (consolidated) group
         if has_intent(loc) is not None:
             raise StoreError(
@@ -57,9 +75,27 @@ def open_results(
         raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
     if "label" not in ds:
         raise SourceNotFoundError(f"store: {loc.url!r} holds no results (no 'label' variable)")
+    attrs = {k: v for k, v in ds["time"].attrs.items() if k not in ("units", "calendar")}
+    ds = ds.assign_coords(time=("time", _decode_slots(ds["time"]), attrs))
+    ds["time"].encoding = {"units": _TIME_UNITS_DECODED, "dtype": "int64"}
     if int(ds.attrs.get(LAYOUT_ATTR, 1)) == LAYOUT:
         apply_cf(ds, [str(c) for c in ds["class"].values])  # flag dtypes lost in JSON
     return ds
+
+
+_TIME_UNITS_DECODED = "seconds since 1970-01-01 00:00:00"
+
+
+def _decode_slots(time: xr.DataArray) -> np.ndarray:
+    """The slot times as datetime64[ns], from the stored integers and their CF units."""
+    units = time.attrs.get("units", "")
+    if time.dtype.kind == "M":
+        return time.values
+    if units.startswith("seconds since 1970-01-01"):
+        return (time.values.astype(np.int64) * 1_000_000_000).astype("datetime64[ns]")
+    return xr.coding.times.decode_cf_datetime(  # the first release's nanoseconds
+        time.values, units, time.attrs.get("calendar", "proleptic_gregorian")
+    ).astype("datetime64[ns]")
 
 
 def describe(results: xr.Dataset) -> dict[str, Any]:
