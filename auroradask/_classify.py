@@ -96,12 +96,16 @@ def classify(
         dtype=np.int8,
         name="classify-" + tokenize(probability, "label"),
     )
-    confidence = da.map_blocks(
+    confidence = da.blockwise(
         confidence_of_label,
+        "st",
         probability,
-        label[..., None],
-        drop_axis=2,
+        "stc",
+        label,
+        "st",
+        concatenate=True,
         dtype=np.float32,
+        meta=np.empty((0, 0), dtype=np.float32),
         name="classify-" + tokenize(probability, "confidence"),
     )
 
@@ -176,9 +180,10 @@ def label_from_probability(probability: np.ndarray) -> np.ndarray:
 
 
 def confidence_of_label(probability: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """The probability of the chosen class (``label[..., None]``); NaN where not classified."""
-    chosen = np.take_along_axis(probability, np.maximum(label, 0).astype(np.intp), axis=-1)
-    return np.where(label >= 0, chosen, np.nan).astype(np.float32)[..., 0]
+    """The probability of the chosen class ``label`` (one axis less); NaN where not classified."""
+    index = np.maximum(label, 0).astype(np.intp)[..., None]
+    chosen = np.take_along_axis(probability, index, axis=-1)[..., 0]
+    return np.where(label >= 0, chosen, np.nan).astype(np.float32)
 
 
 def _classify_chunk(images, status, fov, model):

@@ -284,7 +284,7 @@ class FrameBlocks:
 
     images: da.Array  # (site, time, y, x), one site and whole frames per chunk
     status: da.Array  # (site, time), chunked like images
-    fov: da.Array  # (site, y, x) bool, one site per chunk
+    fovs: np.ndarray  # (site, y, x) bool
     elevation_sources: dict[str, str]
 
     def map_chunks(
@@ -297,6 +297,8 @@ class FrameBlocks:
         named ``<stage>-<token>``, so the dashboard shows the pipeline's stages.
         """
         out = "st" + "".join(new_axes)
+        name = f"{stage}-" + tokenize(kernel, self.images, self.status, self.fovs, kwargs)
+        fov = da.from_array(self.fovs, chunks=(1, -1, -1), name=f"{stage}-" + tokenize(name))
         return da.blockwise(
             kernel,
             out,
@@ -304,13 +306,13 @@ class FrameBlocks:
             "styx",
             self.status,
             "st",
-            self.fov,
+            fov,
             "syx",
             new_axes=new_axes,
             concatenate=True,
             dtype=dtype,
             meta=np.empty((0,) * len(out), dtype=dtype),
-            name=f"{stage}-" + tokenize(kernel, self.images, self.status, self.fov, kwargs),
+            name=name,
             **kwargs,
         )
 
@@ -340,8 +342,7 @@ def frame_blocks(
                 f"field of view: no pixel of the elevation map for site {site!r} is at or "
                 f"above min_elevation={preset.min_elevation}"
             )
-    fov = da.from_array(fovs, chunks=(1, -1, -1), name="field-of-view-" + tokenize(fovs))
-    return FrameBlocks(images, status, fov, sources)
+    return FrameBlocks(images, status, fovs, sources)
 
 
 def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:

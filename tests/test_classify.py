@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from distributed import Client, LocalCluster
-from utils import CLASSES, HOUR_DIR, SAMPLE_END, open_sample
+from utils import CLASSES, HOUR_DIR, SAMPLE_END, classify_sample, open_sample
 
 import auroradask
 from auroradask._classify import confidence_of_label, label_from_probability
@@ -58,7 +58,7 @@ def test_label_and_confidence_from_probability():
     probability = np.array([[0.1, 0.7, 0.2], [np.nan] * 3, [0.5, 0.2, 0.3]], dtype=np.float32)
     label = label_from_probability(probability)
     assert label.tolist() == [1, -1, 0] and label.dtype == np.int8
-    confidence = confidence_of_label(probability, label[:, None])
+    confidence = confidence_of_label(probability, label)
     np.testing.assert_array_equal(confidence, np.array([0.7, np.nan, 0.5], dtype=np.float32))
 
 
@@ -88,3 +88,13 @@ def test_a_model_giving_nan_is_a_model_error(tmp_path):
     results = auroradask.classify(open_sample(), path, classes=CLASSES, preset="themis-pa")
     with pytest.raises(auroradask.ModelError, match="NaN or infinite outputs"):
         results.compute()
+
+
+def test_the_dashboard_shows_the_pipeline_stages_only(tmp_path):
+    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            auroradask.to_zarr(classify_sample(chunk_minutes=2), tmp_path / "x.zarr")
+            prefixes = client.run_on_scheduler(
+                lambda dask_scheduler: sorted(dask_scheduler.task_prefixes)
+            )
+    assert prefixes == ["classify", "read-themis", "write-results"]

@@ -353,9 +353,15 @@ def _piece_writers(
     data = {name: aligned[name].data for name in RESULT_VARIABLES}
     if not all(isinstance(v, da.Array) for v in data.values()):
         data = {k: da.asarray(v) for k, v in data.items()}
-    sites = da.from_array(np.array(site_index), chunks=1)
-    slots = da.arange(
-        time_index, time_index + aligned.sizes["time"], chunks=(aligned.chunks["time"],)
+    # where each block goes, as arrays blocked like the results (named as the write stage)
+    token = tokenize(loc.url, site_index, time_index, aligned.chunks["time"])
+    sites = da.from_array(
+        np.array(site_index), chunks=1, name="write-results-" + tokenize(token, "sites")
+    )
+    slots = da.from_array(
+        np.arange(time_index, time_index + aligned.sizes["time"]),
+        chunks=(aligned.chunks["time"],),
+        name="write-results-" + tokenize(token, "slots"),
     )
     written = da.blockwise(
         _write_piece,
