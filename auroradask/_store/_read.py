@@ -61,7 +61,7 @@ def open_results(
             ds = xr.open_zarr(
                 loc.url,
                 consolidated=True,
-                chunks={"site": 1, "time": chunk_days * DAY_SLOTS},
+                chunks={"time": chunk_days * DAY_SLOTS},  # sites as stored: one per chunk
                 # the time index is decoded below: xarray's CF decoding of 10 M values per
                 # site-year costs most of the opening
                 decode_times={"time": False, "timestamp": True},
