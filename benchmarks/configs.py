@@ -147,10 +147,14 @@ def run_auroradask(spec) -> dict:
         start = time.perf_counter()
         frames = auroradask.open_themis(spec["archive"], spec["sites"], spec["start"], spec["end"])
         results = auroradask.classify(frames, spec["model"])
-        summary = auroradask.to_zarr(results, os.path.join(spec["workdir"], "results.zarr"))
+        # a new store every run: with a reused --workdir the previous store would be resumed
+        store = os.path.join(spec["workdir"], f"results-{time.time_ns()}.zarr")
+        summary = auroradask.to_zarr(results, store)
         seconds = time.perf_counter() - start
     finally:
         client.close()
+    if summary.skipped:
+        raise RuntimeError(f"{store}: {summary.skipped} slots were already there")
     return {"frames": summary.status_counts.get("ok", 0), "seconds": seconds}
 
 
