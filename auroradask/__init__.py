@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._analysis import (
+    coincidence,
+    events,
+    join_nearest,
+    join_over_events,
+    magnetic_coordinates,
+    occurrence,
+    smooth_labels,
+    usable,
+)
 from ._archive import open_archive
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
 from ._frames import FRAME_STATUS_MEANINGS, open_themis
 from ._model import Model, ModelCard, ModelError, load_model, write_model_card
+from ._plots import plot_events, plot_occurrence, plot_timeline
 from ._preprocess import PRESETS, Preset, get_preset, preprocess
 from ._skymap import read_skymap
 from ._store import StoreError, StoreLockedError, WriteSummary, describe, open_results, to_zarr
@@ -46,20 +57,31 @@ __all__ = [
     "WriteSummary",
     "Preset",
     "classify",
+    "coincidence",
     "dashboard_link",
     "describe",
+    "events",
     "demo_model",
     "export_text",
     "get_preset",
+    "join_nearest",
+    "join_over_events",
     "load_model",
+    "magnetic_coordinates",
+    "occurrence",
     "preprocess",
     "read_skymap",
     "__version__",
     "open_archive",
     "open_results",
     "open_themis",
+    "plot_events",
+    "plot_occurrence",
+    "plot_timeline",
     "sample_archive",
+    "smooth_labels",
     "start_client",
     "to_zarr",
+    "usable",
     "write_model_card",
 ]

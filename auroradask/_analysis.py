@@ -1196,11 +1196,11 @@ def join_nearest(
 
 
 def _time_chunks(target: xr.Dataset | xr.DataArray) -> tuple[int, ...] | int:
-    chunks = target.chunksizes if isinstance(target, xr.Dataset) else None
-    if isinstance(target, xr.DataArray) and target.chunks is not None:
-        return target.chunks[target.dims.index("time")]
-    if chunks and "time" in chunks:
-        return chunks["time"]
+    """The time chunks of the first dask variable along ``time`` (else a UT day)."""
+    variables = target.variables.values() if isinstance(target, xr.Dataset) else [target.variable]
+    for var in variables:
+        if "time" in var.dims and var.chunks is not None:
+            return var.chunks[var.dims.index("time")]
     return DAY_SLOTS
 
 
