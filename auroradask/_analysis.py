@@ -462,6 +462,7 @@ def _mlt_dask(results, like: da.Array, times: da.Array, altitude_km, cadence_ns)
         longitude=_site_coord(results, "longitude"),
         altitude_km=float(altitude_km),
         cadence_ns=cadence_ns,
+        chunks=like.chunks,
         dtype=np.float32,
     )
 

@@ -141,12 +141,16 @@ def plot_timeline(
     confidence = one["confidence"].values[0]
     times = one["time"].values
     n = len(classes)
-    code = np.where(label >= 0, label, np.where(written, n, n + 1))
+    # the strip covers the whole window: slots outside the dataset are "not written" too
+    window = np.arange(start.to_datetime64(), end.to_datetime64(), SLOT).astype("datetime64[ns]")
+    code = np.full(len(window), n + 1, dtype=np.int64)
+    where = np.searchsorted(window, times)
+    code[where] = np.where(label >= 0, label, np.where(written, n, n + 1))
     colors = _class_colors(n)
 
     fig = _figure(11, 4.2)
     strip, conf_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2])
-    x0, x1 = mdates.date2num(times[0]), mdates.date2num(times[-1] + SLOT)
+    x0, x1 = mdates.date2num(start), mdates.date2num(end)
     strip.imshow(
         code[None, :],
         aspect="auto",

@@ -493,3 +493,18 @@ def test_join_accepts_tz_aware_tables_and_time_columns(store, ae_index):
     np.testing.assert_array_equal(got["ae"].values, same["ae"].values)
     again = auroradask.join_nearest(events, ae_index, tolerance=dt.timedelta(seconds=40))
     np.testing.assert_array_equal(again["ae"].values, same["ae"].values)
+
+
+def test_a_dataset_in_memory_gives_the_same_answers(store):
+    part = store.isel(time=slice(DAY_SLOTS - 3000, DAY_SLOTS + 2000))
+    in_memory = part.compute()  # numpy-backed: chunked by the functions themselves
+    assert not isinstance(in_memory["label"].data, da.Array)
+    pd.testing.assert_frame_equal(
+        auroradask.events(in_memory, "pulsating", max_gap="6s"),
+        auroradask.events(part, "pulsating", max_gap="6s"),
+    )
+    xr.testing.assert_identical(
+        auroradask.occurrence(in_memory, by="mlt_hour"), auroradask.occurrence(part, by="mlt_hour")
+    )
+    one = auroradask.magnetic_coordinates(in_memory.isel(time=slice(0, 1)))
+    assert one["mlt"].shape == (2, 1)
