@@ -356,9 +356,20 @@ def _labels(results, arrays, smooth: Window, min_confidence, excluded) -> da.Arr
 
 # ---------------------------------------------------------- magnetic coordinates
 
-# The AACGM-v2 C library keeps the date and the coefficients in global state: two threads
-# converting at once could use each other's date. Every call goes through this lock.
+# The AACGM-v2 C library keeps the date and its time-interpolated coefficients in global
+# state, and reuses them for a nearby date: a conversion then depends (by up to ~0.3 s of
+# MLT) on what was converted before it, and two threads could use each other's date. Every
+# call goes through this lock and first moves the state far away, so that each result is
+# the one a fresh process would give, whatever ran before and however the work is chunked.
 _AACGM_LOCK = threading.Lock()
+_DAY_NS = 86_400 * 10**9
+
+
+def _reset_aacgm(year: int) -> None:
+    from aacgmv2 import _aacgmv2
+
+    far = 1950 if year > 1975 else 2000  # another 5-year coefficient epoch: forces a reload
+    _aacgmv2.set_datetime(far, 1, 1, 0, 0, 0)
 
 
 def _datetimes(ns: np.ndarray) -> list[dt.datetime]:
@@ -366,18 +377,21 @@ def _datetimes(ns: np.ndarray) -> list[dt.datetime]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _mlt0_knots(first_ns: int, n: int, step_ns: int) -> np.ndarray:
-    """MLT (hours, unwrapped) of AACGM longitude 0 at ``n`` times from ``first_ns``.
+def _day_knots(day_ns: int, step_ns: int) -> np.ndarray:
+    """MLT (hours, 0..24) of AACGM longitude 0 every ``step_ns`` from the UT day's 00:00
+    through its end (the last knot at or after the next 00:00).
 
     AACGM-v2 MLT is linear in magnetic longitude: ``MLT(mlon, t) = MLT(0, t) + mlon / 15``
-    (mod 24), so one series per time serves every site.
+    (mod 24), so one series per time serves every site. One call per UT day, always from a
+    reset state, so every slot of the day gets the same knots whatever its chunk.
     """
     import aacgmv2
 
-    times = _datetimes(first_ns + step_ns * np.arange(n, dtype=np.int64))
+    n = -(-_DAY_NS // step_ns) + 1
+    times = _datetimes(day_ns + step_ns * np.arange(n, dtype=np.int64))
     with _AACGM_LOCK:
-        mlt = np.asarray(aacgmv2.convert_mlt(np.zeros(n), times), dtype=np.float64)
-    return np.unwrap(mlt, period=24.0)
+        _reset_aacgm(times[0].year)
+        return np.asarray(aacgmv2.convert_mlt(np.zeros(n), times), dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -389,6 +403,7 @@ def _aacgm_site(lat: float, lon: float, altitude_km: float, when_ns: int) -> tup
 
     (when,) = _datetimes(np.array([when_ns]))
     with _AACGM_LOCK:
+        _reset_aacgm(when.year)
         mlat, mlon, _ = aacgmv2.get_aacgm_coord(lat, lon, altitude_km, when)
     return (float(mlat), float(mlon))
 
@@ -413,7 +428,7 @@ def mlt_kernel(
     """AACGM-v2 magnetic local time (hours, 0..24) of sites at times, shape ``(site, time)``.
 
     Exact AACGM-v2 values are computed at a coarse cadence (default 10 min) and linearly
-    interpolated (MLT unwrapped, so midnight is crossed smoothly): the MLT of longitude 0 is
+    interpolated (the short way round midnight): the MLT of longitude 0 is
     one series for every site, and each site adds its magnetic longitude / 15 h, taken at
     the middle of each month (the secular drift over half a month is far below a second
     of MLT). A site without coordinates gets NaN.
@@ -425,12 +440,17 @@ def mlt_kernel(
     if times.size == 0:
         return out
     t = times.view(np.int64)
-    first = int(t.min() // cadence_ns * cadence_ns)
-    n = int(-(-(int(t.max()) - first) // cadence_ns)) + 2
-    knots = _mlt0_knots(first, n, cadence_ns)
-    mlt0 = np.interp(
-        (t - first).astype(np.float64), cadence_ns * np.arange(n, dtype=np.float64), knots
-    )
+    mlt0 = np.empty(t.size)
+    day = t // _DAY_NS
+    for d in np.unique(day):  # a chunk of a store holds one day
+        mine = day == d
+        knots = _day_knots(int(d) * _DAY_NS, cadence_ns)
+        offset = t[mine] - int(d) * _DAY_NS
+        index = offset // cadence_ns
+        fraction = (offset - index * cadence_ns) / cadence_ns
+        # the step from one knot to the next, the short way round midnight
+        step = np.mod(knots[index + 1] - knots[index] + 12.0, 24.0) - 12.0
+        mlt0[mine] = knots[index] + fraction * step
     months = times.astype("datetime64[M]")
     unique, which = np.unique(months, return_inverse=True)
     mid = _mid_month_ns(unique)
@@ -499,8 +519,8 @@ def magnetic_coordinates(
         ``mlat(site)``, ``mlon(site)`` (degrees), ``mlt(site, time)`` (hours, float32, lazy).
     """
     cadence_ns = int(_duration(cadence, "cadence").value)
-    if cadence_ns <= 0:
-        raise ArgumentError("cadence: must be longer than 0")
+    if not 0 < cadence_ns <= _DAY_NS:
+        raise ArgumentError(f"cadence: must be longer than 0 and at most a day, got {cadence!r}")
     if not np.isfinite(altitude_km) or not 0 <= altitude_km <= 2000:
         raise ArgumentError(
             f"altitude_km: must be 0..2000 km (AACGM-v2's range), got {altitude_km}"
