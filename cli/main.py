@@ -17,6 +17,7 @@ from contextlib import nullcontext
 import pandas as pd
 
 import auroradask
+from auroradask_cli import analysis
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("outdir", help="folder to write into")
     export.add_argument("--group", help="group inside the store")
     export.set_defaults(func=cmd_export_text)
+    analysis.add_commands(commands)
     return parser
 
 
