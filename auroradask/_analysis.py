@@ -23,10 +23,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.delayed import Delayed
 
 from ._schema import DAY_SLOTS, NOT_CLASSIFIED, NOT_WRITTEN, SLOT, label_attrs
 from .errors import ArgumentError
@@ -363,6 +365,17 @@ def _labels(results, arrays, smooth: Window, min_confidence, excluded) -> da.Arr
 # the one a fresh process would give, whatever ran before and however the work is chunked.
 _AACGM_LOCK = threading.Lock()
 _DAY_NS = 86_400 * 10**9
+_HOUR_NS = 3_600 * 10**9
+
+
+def _days(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UT day numbers (days since 1970) present in int64 ns times, and each time's index
+    into them; fast for the usual chunk of one day (converting every slot's datetime64 to
+    months or years is the slow part of numpy's calendar)."""
+    day = t // _DAY_NS
+    if day.size and day.min() == day.max():
+        return day[:1], np.zeros(day.size, dtype=np.intp)
+    return np.unique(day, return_inverse=True)
 
 
 def _reset_aacgm(year: int) -> None:
@@ -441,9 +454,9 @@ def mlt_kernel(
         return out
     t = times.view(np.int64)
     mlt0 = np.empty(t.size)
-    day = t // _DAY_NS
-    for d in np.unique(day):  # a chunk of a store holds one day
-        mine = day == d
+    days, which = _days(t)
+    for i, d in enumerate(days):  # a chunk of a store holds one day
+        mine = slice(None) if len(days) == 1 else which == i
         knots = _day_knots(int(d) * _DAY_NS, cadence_ns)
         offset = t[mine] - int(d) * _DAY_NS
         index = offset // cadence_ns
@@ -451,12 +464,13 @@ def mlt_kernel(
         # the step from one knot to the next, the short way round midnight
         step = np.mod(knots[index + 1] - knots[index] + 12.0, 24.0) - 12.0
         mlt0[mine] = knots[index] + fraction * step
-    months = times.astype("datetime64[M]")
-    unique, which = np.unique(months, return_inverse=True)
-    mid = _mid_month_ns(unique)
+    # the site's magnetic longitude at the middle of each slot's month (month of its day)
+    months = days.astype("datetime64[D]").astype("datetime64[M]")
+    unique_months, month_of_day = np.unique(months, return_inverse=True)
+    mid = _mid_month_ns(unique_months)
     for i in range(lat.size):
         mlon = np.array([_aacgm_site(lat[i], lon[i], float(altitude_km), int(m))[1] for m in mid])
-        out[i] = np.mod(mlt0 + mlon[which] / 15.0, 24.0)
+        out[i] = np.mod(mlt0 + mlon[month_of_day][which] / 15.0, 24.0)
     return out
 
 
@@ -552,17 +566,22 @@ def magnetic_coordinates(
 # ----------------------------------------------------------------------- occurrence
 
 
-def _calendar(times: np.ndarray) -> dict[str, np.ndarray]:
-    days = times.astype("datetime64[D]")
-    years = times.astype("datetime64[Y]")
-    month = times.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    return {
-        "year": years.astype(np.int64) + 1970,
-        "month": month,
-        "doy": (days - years.astype("datetime64[D]")).astype(np.int64) + 1,
-        "ut_hour": ((times - days) // np.timedelta64(1, "h")).astype(np.int64),
-        "season": (month % 12) // 3,  # Dec, Jan, Feb -> 0 (DJF), ... Sep, Oct, Nov -> 3
-    }
+def _calendar(t: np.ndarray, key: str) -> np.ndarray:
+    """One calendar field of int64 ns times: year, month 1-12, doy 1-366, ut_hour 0-23 or
+    season 0-3 (DJF, MAM, JJA, SON), computed once per UT day and spread to the slots."""
+    if key == "ut_hour":
+        return (t % _DAY_NS) // _HOUR_NS
+    days, which = _days(t)
+    d = days.astype("datetime64[D]")
+    years = d.astype("datetime64[Y]")
+    month = d.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    field = {
+        "year": lambda: years.astype(np.int64) + 1970,
+        "month": lambda: month,
+        "doy": lambda: (d - years.astype("datetime64[D]")).astype(np.int64) + 1,
+        "season": lambda: (month % 12) // 3,  # Dec, Jan, Feb -> 0 (DJF) ... Sep-Nov -> 3
+    }[key]()
+    return field[which]
 
 
 def _group_size(key, *, first_year, n_sites, edges, last_year=None) -> int | None:
@@ -766,8 +785,8 @@ def flat_codes(
     MAM, JJA, SON), ``time`` (bin ``i`` is ``[edges[i], edges[i + 1])``).
     """
     times = np.asarray(times, dtype="datetime64[ns]").ravel()
+    t = times.view(np.int64)
     shape = (len(site_rows), len(times))
-    calendar = _calendar(times)
     flat = np.zeros(shape, dtype=np.int64)
     valid = np.ones(shape, dtype=bool)
     for key, size in zip(keys, sizes, strict=True):
@@ -777,14 +796,14 @@ def flat_codes(
             finite = np.isfinite(mlt)
             code = np.where(finite, np.floor(np.where(finite, mlt, 0) % 24), -1).astype(np.int64)
         elif key == "time":
-            code = np.searchsorted(edges, times.view(np.int64), side="right") - 1
+            code = np.searchsorted(edges, t, side="right") - 1
             code = np.where(code >= len(edges) - 1, -1, code)[None, :]
         elif key == "year":
-            code = (calendar["year"] - first_year)[None, :]
+            code = (_calendar(t, "year") - first_year)[None, :]
         elif key in ("month", "doy"):
-            code = (calendar[key] - 1)[None, :]
+            code = (_calendar(t, key) - 1)[None, :]
         else:  # ut_hour, season
-            code = calendar[key][None, :]
+            code = _calendar(t, key)[None, :]
         code = np.broadcast_to(code, shape)
         inside = (code >= 0) & (code < size)
         valid &= inside
@@ -921,7 +940,8 @@ def events(
     exclude: str | Iterable[str] | None = None,
     smooth: Window = None,
     altitude_km: float = DEFAULT_ALTITUDE_KM,
-) -> pd.DataFrame:
+    compute: bool = True,
+) -> pd.DataFrame | Delayed:
     """Intervals of a class at each site, whole across chunk and day boundaries.
 
     An event is a run of usable slots of class ``cls`` (see :func:`usable`), where runs
@@ -948,6 +968,12 @@ def events(
         Smooth the labels first (see :func:`smooth_labels`).
     altitude_km
         Altitude of the magnetic local times.
+    compute
+        Compute now (default), or return a :class:`dask.delayed.Delayed` of the table, to
+        compute together with other work on the same store so that each chunk is read
+        once: ``dask.compute(occurrence(..., compute=False), events(..., compute=False),
+        optimize_graph=False)`` (dask 2026.8 loses a key when it optimises an xarray
+        Dataset and a Delayed together).
 
     Returns
     -------
@@ -977,22 +1003,33 @@ def events(
         chunks=((1,) * label.numblocks[0], (1,) * label.numblocks[1]),
         meta=np.empty((0, 0), dtype=object),
     )
-    parts = blocks.compute()
-    tables = [parts[i, j] for i in range(parts.shape[0]) for j in range(parts.shape[1])]
+    sites = (
+        _site_names(results),
+        _site_coord(results, "latitude"),
+        _site_coord(results, "longitude"),
+    )
+    parts = blocks.to_delayed(optimize_graph=False).ravel().tolist()
+    table = dask.delayed(_stitch_events)(parts, sites, cls, max_gap_ns, min_duration, altitude_km)
+    return table.compute() if compute else table
+
+
+def _stitch_events(parts, sites, cls, max_gap_ns, min_duration, altitude_km) -> pd.DataFrame:
+    """Merge the per-chunk run tables across chunk edges, then make the event table."""
+    tables = [part[0, 0] for part in parts]
     table = {f: np.concatenate([np.asarray(t[f]) for t in tables]) for f in _RUN_FIELDS}
     order = np.lexsort((table["start"], table["row"]))
     table = merge_runs({f: v[order] for f, v in table.items()}, max_gap_ns)
-    return _event_frame(results, table, cls, min_duration, altitude_km)
+    return _event_frame(sites, table, cls, min_duration, altitude_km)
 
 
-def _event_frame(results, table, cls, min_duration, altitude_km) -> pd.DataFrame:
+def _event_frame(sites, table, cls, min_duration, altitude_km) -> pd.DataFrame:
     slot = np.int64(pd.Timedelta(SLOT).value)
     end = table["last"] + slot
     keep = (end - table["start"]) >= min_duration.value
     table = {f: v[keep] for f, v in table.items()}
     end = end[keep]
-    sites = np.array(_site_names(results), dtype=object)
-    lat, lon = _site_coord(results, "latitude"), _site_coord(results, "longitude")
+    names, lat, lon = sites
+    names = np.array(names, dtype=object)
     mlt_start = np.full(len(end), np.nan)
     mlt_end = np.full(len(end), np.nan)
     for row in np.unique(table["row"]):
@@ -1006,7 +1043,7 @@ def _event_frame(results, table, cls, min_duration, altitude_km) -> pd.DataFrame
             )[0]
     frame = pd.DataFrame(
         {
-            "site": pd.Series(sites[table["row"]], dtype=object),
+            "site": pd.Series(names[table["row"]], dtype=object),
             "class": cls,
             "start": table["start"].astype("datetime64[ns]"),
             "end": end.astype("datetime64[ns]"),

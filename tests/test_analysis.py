@@ -508,3 +508,15 @@ def test_a_dataset_in_memory_gives_the_same_answers(store):
     )
     one = auroradask.magnetic_coordinates(in_memory.isel(time=slice(0, 1)))
     assert one["mlt"].shape == (2, 1)
+
+
+def test_occurrence_and_events_computed_together(store):
+    import dask
+
+    occ = auroradask.occurrence(store, by="mlt_hour", compute=False)
+    ev = auroradask.events(store, "pulsating", max_gap="9s", compute=False)
+    # one pass over the chunks; dask 2026.8 loses a key when it optimises an xarray Dataset
+    # and a Delayed together ("Missing dependency ... transpose"), hence optimize_graph=False
+    together_occ, together_ev = dask.compute(occ, ev, optimize_graph=False)
+    xr.testing.assert_identical(together_occ, auroradask.occurrence(store, by="mlt_hour"))
+    pd.testing.assert_frame_equal(together_ev, auroradask.events(store, "pulsating", max_gap="9s"))
