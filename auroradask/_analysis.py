@@ -37,6 +37,8 @@ from .errors import ArgumentError
 DEFAULT_ALTITUDE_KM = 110.0
 #: Cadence of the exact AACGM-v2 magnetic local times that the per-slot values interpolate.
 DEFAULT_MLT_CADENCE = "10min"
+#: UT days per task for variables that are not dask arrays yet (see :func:`_arrays`).
+CHUNK_DAYS = 8
 #: What :func:`occurrence` can group by.
 GROUPINGS = ("site", "year", "month", "doy", "ut_hour", "mlt_hour", "season")
 #: Meteorological seasons, the values of the ``season`` grouping (December counts to DJF).
@@ -128,7 +130,9 @@ def _arrays(results: xr.Dataset, names: Sequence[str]) -> tuple[dict[str, da.Arr
     """The named (site, time) variables as dask arrays with one chunking, and the time
     coordinate as a dask array with the same time chunks.
 
-    A results dataset held in memory is chunked by site and UT day (a store's own chunks).
+    Variables that are not dask arrays (a dataset in memory, or a store opened with
+    ``chunks=None``) are chunked by site and :data:`CHUNK_DAYS` UT days: one task per
+    store chunk costs more in scheduling and in zarr's per-call overhead than the work.
     """
     missing = [n for n in names if n not in results.variables]
     if missing:
@@ -139,7 +143,7 @@ def _arrays(results: xr.Dataset, names: Sequence[str]) -> tuple[dict[str, da.Arr
     sub = results[list(names)].transpose("site", "time", ...)
     if not all(_is_dask(sub[n]) for n in names):
         dasked = [sub[n] for n in names if _is_dask(sub[n])]
-        time_chunks = dasked[0].chunks[1] if dasked else min(DAY_SLOTS, sub.sizes["time"])
+        time_chunks = dasked[0].chunks[1] if dasked else CHUNK_DAYS * DAY_SLOTS
         sub = sub.chunk({"site": 1, "time": time_chunks})
     sub = sub.unify_chunks()
     arrays = {n: sub[n].data for n in names}
@@ -370,11 +374,18 @@ _HOUR_NS = 3_600 * 10**9
 
 def _days(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """UT day numbers (days since 1970) present in int64 ns times, and each time's index
-    into them; fast for the usual chunk of one day (converting every slot's datetime64 to
-    months or years is the slow part of numpy's calendar)."""
+    into them. Converting every slot's datetime64 to months or years is the slow part of
+    numpy's calendar, so fields are computed per day; times in order (a store's axis) take
+    a fast path without sorting."""
     day = t // _DAY_NS
-    if day.size and day.min() == day.max():
+    if day.size == 0:
+        return day, np.zeros(0, dtype=np.intp)
+    if day[0] == day[-1] and day.min() == day.max():
         return day[:1], np.zeros(day.size, dtype=np.intp)
+    step = np.diff(day)
+    if (step >= 0).all():
+        which = np.r_[0, np.cumsum(step > 0)].astype(np.intp)
+        return day[np.r_[0, np.flatnonzero(step) + 1]], which
     return np.unique(day, return_inverse=True)
 
 
@@ -391,7 +402,7 @@ def _datetimes(ns: np.ndarray) -> list[dt.datetime]:
 
 @functools.lru_cache(maxsize=4096)
 def _day_knots(day_ns: int, step_ns: int) -> np.ndarray:
-    """MLT (hours, 0..24) of AACGM longitude 0 every ``step_ns`` from the UT day's 00:00
+    """MLT (hours, unwrapped) of AACGM longitude 0 every ``step_ns`` from the UT day's 00:00
     through its end (the last knot at or after the next 00:00).
 
     AACGM-v2 MLT is linear in magnetic longitude: ``MLT(mlon, t) = MLT(0, t) + mlon / 15``
@@ -404,7 +415,10 @@ def _day_knots(day_ns: int, step_ns: int) -> np.ndarray:
     times = _datetimes(day_ns + step_ns * np.arange(n, dtype=np.int64))
     with _AACGM_LOCK:
         _reset_aacgm(times[0].year)
-        return np.asarray(aacgmv2.convert_mlt(np.zeros(n), times), dtype=np.float64)
+        mlt = np.asarray(aacgmv2.convert_mlt(np.zeros(n), times), dtype=np.float64)
+    # unwrapped within the day (so that interpolation crosses midnight the short way); a
+    # function of the day alone, so every slot gets the same value whatever its chunk
+    return np.unwrap(mlt, period=24.0)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -453,17 +467,13 @@ def mlt_kernel(
     if times.size == 0:
         return out
     t = times.view(np.int64)
-    mlt0 = np.empty(t.size)
     days, which = _days(t)
-    for i, d in enumerate(days):  # a chunk of a store holds one day
+    mlt0 = np.empty(t.size)
+    for i, d in enumerate(days):  # one day per chunk of a store, a few per larger task
         mine = slice(None) if len(days) == 1 else which == i
         knots = _day_knots(int(d) * _DAY_NS, cadence_ns)
-        offset = t[mine] - int(d) * _DAY_NS
-        index = offset // cadence_ns
-        fraction = (offset - index * cadence_ns) / cadence_ns
-        # the step from one knot to the next, the short way round midnight
-        step = np.mod(knots[index + 1] - knots[index] + 12.0, 24.0) - 12.0
-        mlt0[mine] = knots[index] + fraction * step
+        grid = np.arange(len(knots), dtype=np.float64) * cadence_ns
+        mlt0[mine] = np.interp((t[mine] - int(d) * _DAY_NS).astype(np.float64), grid, knots)
     # the site's magnetic longitude at the middle of each slot's month (month of its day)
     months = days.astype("datetime64[D]").astype("datetime64[M]")
     unique_months, month_of_day = np.unique(months, return_inverse=True)
