@@ -469,8 +469,10 @@ def mlt_kernel(
     t = times.view(np.int64)
     days, which = _days(t)
     mlt0 = np.empty(t.size)
+    ordered = len(days) == 1 or bool((np.diff(which) >= 0).all())
+    bounds = np.searchsorted(which, np.arange(len(days) + 1)) if ordered else None
     for i, d in enumerate(days):  # one day per chunk of a store, a few per larger task
-        mine = slice(None) if len(days) == 1 else which == i
+        mine = slice(bounds[i], bounds[i + 1]) if ordered else which == i
         knots = _day_knots(int(d) * _DAY_NS, cadence_ns)
         grid = np.arange(len(knots), dtype=np.float64) * cadence_ns
         mlt0[mine] = np.interp((t[mine] - int(d) * _DAY_NS).astype(np.float64), grid, knots)
@@ -480,7 +482,9 @@ def mlt_kernel(
     mid = _mid_month_ns(unique_months)
     for i in range(lat.size):
         mlon = np.array([_aacgm_site(lat[i], lon[i], float(altitude_km), int(m))[1] for m in mid])
-        out[i] = np.mod(mlt0 + mlon[month_of_day][which] / 15.0, 24.0)
+        shift = mlon[month_of_day] / 15.0
+        out[i] = mlt0 + (shift[0] if len(shift) == 1 else shift[which])
+        np.mod(out[i], 24.0, out=out[i])
     return out
 
 

@@ -520,3 +520,11 @@ def test_occurrence_and_events_computed_together(store):
     together_occ, together_ev = dask.compute(occ, ev, optimize_graph=False)
     xr.testing.assert_identical(together_occ, auroradask.occurrence(store, by="mlt_hour"))
     pd.testing.assert_frame_equal(together_ev, auroradask.events(store, "pulsating", max_gap="9s"))
+
+
+def test_usable_kernel_needs_written_and_classified():
+    label = np.array([0, 0, -1, 2, 3], dtype=np.int8)
+    status = np.array([0, -1, 0, 0, 0], dtype=np.int8)  # slot 1: label, yet never written
+    confidence = np.array([0.9, 0.9, np.nan, 0.2, 0.7])
+    got = _analysis.usable_kernel(label, status, confidence, min_confidence=0.5, exclude=[3])
+    np.testing.assert_array_equal(got, [True, False, False, False, False])
