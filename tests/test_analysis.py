@@ -143,6 +143,12 @@ def test_smoothing_removes_flickers_and_never_crosses_a_long_gap():
     assert 1 not in got[27:] and list(got[27:31]) == [3, 3, 3, 0]
 
 
+def test_smoothing_reaches_across_chunk_edges():
+    label = np.random.default_rng(5).integers(-1, 4, (2, 400)).astype(np.int8)  # no runs
+    got = auroradask.smooth_labels(make_results(label, sites=("gill", "fsmi"), chunk=7), 7)
+    np.testing.assert_array_equal(got.values, _analysis.mode_filter(label, 4, 3))
+
+
 def test_smoothing_a_store_does_not_depend_on_chunks(store, loaded):
     got = auroradask.smooth_labels(store, "15s", min_confidence=0.4).values  # 5 slots
     masked = np.where((loaded["confidence"] >= 0.4) & (loaded["status"] >= 0), loaded["label"], -1)
