@@ -167,7 +167,7 @@ def plot_timeline(
         Patch(facecolor=_UNUSABLE, label="not usable"),
         Patch(facecolor=_UNWRITTEN, edgecolor="black", label="not written"),
     ]
-    strip.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, -1.5), fontsize=8)
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
     for k in range(n):
         mine = label == k
         conf_ax.plot(

@@ -42,7 +42,7 @@ def test_timeline_has_a_label_strip_and_confidence_in_ut(night, tmp_path):
     np.testing.assert_array_equal(
         image[0, : gill.sizes["time"]], np.where(gill.label >= 0, gill.label, n)
     )
-    legend = [t.get_text() for t in strip.get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == [*CLASSES, "not usable", "not written"]
     points = sum(len(line.get_xdata()) for line in conf.get_lines())
     assert points == int((gill.label >= 0).sum())
