@@ -1022,17 +1022,38 @@ def events(
         _site_coord(results, "latitude"),
         _site_coord(results, "longitude"),
     )
-    parts = blocks.to_delayed(optimize_graph=False).ravel().tolist()
-    table = dask.delayed(_stitch_events)(parts, sites, cls, max_gap_ns, min_duration, altitude_km)
+    # merge the per-chunk tables in a tree (merging is associative), so that dask can
+    # release each chunk's data as soon as its runs are found: one final merge of all the
+    # tables made the scheduler hold every chunk's arrays until the end
+    level = blocks.to_delayed(optimize_graph=False).ravel().tolist()
+    while len(level) > 1:
+        level = [
+            dask.delayed(_combine_runs)(level[i : i + _FAN_IN], max_gap_ns)
+            for i in range(0, len(level), _FAN_IN)
+        ]
+    sites = (
+        _site_names(results),
+        _site_coord(results, "latitude"),
+        _site_coord(results, "longitude"),
+    )
+    table = dask.delayed(_finish_events)(level[0], sites, cls, min_duration, altitude_km)
     return table.compute() if compute else table
 
 
-def _stitch_events(parts, sites, cls, max_gap_ns, min_duration, altitude_km) -> pd.DataFrame:
-    """Merge the per-chunk run tables across chunk edges, then make the event table."""
-    tables = [part[0, 0] for part in parts]
+_FAN_IN = 8
+
+
+def _combine_runs(parts: list, max_gap_ns: int) -> dict[str, np.ndarray]:
+    """Concatenate run tables (object blocks of ``_run_block`` or merged tables), order them
+    by site row then time, and merge runs across the edges between them."""
+    tables = [p[0, 0] if isinstance(p, np.ndarray) else p for p in parts]
     table = {f: np.concatenate([np.asarray(t[f]) for t in tables]) for f in _RUN_FIELDS}
     order = np.lexsort((table["start"], table["row"]))
-    table = merge_runs({f: v[order] for f, v in table.items()}, max_gap_ns)
+    return merge_runs({f: v[order] for f, v in table.items()}, max_gap_ns)
+
+
+def _finish_events(table, sites, cls, min_duration, altitude_km) -> pd.DataFrame:
+    table = table[0, 0] if isinstance(table, np.ndarray) else table  # a single chunk
     return _event_frame(sites, table, cls, min_duration, altitude_km)
 
 
