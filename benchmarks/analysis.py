@@ -255,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="auroradask-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     store = work / f"store-{args.sites}x{args.days}.zarr"
-    report: dict = {"sites": args.sites, "days": args.days, "cores": os.cpu_count()}
+    report: dict = {
+        "sites": args.sites,
+        "days": args.days,
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+    }
     if not store.exists():
         print(f"writing {args.sites} sites x {args.days} days ...", file=sys.stderr, flush=True)
         report["write_s"] = build_store(store, codes, args.days)
@@ -323,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             },
         }
     )
+    report["load_average_at_end"] = os.getloadavg()
     _print(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
@@ -359,6 +365,8 @@ def _print(r: dict) -> None:
     e = r["extrapolated_20x365_s"]
     print("20 sites x 365 days, extrapolated: " + ", ".join(f"{k} {v:.0f} s" for k, v in e.items()))
     print(f"baseline agrees: {r['baseline_agrees']}")
+    start, end = r["load_average_at_start"], r["load_average_at_end"]
+    print(f"load average (1, 5, 15 min): {start} at start, {end} at the end")
 
 
 if __name__ == "__main__":
