@@ -550,12 +550,8 @@ def _fmt(value: float) -> str:
 
 
 def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plots need matplotlib: pip install 'auroradask[plot]' (or matplotlib)"
-        ) from None
+    import matplotlib.pyplot as plt  # imported when a plot is made: it is slow to import
+
     return plt
 
 
