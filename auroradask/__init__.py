@@ -3,9 +3,11 @@
 The public API, in pipeline order (everything a user needs is importable from here; the
 ``_``-prefixed modules are the stages behind it):
 
-- archive and frames: :func:`open_archive`, :func:`open_themis`, :func:`sample_archive`,
+- archive and frames: :func:`open_archive`, :func:`open_themis` (stream0),
+  :func:`open_themis_cdf` (NASA L1 CDF), :func:`open_images` (image folders), :func:`sample_archive`,
   :data:`FRAME_STATUS_MEANINGS`;
-- skymaps and preprocessing: :func:`read_skymap`, :func:`circle_elevation`,
+- skymaps and preprocessing: :func:`read_skymap`, :func:`open_skymaps` (a skymap tree:
+  the skymap valid per site and time), :func:`check_skymap`, :func:`circle_elevation`,
   :func:`field_of_view`, :func:`preprocess` (lazy), :func:`preprocess_frames` (the numpy
   kernel on a stack of frames), :class:`Preset`, :data:`PRESETS`, :func:`get_preset`,
   :func:`clahe_uint16`;
@@ -22,11 +24,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._archive import open_archive
+from ._cdf import open_themis_cdf
 from ._clahe import clahe_uint16
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
 from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
+from ._images import open_images
 from ._model import Model, ModelCard, load_model, write_model_card
 from ._preprocess import (
     PRESETS,
@@ -38,6 +42,7 @@ from ._preprocess import (
 )
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import circle_elevation, read_skymap
+from ._skymaps import SkymapTree, check_skymap, open_skymaps
 from ._store import WriteSummary, as_cf, describe, open_results, to_zarr, upgrade_store
 from ._textfiles import export_text, import_text
 from ._version import __version__
@@ -104,6 +109,11 @@ __all__ = [
     "open_archive",
     "open_results",
     "open_themis",
+    "open_themis_cdf",
+    "open_images",
+    "open_skymaps",
+    "SkymapTree",
+    "check_skymap",
     "preprocess",
     "preprocess_frames",
     "read_skymap",

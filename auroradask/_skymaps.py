@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -72,12 +73,13 @@ class SkymapTree:
             for folder in self.archive.list_names(site_dir):
                 if not re.fullmatch(rf"{re.escape(site)}_\d{{8}}", folder):
                     continue
-                for name in self.archive.list_names(posixpath.join(site_dir, folder)):
+                for listed in self.archive.list_names(posixpath.join(site_dir, folder)):
+                    name = unquote(listed)  # HTTP listings give "-%2B_v02.sav" for "-+_v02"
                     match = SKYMAP_FILE.match(name)
                     if match is None or match["site"] != site:
                         continue
                     version = int(match["version"]) if match["version"].isdigit() else -1
-                    path = posixpath.join(site_dir, folder, name)
+                    path = posixpath.join(site_dir, folder, listed)
                     found.append(
                         SkymapEntry(
                             site,

@@ -93,6 +93,12 @@ def _add_classify(commands) -> None:
         "--preset", help="preprocessing preset name, overriding the card (themis-pa, pfrr-pa)"
     )
     model.add_argument(
+        "--skymaps",
+        metavar="URL|PATH",
+        help="skymap tree (<site>/<site>_YYYYMMDD/themis_skymap_*.sav): the skymap valid "
+        "for each site and time; frames before a site's first skymap are an error",
+    )
+    model.add_argument(
         "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
     )
     model.add_argument(
@@ -202,7 +208,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         providers=args.providers,
     )
-    results = auroradask.classify(frames, model, elevation=args.skymap or "circle")
+    if args.skymaps and args.skymap:
+        raise UsageError("classify: give --skymap or --skymaps, not both")
+    skymaps = auroradask.open_skymaps(args.skymaps, cache=args.cache) if args.skymaps else None
+    results = auroradask.classify(frames, model, elevation=args.skymap or "circle", skymaps=skymaps)
     total = frames.sizes["site"] * frames.sizes["time"]
     print(
         f"{total} frame slots: {', '.join(frames['site'].values)}, "
