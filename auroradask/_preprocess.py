@@ -291,6 +291,10 @@ def _per_fov(images, status, fov_index, fovs, kernel, **kwargs):
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
+def _site_position(status: np.ndarray, block_info=None) -> np.ndarray:
+    return np.full(status.shape, block_info[0]["chunk-location"][0], dtype=np.int16)
+
+
 @dataclass
 class FrameBlocks:
     """Raw frames as dask arrays ready for a per-chunk kernel, with the field of view of
@@ -300,7 +304,8 @@ class FrameBlocks:
     images: da.Array  # (site, time, y, x), one site and whole frames per chunk
     status: da.Array  # (site, time), chunked like images
     fovs: np.ndarray  # (k, y, x) bool: the distinct fields of view
-    fov_index: da.Array  # (site, time) int16 into fovs, chunked like status
+    #: (site, time) int16 into fovs; None: each site's own (fovs[i] for site i)
+    fov_index: np.ndarray | None
     elevation_sources: dict[str, Any]
 
     def map_chunks(
@@ -320,6 +325,14 @@ class FrameBlocks:
         )
         # the whole stack is one key that every task shares
         fovs = da.from_array(self.fovs, chunks=-1, name=f"{stage}-" + tokenize(name, "fovs"))
+        if self.fov_index is None:  # one chunk per site along "site": its position is its map
+            fov_index = self.status.map_blocks(
+                _site_position, dtype=np.int16, name=f"{stage}-" + tokenize(name, "index")
+            )
+        else:
+            fov_index = da.from_array(
+                self.fov_index, chunks=self.status.chunks, name=f"{stage}-" + tokenize(name, "i")
+            )
         return da.blockwise(
             _per_fov,
             out,
@@ -327,7 +340,7 @@ class FrameBlocks:
             "styx",
             self.status,
             "st",
-            self.fov_index,
+            fov_index,
             "st",
             fovs,
             "kyx",
@@ -363,14 +376,11 @@ def frame_blocks(
     sites = [str(s) for s in frames["site"].values]
     tree = resolve_tree(elevation, skymaps)
     if tree is not None:
-        elevations, index, sources = resolve_per_slot(tree, sites, frames["time"].values)
-        fov_index = da.from_array(index, chunks=status.chunks)
-        owners = {k: s for i, s in enumerate(sites) for k in np.unique(index[i])}
+        elevations, fov_index, sources = resolve_per_slot(tree, sites, frames["time"].values)
+        owners = {k: s for i, s in enumerate(sites) for k in np.unique(fov_index[i])}
     else:
         elevations, sources = site_elevations(sites, elevation)
-        fov_index = da.zeros(status.shape, chunks=status.chunks, dtype=np.int16) + np.arange(
-            len(sites), dtype=np.int16
-        ).reshape(-1, 1)
+        fov_index = None
         owners = dict(enumerate(sites))
     fovs = np.stack([field_of_view(e, preset.min_elevation) for e in elevations])
     for k, fov in enumerate(fovs):

@@ -141,3 +141,35 @@ def test_cli_skymaps_option(tmp_path, tree):
     # Gillam has no skymap in the tree: a clear argument error, exit 2
     code = main(["classify", "--skymaps", str(tree), "--out", str(out), "--workers", "1"])
     assert code == 2
+
+
+def test_cli_reports_a_skymap_that_does_not_line_up(tmp_path):
+    """Athabasca's skymap on Gillam frames: another imager's, so the check reports it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(auroradask.__file__).parent.parent)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "auroradask_cli.main",
+            "classify",
+            "--skymap",
+            str(ATHA),
+            "--workers",
+            "1",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--out",
+            str(tmp_path / "o.zarr"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "does not line up with the frames' dark corners" in done.stderr
