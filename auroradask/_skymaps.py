@@ -92,15 +92,23 @@ class SkymapTree:
             self._entries[site] = sorted(found, key=lambda e: (e.valid_from, e.version))
         return self._entries[site]
 
-    def select(self, site: str, times: np.ndarray) -> list[SkymapEntry | None]:
-        """For each of ``times``, the skymap valid then (None before the first one)."""
+    def select_index(
+        self, site: str, times: np.ndarray
+    ) -> tuple[list[SkymapEntry | None], np.ndarray]:
+        """The candidates (``None`` first: before the first skymap) and, for each of
+        ``times``, the position of the one valid then: vectorised, for a site-year of slots."""
         best: dict[pd.Timestamp, SkymapEntry] = {}
         for entry in self.entries(site):  # sorted: the highest version of a date wins
             best[entry.valid_from] = entry
         dates = sorted(best)
         starts = np.array([d.to_datetime64() for d in dates], dtype="datetime64[ns]")
         index = np.searchsorted(starts, np.asarray(times, dtype="datetime64[ns]"), side="right")
-        return [best[dates[i - 1]] if i > 0 else None for i in index]
+        return [None] + [best[d] for d in dates], index
+
+    def select(self, site: str, times: np.ndarray) -> list[SkymapEntry | None]:
+        """For each of ``times``, the skymap valid then (None before the first one)."""
+        candidates, index = self.select_index(site, times)
+        return [candidates[i] for i in index]
 
     def elevation(self, entry: SkymapEntry) -> np.ndarray:
         """The elevation map of one skymap of the tree (read once, cached like raw files)."""
@@ -185,14 +193,10 @@ def resolve_per_slot(
     index = np.zeros((len(sites), len(times)), dtype=np.int16)
     provenance: dict[str, Any] = {}
     for i, site in enumerate(sites):
-        chosen = tree.select(site, times)
+        candidates, chosen = tree.select_index(site, times)
         periods = []
-        names = []
-        for entry in chosen:
-            names.append(entry.relative if entry is not None else None)
-        names_arr = np.array([n or "" for n in names], dtype=object)
-        if any(n is None for n in names) and tree.fallback is None:
-            first = next((t for t, n in zip(times, names, strict=True) if n is None), None)
+        if (chosen == 0).any() and tree.fallback is None:
+            first = times[np.argmax(chosen == 0)]
             entries = tree.entries(site)
             have = (
                 f"its first skymap is valid from {entries[0].valid_from:%Y-%m-%d}"
@@ -204,9 +208,9 @@ def resolve_per_slot(
                 f"{tree.url!r}: {have}; pass a fallback (open_skymaps(..., fallback='circle')) "
                 "to use another elevation map before it"
             )
-        change = np.r_[0, np.flatnonzero(names_arr[1:] != names_arr[:-1]) + 1, len(times)]
+        change = np.r_[0, np.flatnonzero(np.diff(chosen)) + 1, len(times)]
         for lo, hi in zip(change[:-1], change[1:], strict=True):
-            entry = chosen[lo]
+            entry = candidates[chosen[lo]]
             if entry is None:
                 elevation, description = elevation_map(tree.fallback)
                 key = f"fallback {description}"

@@ -105,3 +105,20 @@ def test_cdf_frames_classify(tree):
     frames = auroradask.open_themis_cdf(tree, "gako", "2011-01-06T17:00", "2011-01-06T17:01")
     results = auroradask.classify(frames, auroradask.demo_model(), elevation=GAKO_SKYMAP)
     assert (results["label"].values >= 0).sum() == 20
+
+
+def test_cdf_over_http_is_cached(tmp_path, http_archive, direct):
+    url, requests = http_archive
+    folder = tmp_path / "www" / "asi" / "gako" / "2011" / "01"
+    folder.mkdir(parents=True)
+    shutil.copy(CDF, folder / CDF.name)
+    base = url.rsplit("/", 1)[0] + "/asi"
+    cache = tmp_path / "cache"
+    frames = auroradask.open_themis_cdf(
+        base, "gako", "2011-01-06T17:00", "2011-01-06T17:01", cache=cache
+    )
+    np.testing.assert_array_equal(frames["images"].values[0][:20], direct[0][:20, ::-1, ::-1])
+    fetched = [r for r in requests if r.endswith(".cdf")]
+    frames["images"].compute()  # a second pass reads the cached copy
+    assert [r for r in requests if r.endswith(".cdf")] == fetched
+    assert list(cache.rglob("*.cdf"))
