@@ -145,8 +145,6 @@ def read_cdf_block(
             log.warning("%s: unreachable (%s)", path, error)
             status[in_hour] = FILE_UNREACHABLE
             continue
-        except ArgumentError:
-            raise
         except Exception as error:  # noqa: BLE001 - a damaged file is a status, not a crash
             log.warning("%s: unreadable (%s: %s)", path, type(error).__name__, error)
             status[in_hour] = FILE_UNREADABLE

@@ -122,3 +122,20 @@ def test_cdf_over_http_is_cached(tmp_path, http_archive, direct):
     frames["images"].compute()  # a second pass reads the cached copy
     assert [r for r in requests if r.endswith(".cdf")] == fetched
     assert list(cache.rglob("*.cdf"))
+
+
+def test_one_data_model_and_header_metadata_kept(tree):
+    cdf = auroradask.open_themis_cdf(tree, "gako", "2011-01-06T17:00", "2011-01-06T17:01")
+    stream0 = auroradask.open_themis(
+        auroradask.sample_archive(), "gill", "2014-03-10T06:00", "2014-03-10T06:01"
+    )
+    assert {k: v.dtype for k, v in cdf.data_vars.items()} == {
+        k: v.dtype for k, v in stream0.data_vars.items()
+    }
+    assert set(cdf.coords) == set(stream0.coords)
+    exposure = stream0["exposure_ms"].values[0]
+    assert (exposure == 999).all()  # the headers' "Exposure options ... MSEC=999"
+    # the site coordinates are in the first frame's header of each minute file
+    assert stream0["header_latitude"].values[0, 0] == pytest.approx(56.3539)
+    assert stream0["header_longitude"].values[0, 0] == pytest.approx(-94.6557)
+    assert np.isnan(stream0["ccd_temperature"].values).all()  # these headers have none

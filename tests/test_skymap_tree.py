@@ -76,7 +76,6 @@ def test_skymap_changes_inside_one_chunk_and_provenance_names_each_file(tmp_path
     ]
     frames = auroradask.open_images(_image_folder(tmp_path, names), "*.png", times="name")
     assert frames.sizes == {"site": 1, "time": 4, "y": 256, "x": 256}
-    skymaps = auroradask.open_skymaps(tree / "..", fallback="circle")  # root given oddly
     skymaps = auroradask.open_skymaps(tree)
     got = auroradask.preprocess(frames, skymaps=skymaps)
     provenance = json.loads(got.attrs["elevation_source"])["gako"]
@@ -105,7 +104,6 @@ def test_skymap_changes_inside_one_chunk_and_provenance_names_each_file(tmp_path
 def test_skymaps_over_http_are_cached(tmp_path, tree, http_archive):
     # serve the tree beside the sample stream0 tree
     url, requests = http_archive
-    www = Path(requests and "" or "")  # noqa: F841 - the server serves tmp_path/www
     served = tmp_path / "www" / "skymaps"
     shutil.copytree(tree, served)
     cache = tmp_path / "cache"
