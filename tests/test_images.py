@@ -78,6 +78,8 @@ def test_oath_like_folder_with_labels_on_an_index(tmp_path):
     assert frames["images"].values.max() > 255  # 8 bits scaled to 16
     preprocessed = auroradask.preprocess(frames).values
     assert preprocessed.shape == (1, 5, 224, 224, 3)
+    results = auroradask.classify(frames, auroradask.demo_model())
+    assert (results["label"].values >= 0).all()
 
 
 def test_no_match_is_an_argument_error(tmp_path):

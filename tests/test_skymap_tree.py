@@ -141,6 +141,7 @@ def test_cli_skymaps_option(tmp_path, tree):
     assert code == 2
 
 
+@pytest.mark.slow  # starts a local cluster in a subprocess: about 30 s on 2 shared cores
 def test_cli_reports_a_skymap_that_does_not_line_up(tmp_path):
     """Athabasca's skymap on Gillam frames: another imager's, so the check reports it."""
     import os
