@@ -68,8 +68,13 @@ def _thumbnail_error(name: str) -> ArgumentError:
     )
 
 
-def read_cdf_frames(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_cdf_frames(
+    path: str, window: tuple[np.datetime64, np.datetime64] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames, start-of-exposure times and exposures of one ``thg_l1_asf`` hour file.
+
+    ``window`` (start inclusive, end exclusive): read only the records timed inside it (a
+    10-minute chunk reads a sixth of its hour file's frames, not all of them).
 
     Returns
     -------
@@ -86,11 +91,9 @@ def read_cdf_frames(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError("no thg_asf_<site> variable")
     if frames_var.startswith("thg_ast_"):
         raise _thumbnail_error(os.path.basename(path))
-    images = np.asarray(cdf.varget(frames_var))
-    if images.ndim == 2:
-        images = images[None]
-    if images.shape[1:] != FRAME_SHAPE:
-        raise ValueError(f"{frames_var} is {images.shape}, not (n, 256, 256)")
+    shape = tuple(cdf.varinq(frames_var).Dim_Sizes)
+    if shape != FRAME_SHAPE:
+        raise ValueError(f"{frames_var} frames are {shape}, not (256, 256)")
     epoch = np.atleast_1d(cdf.varget(f"{frames_var}_epoch"))
     times = np.asarray(cdflib.cdfepoch.to_datetime(epoch), dtype="datetime64[ns]")
     exposure = np.full(len(times), np.nan, dtype=np.float32)
@@ -99,21 +102,32 @@ def read_cdf_frames(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         end = np.atleast_1d(cdf.varget(f"{frames_var}_tend"))
         if len(begin) == len(end) == len(times):
             exposure = ((end - begin) * 1000.0).astype(np.float32)
-    if len(times) != len(images):
-        raise ValueError(f"{len(images)} frames but {len(times)} times")
+    first, last = 0, len(times) - 1
+    if window is not None:
+        inside = np.flatnonzero((times >= window[0]) & (times < window[1]))
+        if inside.size == 0:
+            return np.zeros((0, *FRAME_SHAPE), np.uint16), times[:0], exposure[:0]
+        first, last = int(inside[0]), int(inside[-1])
+    images = np.asarray(cdf.varget(frames_var, startrec=first, endrec=last))
+    if images.ndim == 2:
+        images = images[None]
+    if len(images) != last - first + 1:
+        raise ValueError(f"{len(images)} frames in records {first}..{last}")
     images = np.ascontiguousarray(images[(slice(None), *CDF_TO_STREAM0)], dtype=np.uint16)
-    return images, times, exposure
+    return images, times[first : last + 1], exposure[first : last + 1]
 
 
-def _read_hour(archive: Archive, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_hour(
+    archive: Archive, path: str, window: tuple[np.datetime64, np.datetime64]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if archive.is_local:
-        return read_cdf_frames(path)
+        return read_cdf_frames(path, window)
     data = archive.read_bytes(path)
     fd, tmp = tempfile.mkstemp(suffix=".cdf")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        return read_cdf_frames(tmp)
+        return read_cdf_frames(tmp, window)
     finally:
         os.unlink(tmp)
 
@@ -140,7 +154,8 @@ def read_cdf_block(
         if path is None:
             continue
         try:
-            images, times, exposure = _read_hour(archive, path)
+            window = (np.datetime64(first_slot, "ns"), slots[-1] + SLOT)
+            images, times, exposure = _read_hour(archive, path, window)
         except TransportError as error:
             log.warning("%s: unreachable (%s)", path, error)
             status[in_hour] = FILE_UNREACHABLE
