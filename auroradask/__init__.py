@@ -3,9 +3,11 @@
 The public API, in pipeline order (everything a user needs is importable from here; the
 ``_``-prefixed modules are the stages behind it):
 
-- archive and frames: :func:`open_archive`, :func:`open_themis`, :func:`sample_archive`,
+- archive and frames: :func:`open_archive`, :func:`open_themis` (stream0),
+  :func:`open_themis_cdf` (NASA L1 CDF), :func:`open_images` (image folders), :func:`sample_archive`,
   :data:`FRAME_STATUS_MEANINGS`;
-- skymaps and preprocessing: :func:`read_skymap`, :func:`circle_elevation`,
+- skymaps and preprocessing: :func:`read_skymap`, :func:`open_skymaps` (a skymap tree:
+  the skymap valid per site and time), :func:`check_skymap`, :func:`circle_elevation`,
   :func:`field_of_view`, :func:`preprocess` (lazy), :func:`preprocess_frames` (the numpy
   kernel on a stack of frames), :class:`Preset`, :data:`PRESETS`, :func:`get_preset`,
   :func:`clahe_uint16`;
@@ -32,11 +34,13 @@ from ._analysis import (
     usable,
 )
 from ._archive import open_archive
+from ._cdf import open_themis_cdf
 from ._clahe import clahe_uint16
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
 from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
+from ._images import open_images
 from ._model import Model, ModelCard, load_model, write_model_card
 from ._plots import plot_events, plot_occurrence, plot_timeline
 from ._preprocess import (
@@ -49,6 +53,7 @@ from ._preprocess import (
 )
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import circle_elevation, read_skymap
+from ._skymaps import SkymapTree, check_skymap, open_skymaps
 from ._store import WriteSummary, as_cf, describe, open_results, to_zarr, upgrade_store
 from ._textfiles import export_text, import_text
 from ._version import __version__
@@ -86,6 +91,7 @@ __all__ = [
     "ArgumentError",
     "as_cf",
     "AuroradaskError",
+    "check_skymap",
     "circle_elevation",
     "clahe_uint16",
     "classify",
@@ -112,8 +118,11 @@ __all__ = [
     "ModelError",
     "occurrence",
     "open_archive",
+    "open_images",
     "open_results",
+    "open_skymaps",
     "open_themis",
+    "open_themis_cdf",
     "plot_events",
     "plot_occurrence",
     "plot_timeline",
@@ -123,6 +132,7 @@ __all__ = [
     "PRESETS",
     "read_skymap",
     "sample_archive",
+    "SkymapTree",
     "smooth_labels",
     "SourceNotFoundError",
     "start_client",

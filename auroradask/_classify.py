@@ -19,6 +19,7 @@ from ._model import Model, load_model, predict
 from ._preprocess import frame_blocks, frame_coords, preprocess_frames
 from ._schema import NOT_CLASSIFIED, OK, frame_status_attrs, label_attrs
 from ._skymap import ElevationSource
+from ._skymaps import SkymapTree
 from .errors import ArgumentError
 
 
@@ -26,7 +27,8 @@ def classify(
     frames: xr.Dataset,
     model: str | os.PathLike | Model,
     *,
-    elevation: ElevationSource | Mapping[str, ElevationSource] = "circle",
+    elevation: ElevationSource | Mapping[str, ElevationSource] | SkymapTree = "circle",
+    skymaps: str | SkymapTree | None = None,
     classes: Sequence[str] | None = None,
     preset: Any = None,
     layout: str | None = None,
@@ -48,8 +50,9 @@ def classify(
     model
         An ``.onnx`` path or a :class:`auroradask.model.Model` from
         :func:`auroradask.load_model`.
-    elevation
-        Elevation map(s) for the field of view; see :func:`auroradask.preprocess`.
+    elevation, skymaps
+        Elevation map(s) for the field of view, or a skymap tree giving the skymap valid at
+        each frame's time; see :func:`auroradask.preprocess`.
     classes, preset, layout, outputs, batch_size, providers, intra_op_threads
         Passed to :func:`auroradask.load_model` when ``model`` is a path; they override the
         model card.
@@ -83,7 +86,7 @@ def classify(
             providers=providers,
             intra_op_threads=intra_op_threads,
         )
-    blocks = frame_blocks(frames, model.preset, elevation)
+    blocks = frame_blocks(frames, model.preset, elevation, skymaps)
     n_classes = len(model.classes)
     probability = blocks.map_chunks(
         "classify", _classify_chunk, {"c": n_classes}, np.float32, model=model

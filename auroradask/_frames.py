@@ -58,6 +58,27 @@ _REQUEST_START = re.compile(
     rb'#"Image request start"\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?:\s+UTC)?\s*$'
 )
 _SITE_ID = re.compile(rb'#"Site unique ID"\s+(\S+)\s*$')
+#: Header values kept per frame (:data:`HEADER_FIELDS`): the line and the number in it.
+_HEADER_VALUES = {
+    "exposure_ms": re.compile(rb'#"Exposure options".*\bMSEC=(-?\d+(?:\.\d+)?)'),
+    "ccd_temperature": re.compile(rb'#"CCD temperature"\s+(-?\d+(?:\.\d+)?)', re.IGNORECASE),
+    "header_latitude": re.compile(rb'#"Geodetic latitude"\s+(-?\d+(?:\.\d+)?)', re.IGNORECASE),
+    "header_longitude": re.compile(rb'#"Geodetic longitude"\s+(-?\d+(?:\.\d+)?)', re.IGNORECASE),
+}
+#: Per-frame header metadata in the frames dataset: name → attributes. NaN where a header
+#: (or a source) has no such value.
+HEADER_FIELDS = {
+    "exposure_ms": {"long_name": "exposure time requested (header MSEC)", "units": "ms"},
+    "ccd_temperature": {"long_name": "CCD temperature (header)", "units": "degC"},
+    "header_latitude": {
+        "long_name": "geodetic latitude in the frame header",
+        "units": "degrees_north",
+    },
+    "header_longitude": {
+        "long_name": "geodetic longitude in the frame header",
+        "units": "degrees_east",
+    },
+}
 _SIZE_LINE = [str(n).encode() for n in FRAME_SHAPE[::-1]]  # width height: b"256 256"
 _MAXVAL_LINE = b"65535"
 #: Longest frame header read (a real one is about 1.2 kB): a lost end of header stops here.
@@ -87,6 +108,14 @@ class MinuteFrames:
     request_start: np.ndarray
     problem: str | None = None
     sites: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    #: ``(n,)`` float32 per header field of :data:`HEADER_FIELDS` (NaN where absent).
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def select(self, keep: np.ndarray, problem: str | None) -> MinuteFrames:
+        """The frames where ``keep`` holds, with ``problem``."""
+        sites = self.sites[keep] if len(self.sites) == len(keep) else self.sites
+        meta = {k: v[keep] for k, v in self.meta.items() if len(v) == len(keep)}
+        return MinuteFrames(self.images[keep], self.request_start[keep], problem, sites, meta)
 
 
 def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
@@ -119,15 +148,18 @@ class _BadHeader(ValueError):
     """A frame header that cannot be read; the message says why."""
 
 
-def _parse_header(data: bytes, start: int, stop: int) -> tuple[int, np.datetime64, str]:
+def _parse_header(
+    data: bytes, start: int, stop: int
+) -> tuple[int, np.datetime64, str, dict[str, float]]:
     """Read the header of the frame at ``start`` (which holds ``P5\\n#"``), not past ``stop``.
 
     Every line is checked: ``#`` comment lines, then exactly ``256 256`` and ``65535``.
-    Returns where the pixels start, the ``Image request start`` and the site IDs.
+    Returns where the pixels start, the ``Image request start``, the site IDs and the
+    values of :data:`HEADER_FIELDS` found.
     """
     limit = min(stop, start + _MAX_HEADER)
     pos = start + 3  # after "P5\n"
-    when, sites = None, []
+    when, sites, meta = None, [], {}
     while True:
         eol = data.find(b"\n", pos, limit)
         if eol < 0:
@@ -139,6 +171,10 @@ def _parse_header(data: bytes, start: int, stop: int) -> tuple[int, np.datetime6
             when = match.group(1)
         elif match := _SITE_ID.match(line):
             sites.append(match.group(1).decode("ascii", "replace"))
+        else:
+            for key, pattern in _HEADER_VALUES.items():
+                if key not in meta and (match := pattern.match(line)):
+                    meta[key] = float(match.group(1))
     if line.split() != _SIZE_LINE:
         raise _BadHeader(f"size line {line[:24]!r} is not '256 256'")
     eol = data.find(b"\n", pos, limit)
@@ -150,7 +186,7 @@ def _parse_header(data: bytes, start: int, stop: int) -> tuple[int, np.datetime6
         time = np.datetime64(when.decode("ascii").replace(" ", "T"), "ns")
     except ValueError:
         raise _BadHeader(f"'Image request start' {when!r} is not a time") from None
-    return eol + 1, time, ",".join(dict.fromkeys(sites))
+    return eol + 1, time, ",".join(dict.fromkeys(sites)), meta
 
 
 def _looks_like_pixels(data: bytes, start: int, stop: int, frame: int) -> bool:
@@ -199,6 +235,7 @@ def parse_frames(data: bytes) -> MinuteFrames:
     images: list[np.ndarray] = []
     times: list[np.datetime64] = []
     sites: list[str] = []
+    metas: list[dict[str, float]] = []
     problems: list[str] = []
     size = len(data)
     starts = []
@@ -215,7 +252,7 @@ def parse_frames(data: bytes) -> MinuteFrames:
     for k, start in enumerate(starts):
         stop = starts[k + 1] if k + 1 < len(starts) else size
         try:
-            pixels, time, site = _parse_header(data, start, stop)
+            pixels, time, site, meta = _parse_header(data, start, stop)
         except _BadHeader as damage:
             problems.append(f"frame at byte {start}: {damage}; skipped")
             continue
@@ -249,6 +286,7 @@ def parse_frames(data: bytes) -> MinuteFrames:
             problems.append(f"{stop - end} unexpected bytes after the frame at byte {start}")
         times.append(time)
         sites.append(site)
+        metas.append(meta)
         images.append(np.frombuffer(data, dtype=">u2", count=FRAME_BYTES // 2, offset=pixels))
     if images:
         stack = np.stack(images).astype(np.uint16).reshape(-1, *FRAME_SHAPE)
@@ -261,6 +299,7 @@ def parse_frames(data: bytes) -> MinuteFrames:
         np.array(times, dtype="datetime64[ns]"),
         "; ".join(problems) or None,
         np.array(sites, dtype=object),
+        {k: np.array([m.get(k, np.nan) for m in metas], dtype=np.float32) for k in HEADER_FIELDS},
     )
 
 
@@ -301,6 +340,7 @@ def read_block(
     -------
     images, timestamp, frame_status
         Shaped ``(1, n_slots, 256, 256)``, ``(1, n_slots)``, ``(1, n_slots)``: one site.
+        (and a dict of ``(1, n_slots)`` header values, :data:`HEADER_FIELDS`).
         A slot without a frame gets the status of its minute's file: ``no_file`` (1) if there
         is none; ``file_unreachable`` (4) if no candidate read whole and one failed in transit
         (so a later run retries); ``file_unreadable`` (2) if the file cannot be read, is
@@ -313,6 +353,7 @@ def read_block(
     images = np.zeros((n_slots, *FRAME_SHAPE), dtype=np.uint16)
     timestamp = np.full(n_slots, np.datetime64("NaT"), dtype="datetime64[ns]")
     status = np.full(n_slots, NO_FILE, dtype=np.int8)
+    meta = {k: np.full(n_slots, np.nan, dtype=np.float32) for k in HEADER_FIELDS}
     minutes = np.unique(slot_minutes)
     owners = {
         m: tuple(_path_of(c) for c in paths)
@@ -337,9 +378,11 @@ def read_block(
                 images[k] = best.images[i]
                 timestamp[k] = best.request_start[i]
                 status[k] = OK
+                for key, values in best.meta.items():
+                    meta[key][k] = values[i]
         if problems:
             log.warning("%s", "; ".join(problems))
-    return images[None], timestamp[None], status[None]
+    return images[None], timestamp[None], status[None], {k: v[None] for k, v in meta.items()}
 
 
 def _path_of(candidate: str | Candidate) -> str:
@@ -404,7 +447,7 @@ def _own_frames(
             f"{path}: headers name site {', '.join(other_sites)}, not {site} as its folder "
             f"and name; its {len(frames.images)} frames are not used"
         )
-        return MinuteFrames(frames.images[:0], frames.request_start[:0], "another site")
+        return frames.select(np.zeros(len(frames.images), dtype=bool), "another site")
     if minute is None or len(frames.images) == 0:
         return frames
     frame_minutes = frames.request_start.astype("datetime64[m]")
@@ -420,13 +463,7 @@ def _own_frames(
         problems.append(
             f"conflict: {path} holds {n} frames timed {other} (UT), {whose}; not placed"
         )
-    sites = frames.sites[own] if len(frames.sites) == len(own) else frames.sites
-    return MinuteFrames(
-        frames.images[own],
-        frames.request_start[own],
-        frames.problem or "frames of another minute",
-        sites,
-    )
+    return frames.select(own, frames.problem or "frames of another minute")
 
 
 def _os_error(error: OSError) -> str:
@@ -473,7 +510,9 @@ def open_themis(
     -------
     xarray.Dataset
         ``images(site, time, y, x)`` uint16, ``timestamp(site, time)``,
-        ``frame_status(site, time)``; coords ``site``, ``time`` (3-second slots), ``imager``,
+        ``frame_status(site, time)``, header metadata ``exposure_ms``, ``ccd_temperature``,
+        ``header_latitude``, ``header_longitude`` (site, time) float32, NaN where a header has
+        none; coords ``site``, ``time`` (3-second slots), ``imager``,
         ``latitude``, ``longitude``.
 
     Raises
@@ -521,6 +560,7 @@ def open_themis(
             "images": (("site", "time", "y", "x"), _field(records, "images")),
             "timestamp": (("site", "time"), _field(records, "timestamp")),
             "frame_status": (("site", "time"), _field(records, "frame_status")),
+            **{k: (("site", "time"), _field(records, k), a) for k, a in HEADER_FIELDS.items()},
         },
         coords={
             "site": np.array(site_codes, dtype=object),
@@ -571,7 +611,10 @@ def _check_found(
 
 
 #: One slot of a frames chunk as the reading task returns it: the frame and what is known of it.
-RECORD = np.dtype([("images", "<u2", FRAME_SHAPE), ("timestamp", "M8[ns]"), ("frame_status", "i1")])
+RECORD = np.dtype(
+    [("images", "<u2", FRAME_SHAPE), ("timestamp", "M8[ns]"), ("frame_status", "i1")]
+    + [(key, "f4") for key in HEADER_FIELDS]
+)
 
 
 def read_records(
@@ -600,9 +643,11 @@ def read_records(
 
 def _read_records_block(files: np.ndarray, archive: Archive, times: np.ndarray, block_info=None):
     lo, hi = block_info[None]["array-location"][1]
-    images, timestamp, status = read_block(archive, files[0, 0], times[lo], hi - lo)
+    images, timestamp, status, meta = read_block(archive, files[0, 0], times[lo], hi - lo)
     out = np.empty((1, hi - lo), dtype=RECORD)
     out["images"], out["timestamp"], out["frame_status"] = images, timestamp, status
+    for key, values in meta.items():
+        out[key] = values
     return out
 
 

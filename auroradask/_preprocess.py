@@ -31,6 +31,7 @@ from dask.base import tokenize
 from ._clahe import clahe_uint16
 from ._schema import OK
 from ._skymap import ElevationSource, site_elevations
+from ._skymaps import SkymapTree, open_skymaps, resolve_per_slot
 from .errors import ArgumentError
 
 
@@ -278,14 +279,34 @@ def _preprocess_chunk(
     return preprocess_frames(images[0], fov[0], preset, valid=status[0] == OK)[None]
 
 
+def _per_fov(images, status, fov_index, fovs, kernel, **kwargs):
+    """Run ``kernel`` on each run of slots of a chunk that share a field of view."""
+    index = fov_index[0]
+    edges = np.r_[0, np.flatnonzero(np.diff(index)) + 1, len(index)]
+    parts = [
+        kernel(images[:, lo:hi], status[:, lo:hi], fovs[index[lo]][None], **kwargs)
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        if hi > lo
+    ]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def _site_position(status: np.ndarray, block_info=None) -> np.ndarray:
+    return np.full(status.shape, block_info[0]["chunk-location"][0], dtype=np.int16)
+
+
 @dataclass
 class FrameBlocks:
-    """Raw frames as dask arrays ready for a per-chunk kernel, with each site's field of view."""
+    """Raw frames as dask arrays ready for a per-chunk kernel, with the field of view of
+    every slot: a stack of distinct fields of view and a (site, time) index into it (one per
+    site for a single elevation map; per skymap period for a skymap tree)."""
 
     images: da.Array  # (site, time, y, x), one site and whole frames per chunk
     status: da.Array  # (site, time), chunked like images
-    fovs: np.ndarray  # (site, y, x) bool
-    elevation_sources: dict[str, str]
+    fovs: np.ndarray  # (k, y, x) bool: the distinct fields of view
+    #: (site, time) int16 into fovs; None: each site's own (fovs[i] for site i)
+    fov_index: np.ndarray | None
+    elevation_sources: dict[str, Any]
 
     def map_chunks(
         self, stage: str, kernel: Callable, new_axes: dict[str, int], dtype: Any, **kwargs: Any
@@ -293,35 +314,54 @@ class FrameBlocks:
         """``kernel(images, status, fov, **kwargs)`` on every chunk of whole frames.
 
         The kernel gets ``(1, n, y, x)`` frames, ``(1, n)`` statuses and the ``(1, y, x)``
-        field of view of the chunk's site, and returns ``(1, n, *new_axes)``. Every task is
-        named ``<stage>-<token>``, so the dashboard shows the pipeline's stages.
+        field of view of those slots, and returns ``(1, n, *new_axes)``; a chunk whose slots
+        use several fields of view (a skymap change inside it) is given to the kernel in runs
+        of one field of view each. Every task is named ``<stage>-<token>``, so the dashboard
+        shows the pipeline's stages.
         """
         out = "st" + "".join(new_axes)
-        name = f"{stage}-" + tokenize(kernel, self.images, self.status, self.fovs, kwargs)
-        fov = da.from_array(self.fovs, chunks=(1, -1, -1), name=f"{stage}-" + tokenize(name))
+        name = f"{stage}-" + tokenize(
+            kernel, self.images, self.status, self.fovs, self.fov_index, kwargs
+        )
+        # the whole stack is one key that every task shares
+        fovs = da.from_array(self.fovs, chunks=-1, name=f"{stage}-" + tokenize(name, "fovs"))
+        if self.fov_index is None:  # one chunk per site along "site": its position is its map
+            fov_index = self.status.map_blocks(
+                _site_position, dtype=np.int16, name=f"{stage}-" + tokenize(name, "index")
+            )
+        else:
+            fov_index = da.from_array(
+                self.fov_index, chunks=self.status.chunks, name=f"{stage}-" + tokenize(name, "i")
+            )
         return da.blockwise(
-            kernel,
+            _per_fov,
             out,
             self.images,
             "styx",
             self.status,
             "st",
-            fov,
-            "syx",
+            fov_index,
+            "st",
+            fovs,
+            "kyx",
             new_axes=new_axes,
             concatenate=True,
             dtype=dtype,
             meta=np.empty((0,) * len(out), dtype=dtype),
             name=name,
+            kernel=kernel,
             **kwargs,
         )
 
 
 def frame_blocks(
-    frames: xr.Dataset, preset: Preset, elevation: ElevationSource | Mapping[str, ElevationSource]
+    frames: xr.Dataset,
+    preset: Preset,
+    elevation: ElevationSource | Mapping[str, ElevationSource] | SkymapTree,
+    skymaps: str | SkymapTree | None = None,
 ) -> FrameBlocks:
     """Line up ``images`` and ``frame_status`` for per-chunk kernels and resolve the elevation
-    maps into each site's field of view."""
+    maps into the field of view of every slot (see :func:`preprocess` for the arguments)."""
     for var in ("images", "frame_status"):
         if var not in frames:
             raise ArgumentError(f"frames: no {var!r} variable; open frames with open_themis")
@@ -334,15 +374,42 @@ def frame_blocks(
         images = images.rechunk({0: 1})
     status = status.rechunk(images.chunks[:2])
     sites = [str(s) for s in frames["site"].values]
-    elevations, sources = site_elevations(sites, elevation)
+    tree = resolve_tree(elevation, skymaps)
+    if tree is not None:
+        elevations, fov_index, sources = resolve_per_slot(tree, sites, frames["time"].values)
+        owners = {k: s for i, s in enumerate(sites) for k in np.unique(fov_index[i])}
+    else:
+        elevations, sources = site_elevations(sites, elevation)
+        fov_index = None
+        owners = dict(enumerate(sites))
     fovs = np.stack([field_of_view(e, preset.min_elevation) for e in elevations])
-    for site, fov in zip(sites, fovs, strict=True):
+    for k, fov in enumerate(fovs):
         if not fov.any():
             raise ArgumentError(
-                f"field of view: no pixel of the elevation map for site {site!r} is at or "
-                f"above min_elevation={preset.min_elevation}"
+                f"field of view: no pixel of the elevation map for site {owners.get(k)!r} is "
+                f"at or above min_elevation={preset.min_elevation}"
             )
-    return FrameBlocks(images, status, fovs, sources)
+    return FrameBlocks(images, status, fovs, fov_index, sources)
+
+
+def resolve_tree(elevation: Any, skymaps: str | SkymapTree | None) -> SkymapTree | None:
+    """The skymap tree that ``elevation``/``skymaps`` name, or None for a single map."""
+    if isinstance(elevation, SkymapTree):
+        if skymaps is not None:
+            raise ArgumentError("skymaps: give the skymap tree as elevation= or skymaps=, not both")
+        return elevation
+    if skymaps is None:
+        if isinstance(elevation, str) and elevation == "archive":
+            raise ArgumentError(
+                "skymaps: elevation='archive' needs skymaps=PATH|URL (a skymap tree)"
+            )
+        return None
+    if not (isinstance(elevation, str) and elevation in ("archive", "circle")):
+        raise ArgumentError(
+            "elevation: with skymaps= the skymap tree gives the elevation maps; pass "
+            "elevation='archive' (or leave it out), or a fallback via open_skymaps(fallback=)"
+        )
+    return skymaps if isinstance(skymaps, SkymapTree) else open_skymaps(skymaps)
 
 
 def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:
@@ -353,7 +420,9 @@ def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:
 def preprocess(
     frames: xr.Dataset,
     preset: str | Preset | Mapping[str, Any] = "themis-pa",
-    elevation: ElevationSource | Mapping[str, ElevationSource] = "circle",
+    elevation: ElevationSource | Mapping[str, ElevationSource] | SkymapTree = "circle",
+    *,
+    skymaps: str | SkymapTree | None = None,
     **overrides: Any,
 ) -> xr.DataArray:
     """Prepare frames as a model's input, lazily, one task per chunk of whole frames.
@@ -368,7 +437,13 @@ def preprocess(
     elevation
         The elevation map for the field of view: a skymap ``.sav`` path, a ``.npy`` path, an
         array, ``"circle"`` (an ideal fisheye, the default), a horizon radius in pixels, or a
-        mapping ``site → any of those`` for multi-site datasets.
+        mapping ``site → any of those`` for multi-site datasets; or ``"archive"`` with
+        ``skymaps=``, or a :class:`SkymapTree` from :func:`auroradask.open_skymaps`.
+    skymaps
+        A skymap tree (path, URL or :func:`auroradask.open_skymaps`): every frame gets the
+        skymap of its site valid at its time (latest valid-from date not after it, highest
+        version of that date). Frames before a site's first skymap are an error unless the
+        tree was opened with a ``fallback``.
     **overrides
         Preset parameters to change, e.g. ``tile_grid=(4, 4)``, ``min_elevation=10``.
 
@@ -377,10 +452,12 @@ def preprocess(
     xarray.DataArray
         ``(site, time, row, col, channel)``, float32 0..255 or uint8. Frames whose
         ``frame_status`` is not 0 are all zeros and cost no work. Attributes record the preset
-        (``preset``, JSON) and the elevation map of each site (``elevation_source``, JSON).
+        (``preset``, JSON) and the elevation map of each site (``elevation_source``, JSON:
+        site → description; with a skymap tree, site → list of ``{"skymap", "start", "end"}``
+        periods naming each file, relative to the tree, and the slots it served).
     """
     params = get_preset(preset, **overrides)
-    blocks = frame_blocks(frames, params, elevation)
+    blocks = frame_blocks(frames, params, elevation, skymaps)
     rows, cols = params.size
     data = blocks.map_chunks(
         "preprocess",

@@ -3,7 +3,10 @@
 Geographic (geodetic) latitude and longitude in degrees east, as listed by the University of
 Calgary for the THEMIS ASI array (the same values are distributed with the ``asilib``
 package's ``asi_locations.csv``). They let a dataset carry site coordinates without reading a
-file; a skymap gives the exact values for a given installation.
+file; a skymap gives the exact values for a given installation (``read_skymap``'s
+``latitude``/``longitude`` attributes), and stream0 frame headers give the values the
+imager was configured with (the frames dataset's ``header_latitude``/``header_longitude``).
+A site code not in this table is still accepted where the archive holds files for it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ degrees of the sky it sees; NaN where the pixel sees no sky (outside the lens).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,10 @@ def read_skymap(path: str | os.PathLike) -> xr.Dataset:
     -------
     xarray.Dataset
         ``elevation(y, x)`` and ``azimuth(y, x)`` in degrees (NaN outside the field of
-        view), with attributes ``site``, ``imager``, ``latitude``, ``longitude`` (degrees
+        view); where the file has them (``FULL_MAP_*``), ``map_latitude`` and
+        ``map_longitude`` (map_altitude, y_corner, x_corner): the pixel corners' geodetic
+        latitude and longitude (degrees east, -180..180) at each mapping altitude
+        (``map_altitude``, m). Attributes ``site``, ``imager``, ``latitude``, ``longitude`` (degrees
         east, -180..180), ``altitude`` and ``path``.
 
     Raises
@@ -49,7 +53,9 @@ def read_skymap(path: str | os.PathLike) -> xr.Dataset:
     if not os.path.exists(path):
         raise SourceNotFoundError(f"skymap: {path!r} does not exist")
     try:
-        record = readsav(path, python_dict=True)["skymap"]
+        with warnings.catch_warnings():  # "Not able to verify number of bytes": harmless
+            warnings.simplefilter("ignore", UserWarning)
+            record = readsav(path, python_dict=True)["skymap"]
         elevation = np.asarray(record["FULL_ELEVATION"][0], dtype=np.float32)
         azimuth = np.asarray(record["FULL_AZIMUTH"][0], dtype=np.float32)
         attrs = {
@@ -66,13 +72,37 @@ def read_skymap(path: str | os.PathLike) -> xr.Dataset:
         ) from None
     _check_shape(elevation, f"skymap {path!r}")
     dims = ("y", "x")
-    return xr.Dataset(
-        {
-            "elevation": (dims, elevation, {"units": "degrees", "long_name": "elevation"}),
-            "azimuth": (dims, azimuth, {"units": "degrees", "long_name": "azimuth"}),
-        },
-        attrs=attrs,
-    )
+    variables = {
+        "elevation": (dims, elevation, {"units": "degrees", "long_name": "elevation"}),
+        "azimuth": (dims, azimuth, {"units": "degrees", "long_name": "azimuth"}),
+    }
+    coords = {}
+    names = record.dtype.names
+    if {"FULL_MAP_LATITUDE", "FULL_MAP_LONGITUDE", "FULL_MAP_ALTITUDE"} <= set(names):
+        # (altitude, y + 1, x + 1): the latitude and longitude of every pixel's corners at
+        # each mapping altitude (UCalgary's convention), for georeferencing
+        latitude = np.asarray(record["FULL_MAP_LATITUDE"][0], dtype=np.float32)
+        longitude = np.asarray(record["FULL_MAP_LONGITUDE"][0], dtype=np.float32)
+        longitude = (longitude + 180.0) % 360.0 - 180.0
+        altitude = np.atleast_1d(np.asarray(record["FULL_MAP_ALTITUDE"][0], dtype=np.float64))
+        corner = ("map_altitude", "y_corner", "x_corner")
+        if latitude.ndim == 3 and latitude.shape[0] == altitude.size:
+            coords["map_altitude"] = (
+                "map_altitude",
+                altitude,
+                {"units": "m", "long_name": "mapping altitude"},
+            )
+            variables["map_latitude"] = (
+                corner,
+                latitude,
+                {"units": "degrees_north", "long_name": "latitude of pixel corners"},
+            )
+            variables["map_longitude"] = (
+                corner,
+                longitude,
+                {"units": "degrees_east", "long_name": "longitude of pixel corners"},
+            )
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
 def circle_elevation(horizon_radius: float = 128.0, center: tuple[float, float] | None = None):

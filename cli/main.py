@@ -94,6 +94,12 @@ def _add_classify(commands) -> None:
         "--preset", help="preprocessing preset name, overriding the card (themis-pa, pfrr-pa)"
     )
     model.add_argument(
+        "--skymaps",
+        metavar="URL|PATH",
+        help="skymap tree (<site>/<site>_YYYYMMDD/themis_skymap_*.sav): the skymap valid "
+        "for each site and time; frames before a site's first skymap are an error",
+    )
+    model.add_argument(
         "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
     )
     model.add_argument(
@@ -203,7 +209,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         providers=args.providers,
     )
-    results = auroradask.classify(frames, model, elevation=args.skymap or "circle")
+    if args.skymaps and args.skymap:
+        raise UsageError("classify: give --skymap or --skymaps, not both")
+    skymaps = auroradask.open_skymaps(args.skymaps, cache=args.cache) if args.skymaps else None
+    results = auroradask.classify(frames, model, elevation=args.skymap or "circle", skymaps=skymaps)
+    if args.skymap or skymaps is not None:
+        # reads up to 20 frames of each site: a flipped or wrong skymap is reported, not
+        # silently used (an imager's own skymap always passes; another's may not)
+        report = auroradask.check_skymap(
+            frames, args.skymap or "circle", skymaps, raise_error=False
+        )
+        for site, result in report.items():
+            if not result["ok"]:
+                print(
+                    f"warning: site {site}: skymap {result['skymap']} does not line up with "
+                    f"the frames' dark corners ({result['mismatch']} pixels disagree; "
+                    f"{result['best_other']} it would be {result['best_other_mismatch']}): "
+                    "flipped, turned or not this imager's",
+                    file=sys.stderr,
+                )
     total = frames.sizes["site"] * frames.sizes["time"]
     print(
         f"{total} frame slots: {', '.join(frames['site'].values)}, "
