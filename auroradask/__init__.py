@@ -13,6 +13,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   :func:`write_model_card`, :func:`demo_model`, :func:`classify`;
 - results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
   :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`, :func:`export_text`;
+- auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
+  :func:`patch_blocks` (lazy), :func:`link_patches`, :func:`summarize_tracks`,
+  :func:`read_patch_geometry`, :class:`PatchGeometry`;
 - clusters: :func:`start_client`, :func:`dashboard_link`;
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
 """
@@ -28,6 +31,15 @@ from ._cluster import dashboard_link, start_client
 from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._model import Model, ModelCard, load_model, write_model_card
+from ._patches import (
+    PatchGeometry,
+    PatchResult,
+    link_patches,
+    patch_blocks,
+    patches,
+    read_patch_geometry,
+    summarize_tracks,
+)
 from ._preprocess import (
     PRESETS,
     Preset,
@@ -82,6 +94,8 @@ __all__ = [
     "ModelCard",
     "ModelError",
     "PRESETS",
+    "PatchGeometry",
+    "PatchResult",
     "Preset",
     "SourceNotFoundError",
     "StoreError",
@@ -100,15 +114,20 @@ __all__ = [
     "field_of_view",
     "get_preset",
     "import_text",
+    "link_patches",
     "load_model",
     "open_archive",
     "open_results",
     "open_themis",
+    "patch_blocks",
+    "patches",
     "preprocess",
     "preprocess_frames",
+    "read_patch_geometry",
     "read_skymap",
     "sample_archive",
     "start_client",
+    "summarize_tracks",
     "to_zarr",
     "upgrade_store",
     "write_model_card",
