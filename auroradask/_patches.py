@@ -318,6 +318,7 @@ def detect_frames(
             )  # fmt: skip
         counts[i] = k
     table = pd.DataFrame(rows, columns=["frame", *PATCH_COLUMNS[2:]])
+    table["frame"] = table["frame"].astype(np.int64)
     return _typed(table), counts
 
 
@@ -394,7 +395,7 @@ def _detect_block(
             images[j],
             background[j],
             fovs[site],
-            valid=status[j] == OK,
+            valid=status[j, :, 0, 0] == OK,
             threshold=options.threshold,
             relative=options.relative,
             floor=options.floor,
@@ -454,7 +455,7 @@ def patch_blocks(
         _detect_block,
         images,
         background,
-        status,
+        status[:, :, None, None],  # 4-d, so that blockwise aligns it on (site, time)
         drop_axis=[2, 3],
         chunks=((1,) * len(images.chunks[0]), (1,) * len(images.chunks[1])),
         dtype=object,

@@ -27,7 +27,7 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
-from . import evaluation
+from . import evaluation, patches
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classify(commands)
     _add_store_commands(commands)
     evaluation.add_commands(commands)
+    patches.add_commands(commands)
     return parser
 
 
