@@ -428,10 +428,8 @@ def patch_blocks(
     options = (options or PatchOptions()).check()
     sites = frames["site"].values
     geometries, fovs = _site_geometry(sites, elevation, skymap, altitude_km, options)
-    images = frames["images"].data
+    images = _images(frames)
     status = frames["frame_status"].data
-    if not isinstance(images, da.Array):
-        images = da.from_array(images, chunks=(1, -1, -1, -1))
     if not isinstance(status, da.Array):
         status = da.from_array(status, chunks=images.chunks[:2])
     status = status.rechunk(images.chunks[:2])
@@ -467,6 +465,14 @@ def patch_blocks(
         options=options,
         name="detect-patches",
     )
+
+
+def _images(frames: xr.Dataset) -> da.Array:
+    """The frames as a dask array (numpy-backed frames: one chunk per site)."""
+    images = frames["images"].data
+    if not isinstance(images, da.Array):
+        images = da.from_array(images, chunks=(1, -1, -1, -1))
+    return images
 
 
 def _site_geometry(sites, elevation, skymap, altitude_km, options):
@@ -764,8 +770,9 @@ def patches(
     times = frames["time"].values
     counts = np.full((len(sites), len(times)), -1, dtype=np.int32)
     tables = []
-    s_edges = np.concatenate([[0], np.cumsum(frames["images"].data.chunks[0])])
-    t_edges = np.concatenate([[0], np.cumsum(frames["images"].data.chunks[1])])
+    chunks = _images(frames).chunks
+    s_edges = np.concatenate([[0], np.cumsum(chunks[0])])
+    t_edges = np.concatenate([[0], np.cumsum(chunks[1])])
     for i in range(computed.shape[0]):
         for j in range(computed.shape[1]):
             table, c = computed[i, j]

@@ -110,6 +110,16 @@ def test_chunks_give_the_same_tracks(truth, geometry, result, chunk):
     pd.testing.assert_frame_equal(other.tracks, result.tracks)
 
 
+def test_short_last_chunk_and_numpy_frames(truth, geometry, result):
+    """A last chunk shorter than half the window, and frames in memory (no dask)."""
+    _, frames = truth
+    short = auroradask.patches(sky.dataset(frames[:95], chunk=30), skymap=geometry[0])
+    whole = auroradask.patches(sky.dataset(frames[:95], chunk=95).compute(), skymap=geometry[0])
+    pd.testing.assert_frame_equal(short.table, whole.table)
+    xr_counts = whole.counts.values[0]
+    np.testing.assert_array_equal(xr_counts, result.counts.values[0, :95])
+
+
 def test_bad_frames_are_skipped_and_bridged(truth, geometry, result):
     _, frames = truth
     bad = (21, 22, 60)
