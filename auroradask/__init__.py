@@ -15,6 +15,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   :func:`write_model_card`, :func:`demo_model`, :func:`classify`;
 - results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
   :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`, :func:`export_text`;
+- auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
+  :func:`patch_blocks` (lazy), :func:`link_patches`, :func:`summarize_tracks`,
+  :func:`read_patch_geometry`, :class:`PatchGeometry`;
 - clusters: :func:`start_client`, :func:`dashboard_link`;
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
 """
@@ -42,6 +45,15 @@ from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._images import open_images
 from ._model import Model, ModelCard, load_model, write_model_card
+from ._patches import (
+    PatchGeometry,
+    PatchResult,
+    link_patches,
+    patch_blocks,
+    patches,
+    read_patch_geometry,
+    summarize_tracks,
+)
 from ._plots import plot_events, plot_occurrence, plot_timeline
 from ._preprocess import (
     PRESETS,
@@ -110,6 +122,7 @@ __all__ = [
     "InputDataError",
     "join_nearest",
     "join_over_events",
+    "link_patches",
     "load_model",
     "magnetic_coordinates",
     "MAPPINGS",
@@ -123,6 +136,10 @@ __all__ = [
     "open_skymaps",
     "open_themis",
     "open_themis_cdf",
+    "patch_blocks",
+    "patches",
+    "PatchGeometry",
+    "PatchResult",
     "plot_events",
     "plot_occurrence",
     "plot_timeline",
@@ -130,6 +147,7 @@ __all__ = [
     "preprocess_frames",
     "Preset",
     "PRESETS",
+    "read_patch_geometry",
     "read_skymap",
     "sample_archive",
     "SkymapTree",
@@ -138,6 +156,7 @@ __all__ = [
     "start_client",
     "StoreError",
     "StoreLockedError",
+    "summarize_tracks",
     "to_zarr",
     "upgrade_store",
     "usable",

@@ -27,7 +27,7 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
-from . import analysis, evaluation
+from . import analysis, evaluation, patches
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_commands(commands)
     evaluation.add_commands(commands)
     analysis.add_commands(commands)
+    patches.add_commands(commands)
     return parser
 
 
