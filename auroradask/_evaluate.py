@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._schema import DAY_SLOTS, NO_FILE, SITE_CODE, SLOT, SLOT_SECONDS
+from ._schema import DAY_SLOTS, FILE_UNREACHABLE, NO_FILE, SITE_CODE, SLOT, SLOT_SECONDS
 from .errors import ArgumentError, SourceNotFoundError
 
 #: Named mappings from truth codes to model classes. ``themis-pa``: the interval sheets of the
@@ -632,7 +632,9 @@ class _Results:
         label = part["label"].to_numpy()
         if "frame_status" in part:
             status = part["frame_status"].to_numpy()
-            written = status >= 0
+            # a transport failure (4) is retried by a later run, which would add frames and
+            # shift every sheet frame number after it: such a day is not complete yet
+            written = (status >= 0) & (status != FILE_UNREACHABLE)
             # a site-day never written, or without a single source file, is not in the results
             if not (written & (status != NO_FILE)).any():
                 return NOT_IN_RESULTS

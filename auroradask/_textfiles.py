@@ -93,7 +93,7 @@ def export_text(results: xr.Dataset, outdir: str | os.PathLike) -> list[str]:
         site = str(site)
         if not SITE_CODE.fullmatch(site):  # it becomes part of a path and a header line
             raise InputDataError(
-                f"results: site {site!r} is not a site code (letters and digits); "
+                f"results: site {site!r} is not a site code (lower-case letters and digits); "
                 "refusing to build a file name from it"
             )
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):  # one UT day in memory at a time

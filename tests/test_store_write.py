@@ -274,10 +274,16 @@ def crash_steps(in_memory):
     two_sites = xr.concat(
         [next_day, next_day.assign_coords(site=["fake"], imager=("site", ["themis99"]))], "site"
     )
+    whole_day = in_memory.reindex(  # written straight into its chunks, without staging
+        time=pd.date_range("2014-03-12", periods=28_800, freq="3s"),
+        fill_value={"label": -1, "frame_status": 1},
+    )
+    whole_day["frame_status"][0, 100:200] = 0
     return [
         in_memory.isel(time=slice(0, 60)),
         two_sites,
         in_memory.isel(time=slice(40, 120)),
+        whole_day,
     ]
 
 
@@ -288,7 +294,7 @@ def write_steps(store, steps, monkeypatch, crash_at=None) -> int:
         crash = CrashAt(patch, crash_at)
         for i, step in enumerate(steps):
             try:
-                auroradask.to_zarr(step.chunk({"site": 1, "time": 20}), store)
+                auroradask.to_zarr(_chunked(step), store)
             except SimulatedCrash:
                 crash.crash_at = None
                 try:  # readers see the store as it was before the step, or no store yet
@@ -296,9 +302,15 @@ def write_steps(store, steps, monkeypatch, crash_at=None) -> int:
                 except (auroradask.SourceNotFoundError, auroradask.StoreError):
                     assert i == 0
                 for again in steps[i:]:
-                    auroradask.to_zarr(again.chunk({"site": 1, "time": 20}), store)
+                    auroradask.to_zarr(_chunked(again), store)
                 break
         return crash.count
+
+
+def _chunked(step: xr.Dataset) -> xr.Dataset:
+    """Pieces of a minute, or a whole site-day as one chunk when the step is a whole day."""
+    whole_day = step.sizes["time"] == 28_800
+    return step.chunk({"site": 1, "time": 28_800 if whole_day else 20})
 
 
 @pytest.mark.slow
@@ -314,3 +326,63 @@ def test_every_crash_point_resumes_to_the_uninterrupted_store(tmp_path, crash_st
         assert not Path(f"{store}.intent.json").exists()
         assert not any(Path(f"{store}.staging").rglob("*.npz")), crash_at
         shutil.rmtree(store)
+
+
+def test_a_staged_piece_with_transport_failures_is_computed_again(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    failed = in_memory.isel(time=slice(0, 40)).copy(deep=True)
+    failed["frame_status"][0, 20:30] = FILE_UNREACHABLE
+    failed["label"][0, 20:30] = -1
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_compact_day", _fail)  # killed after staging, before compaction
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(failed.chunk({"time": 20}), store)
+    healthy = auroradask.to_zarr(in_memory.isel(time=slice(0, 40)).chunk({"time": 20}), store)
+    assert healthy.skipped == 20 and healthy.written == 20
+    stored = auroradask.open_results(store).sel(time=in_memory.time[:40])
+    assert (stored.frame_status == 0).all()
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values[:, :40])
+
+
+def test_other_class_names_are_refused(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    renamed = in_memory.assign_coords({"class": ["a", "b", "c", "d"]})
+    with pytest.raises(auroradask.StoreError, match="has classes"):
+        auroradask.to_zarr(renamed.chunk({"time": 20}), store)
+    # a store that holds nothing yet is made again for them
+    empty = tmp_path / "empty.zarr"
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write_piece", _fail)
+        with pytest.raises(RuntimeError):
+            auroradask.to_zarr(in_memory.chunk({"time": 20}), empty)
+    assert auroradask.to_zarr(renamed.chunk({"time": 20}), empty).written == 120
+    assert auroradask.open_results(empty)["class"].values.tolist() == ["a", "b", "c", "d"]
+
+
+def test_a_damaged_intent_is_refused_and_deletes_nothing(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    Path(f"{store}.intent.json").write_text('{"step": "ext')
+    with pytest.raises(auroradask.StoreError, match="intent.json is not readable"):
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    Path(f"{store}.intent.json").write_text('{"step": "create"}')
+    with pytest.raises(auroradask.StoreError, match="holds results"):
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+
+
+def test_a_relative_store_path_is_the_clients_even_for_workers_elsewhere(tmp_path, monkeypatch):
+    from distributed import Client, LocalCluster
+
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "client").mkdir()
+    monkeypatch.chdir(tmp_path / "workers")  # the workers start here ...
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with Client(cluster):
+            monkeypatch.chdir(tmp_path / "client")  # ... the client writes from here
+            summary = auroradask.to_zarr(classify_sample(end="2014-03-10T06:01"), "rel.zarr")
+    assert summary.written == 20
+    assert (tmp_path / "client" / "rel.zarr").is_dir()
+    assert not (tmp_path / "workers" / "rel.zarr").exists()

@@ -41,6 +41,7 @@ from .._schema import (
     RESULT_VARIABLES,
     SITE_CODE,
     SLOT,
+    SLOT_SECONDS,
     frame_status_attrs,
     label_attrs,
 )
@@ -135,7 +136,7 @@ def locate(
     if "://" not in url:
         url = os.path.abspath(url)
     if group is not None and not SITE_CODE.fullmatch(group.replace("_", "").replace("-", "")):
-        raise ArgumentError(f"group: {group!r} must be letters, digits, '_' or '-'")
+        raise ArgumentError(f"group: {group!r} must be lower-case letters, digits, '_' or '-'")
     options = dict(storage_options or {})
     try:
         fs, root = fsspec.url_to_fs(url, **options)
@@ -191,7 +192,12 @@ def has_intent(loc: StoreLocation) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except ValueError:
-        return {"step": "create"}  # a torn intent can only be from the first step
+        # intents are written whole, so this one was damaged by something else: guessing
+        # its step could delete results
+        raise StoreError(
+            f"store: {loc.intent} is not readable JSON; look at it, and delete it if the "
+            "store opens and holds what you expect"
+        ) from None
 
 
 def write_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
@@ -375,6 +381,11 @@ def create(loc: StoreLocation, results: xr.Dataset, sites: list[str], times: np.
 
 def discard_unfinished_creation(loc: StoreLocation) -> None:
     """Remove what a killed creation left: it holds metadata only, no results."""
+    if read_state(loc) is not None and holds_results(loc):
+        raise StoreError(
+            f"store: {loc.intent} says a creation was interrupted, but {loc.url} holds "
+            "results; remove the intent file if the store is what you expect"
+        )
     if loc.fs.exists(loc.root):
         loc.fs.rm(loc.root, recursive=True)
     remove(loc.fs, loc.intent)
@@ -425,7 +436,7 @@ def _apply_extension(loc: StoreLocation, intent: dict[str, Any]) -> None:
         group["time"].resize((n_time,))
     # from the length readers knew: a redo must rewrite what a killed run resized but left
     old = intent["known_n_time"]
-    seconds = first.astype(np.int64) + 3 * np.arange(old, n_time, dtype=np.int64)
+    seconds = first.astype(np.int64) + SLOT_SECONDS * np.arange(old, n_time, dtype=np.int64)
     group["time"][old:] = seconds
     # ... then the data arrays' shapes, then the one object readers switch on
     for name in RESULT_VARIABLES:

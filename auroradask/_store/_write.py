@@ -51,6 +51,7 @@ from ._layout import (
     check_identity,
     create,
     day_axis,
+    discard_unfinished_creation,
     extend,
     finish_interrupted,
     holds_results,
@@ -149,7 +150,9 @@ def to_zarr(
         raise ArgumentError(f"results: missing {missing}; pass the output of auroradask.classify")
     bad = [str(s) for s in results["site"].values if not SITE_CODE.fullmatch(str(s))]
     if bad:
-        raise ArgumentError(f"results: sites {bad!r} are not site codes (letters and digits)")
+        raise ArgumentError(
+            f"results: sites {bad!r} are not site codes (lower-case letters and digits)"
+        )
     times = results["time"].values
     if len(times) > 1 and not (np.diff(times) == SLOT).all():
         raise ArgumentError(
@@ -189,9 +192,14 @@ def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
             f"store: {loc.url} is in the first release's layout (chunks of 10 minutes); "
             f"rewrite it with: auroradask upgrade {loc.url}"
         )
-    if not holds_results(loc):
+    if not holds_results(loc):  # an empty store belongs to no model yet
+        classes = [str(c) for c in results["class"].values]
+        if classes != state.classes:  # metadata only: made again for these classes
+            discard_unfinished_creation(loc)
+            create(loc, results, request_sites, day_axis(request_times[0], request_times[-1]))
+            return read_state(loc)
         if any(state.attrs.get(k) != results.attrs.get(k) for k in ("model_sha256", "preset")):
-            adopt_identity(loc, dict(results.attrs))  # an empty store belongs to no model yet
+            adopt_identity(loc, dict(results.attrs))
             state = read_state(loc)
     check_identity(state, results, loc.url)
     if request_times[0] < state.times[0]:
@@ -318,10 +326,10 @@ def _done_slots(loc: StoreLocation, site_index: list[int], start: int, stop: int
     done = (status >= 0) & (status != FILE_UNREACHABLE)
     for i, site in enumerate(site_index):
         for day in range(start // DAY_SLOTS, (stop - 1) // DAY_SLOTS + 1):
-            for offset, n in _staged(loc, site, day):
-                lo = max(day * DAY_SLOTS + offset, start) - start
-                hi = min(day * DAY_SLOTS + offset + n, stop) - start
-                if hi > lo:
+            for piece in _staged(loc, site, day):
+                lo = max(day * DAY_SLOTS + piece.offset, start) - start
+                hi = min(day * DAY_SLOTS + piece.offset + piece.n, stop) - start
+                if hi > lo and piece.done:
                     done[i, lo:hi] = True
     return done
 
@@ -330,8 +338,17 @@ def _staging_folder(loc: StoreLocation, site: int, day: int) -> str:
     return f"{loc.staging}/{site}/{day}"
 
 
-def _staged(loc: StoreLocation, site: int, day: int) -> list[tuple[int, int]]:
-    """(offset in the day, slots) of the pieces staged for one site-day."""
+@dataclass(frozen=True)
+class _Piece:
+    offset: int
+    n: int
+    made: int  # time.time_ns() of writing: overlapping pieces are laid on oldest first
+    done: bool  # False if it holds transport failures, to be computed again
+    name: str
+
+
+def _staged(loc: StoreLocation, site: int, day: int) -> list[_Piece]:
+    """The pieces staged for one site-day, oldest first."""
     folder = _staging_folder(loc, site, day)
     try:
         names = [p.rsplit("/", 1)[-1] for p in loc.fs.ls(folder, detail=False)]
@@ -340,10 +357,12 @@ def _staged(loc: StoreLocation, site: int, day: int) -> list[tuple[int, int]]:
     pieces = []
     for name in names:
         stem, _, ext = name.partition(".")
-        if ext == "npz" and "-" in stem:
-            offset, n = stem.split("-")
-            pieces.append((int(offset), int(n)))
-    return sorted(pieces)
+        parts = stem.split("-")
+        if ext != "npz" or len(parts) != 3 or not parts[2][:-1].isdigit():
+            continue  # not a piece (a temporary file of a write in progress)
+        offset, n, made = int(parts[0]), int(parts[1]), int(parts[2][:-1])
+        pieces.append(_Piece(offset, n, made, parts[2][-1] == "d", name))
+    return sorted(pieces, key=lambda p: p.made)
 
 
 def _piece_writers(
@@ -409,7 +428,11 @@ def _write_piece(label, confidence, probability, timestamp, status, site, slots,
         buffer = io.BytesIO()
         np.savez(buffer, **values)
         folder = _staging_folder(loc, site, day)
-        write_bytes(loc.fs, f"{folder}/{offset}-{n}.npz", buffer.getvalue())
+        # the name says where the piece goes, when it was made (overlapping pieces are laid
+        # on in that order) and whether it holds transport failures (then it is not done)
+        retry = "r" if (values["frame_status"] == FILE_UNREACHABLE).any() else "d"
+        name = f"{offset}-{n}-{time.time_ns()}{retry}.npz"
+        write_bytes(loc.fs, f"{folder}/{name}", buffer.getvalue())
     out = np.empty((1, 1), dtype=object)
     out[0, 0] = _counts(values["label"], values["frame_status"], classes)
     return out
@@ -451,14 +474,14 @@ def _compact_day(loc: StoreLocation, site: int, day: int, *pieces: np.ndarray) -
     day_slice = slice(day * DAY_SLOTS, (day + 1) * DAY_SLOTS)
     values = {name: group[name][site, day_slice] for name in RESULT_VARIABLES}
     values["timestamp"] = values["timestamp"].astype(np.int64)
-    for offset, n in staged:
-        with loc.fs.open(f"{folder}/{offset}-{n}.npz", "rb") as f:
-            piece = np.load(io.BytesIO(f.read()), allow_pickle=False)
+    for piece in staged:  # oldest first: a newer piece of the same slots wins
+        with loc.fs.open(f"{folder}/{piece.name}", "rb") as f:
+            stored = np.load(io.BytesIO(f.read()), allow_pickle=False)
             for name in RESULT_VARIABLES:
-                values[name][offset : offset + n] = piece[name]
+                values[name][piece.offset : piece.offset + piece.n] = stored[name]
     _write_day(loc, site, day, values, group)
-    for offset, n in staged:
-        remove(loc.fs, f"{folder}/{offset}-{n}.npz")
+    for piece in staged:
+        remove(loc.fs, f"{folder}/{piece.name}")
     if loc.is_local:  # object stores have no folders to leave behind
         for empty in (folder, folder.rsplit("/", 1)[0]):
             try:
