@@ -14,7 +14,14 @@ The public API, in pipeline order (everything a user needs is importable from he
 - models and classification: :func:`load_model`, :class:`Model`, :class:`ModelCard`,
   :func:`write_model_card`, :func:`demo_model`, :func:`classify`;
 - results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
-  :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`, :func:`export_text`;
+  :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`,
+  :func:`export_text`, :func:`import_text` (the published classifier's text files);
+- analysis: :func:`usable`, :func:`smooth_labels`, :func:`magnetic_coordinates`,
+  :func:`occurrence`, :func:`events`, :func:`coincidence`, :func:`join_nearest`,
+  :func:`join_over_events`, :func:`plot_timeline`, :func:`plot_occurrence`,
+  :func:`plot_events`;
+- against human labels or another store: :func:`evaluate` → :class:`Evaluation`,
+  :data:`MAPPINGS` (named code → class mappings);
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;

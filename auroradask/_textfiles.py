@@ -326,6 +326,12 @@ def _class_table(files: Sequence[TextFile], classes: Sequence[str] | None) -> li
             examples = "; ".join(f"{n!r} in {where[(index, n)]}" for n in sorted(names))
             raise InputDataError(f"class index {index} has several names: {examples}")
     by_index = {index: names.pop() for index, names in seen.items()}
+    too_large = [index for index in by_index if not 0 <= index <= 127]
+    if too_large:  # a label is int8: a larger index would wrap around without a word
+        index = too_large[0]
+        raise InputDataError(
+            f"class index {index} in {where[(index, by_index[index])]} is outside 0-127"
+        )
     names = list(by_index.values())
     if len(set(names)) < len(names):
         raise InputDataError(f"one class name has several indices: {sorted(by_index.items())}")

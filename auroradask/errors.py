@@ -2,8 +2,9 @@
 
 Everything here derives from :class:`AuroradaskError`. The command line turns
 :class:`ArgumentError`, :class:`ModelError` and :class:`StoreError` into exit code 2 (the
-request does not fit), any other :class:`AuroradaskError` into exit code 1 with a one-line
-message, and lets every other exception (a bug) show its traceback.
+request does not fit), except :class:`StoreLockedError` (another writer is running: exit 1,
+try again later); any other :class:`AuroradaskError` gives exit code 1 with a one-line
+message, and every other exception (a bug) shows its traceback.
 """
 
 from __future__ import annotations
