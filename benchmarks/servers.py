@@ -9,8 +9,8 @@ Shared by ``benchmarks/remote.py`` and the test suite (``tests/conftest.py``).
 from __future__ import annotations
 
 import functools
-import logging
 import http.server
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -22,16 +22,31 @@ from typing import Any
 S3_KEY, S3_SECRET = "testing", "testing"
 
 
+class Latency:
+    """Seconds added to every request of a server; may be changed while it runs (uploads
+    go at full speed, measurements with the delay)."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def wait(self) -> None:
+        if self.seconds:
+            time.sleep(self.seconds)
+
+
+def _latency(latency: float | Latency) -> Latency:
+    return latency if isinstance(latency, Latency) else Latency(latency)
+
+
 class _SlowHandler(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, *args, latency: float, counter: list[str] | None, **kwargs):
+    def __init__(self, *args, latency: Latency, counter: list[str] | None, **kwargs):
         self.latency, self.counter = latency, counter
         super().__init__(*args, **kwargs)
 
     def send_head(self):
         if self.counter is not None:
             self.counter.append(self.path)
-        if self.latency:
-            time.sleep(self.latency)
+        self.latency.wait()
         return super().send_head()
 
     def log_message(self, *args):
@@ -40,14 +55,14 @@ class _SlowHandler(http.server.SimpleHTTPRequestHandler):
 
 @contextmanager
 def http_server(
-    directory: str | Path, latency: float = 0.0, counter: list[str] | None = None
+    directory: str | Path, latency: float | Latency = 0.0, counter: list[str] | None = None
 ) -> Iterator[str]:
     """Serve ``directory`` over HTTP on 127.0.0.1; yields the base URL (no trailing slash).
 
     Every request waits ``latency`` seconds first; its path is appended to ``counter``.
     """
     handler = functools.partial(
-        _SlowHandler, directory=str(directory), latency=latency, counter=counter
+        _SlowHandler, directory=str(directory), latency=_latency(latency), counter=counter
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -64,16 +79,20 @@ def http_server(
 class _Delay:
     """WSGI middleware: wait, then let moto answer."""
 
-    def __init__(self, app, latency: float) -> None:
+    def __init__(self, app, latency: Latency) -> None:
         self.app, self.latency = app, latency
 
     def __call__(self, environ, start_response):
-        time.sleep(self.latency)
+        if environ.get("PATH_INFO") == "/__latency__":  # set by set_latency(), not S3
+            self.latency.seconds = float(environ.get("QUERY_STRING") or 0)
+            start_response("204 No Content", [])
+            return [b""]
+        self.latency.wait()
         return self.app(environ, start_response)
 
 
 @contextmanager
-def s3_server(latency: float = 0.0) -> Iterator[dict[str, Any]]:
+def s3_server(latency: float | Latency = 0.0) -> Iterator[dict[str, Any]]:
     """An S3 server (moto) on 127.0.0.1 in this process; yields s3fs ``storage_options``.
 
     Moto keeps its buckets in memory: they vanish when the server stops. The server is a
@@ -88,9 +107,7 @@ def s3_server(latency: float = 0.0) -> Iterator[dict[str, Any]]:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    app: Any = DomainDispatcherApplication(create_backend_app)
-    if latency:
-        app = _Delay(app, latency)
+    app: Any = _Delay(DomainDispatcherApplication(create_backend_app), _latency(latency))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -126,3 +143,60 @@ def upload(local: str | Path, url: str, storage_options: dict[str, Any]) -> None
     targets = [f"{path.rstrip('/')}/{f.relative_to(local).as_posix()}" for f in files]
     fs.put([str(f) for f in files], targets)  # file by file: the same keys whether or not
     # the prefix exists already (a folder put copies *into* an existing one)
+
+
+def set_latency(endpoint: str, seconds: float) -> None:
+    """Change the added latency of an S3 server started by :func:`s3_server` (any process)."""
+    import urllib.request
+
+    urllib.request.urlopen(f"{endpoint}/__latency__?{seconds}", timeout=10).close()
+
+
+@contextmanager
+def in_subprocess(kind: str, *args: str) -> Iterator[str]:
+    """Run a server of this module in its own process (a remote server does not share the
+    client's interpreter lock); yields its base URL, stops it at the end."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.servers", kind, *args],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"{kind} server did not start: {url!r}")
+        yield url
+    finally:
+        process.stdin.close()  # the server stops when its stdin closes
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _serve(argv: list[str]) -> None:
+    """``python -m benchmarks.servers http DIR LATENCY`` or ``... s3 LATENCY``: print the base
+    URL, serve until stdin closes."""
+    import sys
+
+    kind, *rest = argv
+    if kind == "http":
+        server = http_server(rest[0], float(rest[1]))
+    else:
+        server = s3_server(float(rest[0]))
+    with server as handle:
+        url = handle if kind == "http" else handle["endpoint_url"]
+        print(url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve(sys.argv[1:])
