@@ -8,6 +8,7 @@ Shared by ``benchmarks/remote.py`` and the test suite (``tests/conftest.py``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import logging
@@ -79,8 +80,9 @@ def http_server(
 class _Delay:
     """WSGI middleware: wait, then let moto answer."""
 
-    def __init__(self, app, latency: Latency) -> None:
+    def __init__(self, app, latency: Latency, serialize: bool = False) -> None:
         self.app, self.latency = app, latency
+        self.lock = threading.Lock() if serialize else contextlib.nullcontext()
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/__latency__":  # set by set_latency(), not S3
@@ -88,16 +90,23 @@ class _Delay:
             start_response("204 No Content", [])
             return [b""]
         self.latency.wait()
-        return self.app(environ, start_response)
+        with self.lock:
+            return self.app(environ, start_response)
 
 
 @contextmanager
-def s3_server(latency: float | Latency = 0.0) -> Iterator[dict[str, Any]]:
+def s3_server(latency: float | Latency = 0.0, serialize: bool = False) -> Iterator[dict[str, Any]]:
     """An S3 server (moto) on 127.0.0.1 in this process; yields s3fs ``storage_options``.
 
     Moto keeps its buckets in memory: they vanish when the server stops. The server is a
     threaded werkzeug server, as moto's ``ThreadedMotoServer``, with ``latency`` seconds
     added to every request.
+
+    ``serialize`` answers one request at a time (the delay is still waited in parallel).
+    moto checks a conditional write's precondition and then writes, without a lock, so two
+    racing ``If-None-Match: *`` PUTs can both succeed there; AWS S3 (and MinIO, Ceph)
+    decide them atomically. The tests of the lock serialize, to test auroradask's side
+    against a server that is atomic, as the real ones are.
     """
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -107,7 +116,7 @@ def s3_server(latency: float | Latency = 0.0) -> Iterator[dict[str, Any]]:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    app: Any = _Delay(DomainDispatcherApplication(create_backend_app), _latency(latency))
+    app: Any = _Delay(DomainDispatcherApplication(create_backend_app), _latency(latency), serialize)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

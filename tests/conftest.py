@@ -82,7 +82,9 @@ def s3_server():
     """
     from benchmarks.servers import s3_server
 
-    with s3_server() as options:
+    # one request at a time: moto's conditional writes are check-then-write, racy under
+    # concurrent requests, where AWS S3's are atomic (see benchmarks.servers.s3_server)
+    with s3_server(serialize=True) as options:
         yield options
 
 
