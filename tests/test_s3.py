@@ -257,9 +257,9 @@ def test_a_crash_at_any_write_resumes_to_the_uninterrupted_store_on_s3(
     assert writes > 60
     expected = auroradask.open_results(f"{bucket}/reference.zarr", storage_options=options).load()
     fs = s3_fs(options)
-    # a dozen points spread over the creation, pieces, compactions and the extension (every
+    # points spread over the creation, pieces, compactions and the extension (every
     # point is enumerated on a local disk by test_store_write; S3 requests are slower)
-    crash_points = sorted({1, 2, 3, *range(5, writes + 1, max(1, writes // 10)), writes})
+    crash_points = sorted({1, 2, *range(4, writes + 1, max(1, writes // 6)), writes})
     for crash_at in crash_points:
         store = f"{bucket}/crash-{crash_at}.zarr"
         write_steps(store, options, crash_steps, monkeypatch, crash_at)
