@@ -299,13 +299,52 @@ class Archive:
         """
         sites = list(sites)
         self.list_many(self._day_dir(day) for day in request_days(start, end))
-        self.list_many(
-            hour_dir
+        hours = {
+            site_dir: self._hour_folders(site_dir, start, end)
             for site in sites
             for site_dir in self.site_folders(site, start, end)
-            for hour_dir in self._hour_folders(site_dir, start, end)
-        )
+        }
+        if self._flat:
+            self._list_trees(hours)
+        self.list_many(hour_dir for folders in hours.values() for hour_dir in folders)
         return [self.find_minute_files(site, start, end) for site in sites]
+
+    @property
+    def _flat(self) -> bool:
+        """Whether folders are only key prefixes (S3): one listing gives a whole subtree."""
+        protocol = self.fs.protocol
+        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+        return bool(protocols & {"s3", "s3a"})
+
+    def _list_trees(self, hours: dict[str, list[str]]) -> None:
+        """On S3, list each site-day folder's whole subtree in one request (up to 1,000 keys
+        a page) instead of its hour folders one by one, and keep the hour folders' listings
+        from it (an hour folder absent from it is empty). Subtrees that cannot be listed are
+        left to :meth:`list_many`."""
+
+        def tree(site_dir: str):
+            try:
+                return self.fs.find(site_dir, detail=True)
+            except Exception as error:  # noqa: BLE001 - listed folder by folder instead
+                log.debug("cannot list %s whole: %s", site_dir, _describe(error))
+                return None
+
+        todo = [
+            d for d, folders in hours.items() if any(h not in self._listing_cache for h in folders)
+        ]
+        with ThreadPoolExecutor(max(1, min(REMOTE_CONCURRENCY, len(todo)))) as pool:
+            found = list(pool.map(tree, todo))
+        for site_dir, entries in zip(todo, found, strict=True):
+            if entries is None:
+                continue
+            by_folder: dict[str, list[tuple[str, int | None]]] = {}
+            for path, info in entries.items():
+                folder, _, name = path.rstrip("/").rpartition("/")
+                size = info.get("size")
+                is_file = isinstance(size, int) and info.get("type", "file") == "file"
+                by_folder.setdefault(folder, []).append((name, size if is_file else None))
+            for hour_dir in hours[site_dir]:
+                self._keep_listing(hour_dir, by_folder.get(hour_dir, []))
 
     def find_minute_files(
         self, site: str, start: pd.Timestamp, end: pd.Timestamp
