@@ -369,3 +369,13 @@ def test_the_upload_helper_keeps_the_tree(s3_archive):
     url, options = s3_archive
     names = sorted(Path(p).name for p in s3_fs(options).find(url))
     assert names == sorted(p.name for p in Path(auroradask.sample_archive()).rglob("*.pgm*"))
+
+
+def test_a_filesystem_without_atomic_steps_says_so_in_the_error():
+    fs = fsspec.filesystem("memory")
+    holder = StoreLock(fs, "/nonatomic/store.zarr", stale_after=300)
+    holder.acquire()
+    holder._stop.set()
+    with pytest.raises(auroradask.StoreLockedError, match="not known to be atomic"):
+        StoreLock(fs, "/nonatomic/store.zarr", stale_after=300).acquire()
+    fs.rm("/nonatomic", recursive=True)

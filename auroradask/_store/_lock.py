@@ -41,6 +41,11 @@ from fsspec.asyn import sync
 from ..errors import StoreLockedError
 
 LOCK_SUFFIX = ".lock"
+#: Said by the lock's errors on filesystems where its steps are not known to be atomic.
+_NOT_ATOMIC = (
+    " (on this filesystem the lock is not known to be atomic: taking over a stale lock is a "
+    "delete then a create, so do not start two writers on one store at once)"
+)
 HEARTBEAT_SECONDS = 20.0
 
 
@@ -163,6 +168,7 @@ class StoreLock:
             f"store: another writer holds {self.path} (host {holder.get('host')}, pid "
             f"{holder.get('pid')}, heartbeat {age}); wait for it to finish, or delete the "
             "lock file if you are sure no writer is running"
+            + ("" if self.local or self.s3 else _NOT_ATOMIC)
         )
 
     # ------------------------------------------------------------------ taking the lock
@@ -185,7 +191,10 @@ class StoreLock:
             if self._take_over(holder):
                 break
         else:
-            raise StoreLockedError(f"store: {self.path} changed hands while taking it; try again")
+            raise StoreLockedError(
+                f"store: {self.path} changed hands while taking it; try again"
+                + ("" if self.local or self.s3 else _NOT_ATOMIC)
+            )
         self._thread = threading.Thread(target=self._beat, daemon=True, name="auroradask-lock")
         self._thread.start()
 
