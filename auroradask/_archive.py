@@ -18,7 +18,8 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -42,6 +43,11 @@ MINUTE_FILE = re.compile(
 SUFFIX_PREFERENCE = {"": 0, ".gz": 1, ".bz2": 2}
 
 LOCAL_PROTOCOLS = {"file", "local"}
+
+#: Requests in flight at once when listing a remote tree or fetching a chunk's files: both are
+#: small and bound by the round trip, not by bandwidth, so a few dozen overlap well while
+#: staying polite to one server.
+REMOTE_CONCURRENCY = 16
 
 
 class TransportError(OSError):
@@ -172,45 +178,173 @@ class Archive:
     def list_names(self, directory: str) -> list[str]:
         """Names (not paths) in one folder of the tree; empty if the folder does not exist."""
         if directory not in self._listing_cache:
-            # remote listings carry sizes for free (object stores; not HTTP): keep them, to
-            # check downloads and cached copies against them
-            detail = not self.is_local
-            try:
-                entries = self.fs.ls(directory, detail=detail)
-            except (FileNotFoundError, NotADirectoryError):
-                entries = []
-            except Exception as error:  # noqa: BLE001 - a folder we cannot list hides files
-                raise InputDataError(
-                    f"cannot list folder {directory} of {self.url}: {_describe(error)}"
-                ) from error
-            names = []
-            for entry in entries:
-                name = posixpath.basename(str(entry["name"] if detail else entry).rstrip("/"))
-                names.append(name)
-                size = entry.get("size") if detail else None
-                if isinstance(size, int) and entry.get("type", "file") == "file":
-                    self._sizes[posixpath.join(directory, name)] = size
-            self._listing_cache[directory] = sorted(names)
+            self._keep_listing(directory, self._list(directory))
         return self._listing_cache[directory]
+
+    def list_many(self, directories: Iterable[str]) -> None:
+        """List folders ahead of :meth:`list_names`, several at once on a remote tree.
+
+        A listing over HTTP or S3 costs one round trip and almost no bandwidth, so
+        discovery of many sites and nights is bound by latency: listing the folders in a
+        bounded thread pool (fsspec's async filesystems serve the threads from their one
+        event loop) makes it as fast as the slowest of a few round trips instead of their
+        sum. The listings kept are the same as one-by-one listing gives; errors surface when
+        :meth:`list_names` is called for that folder, as before.
+        """
+        todo = list(dict.fromkeys(d for d in directories if d not in self._listing_cache))
+        if self.is_local or len(todo) < 2:
+            return
+        workers = min(REMOTE_CONCURRENCY, len(todo))
+        with ThreadPoolExecutor(workers, thread_name_prefix="auroradask-list") as pool:
+            listings = list(pool.map(self._list_or_error, todo))
+        for directory, listing in zip(todo, listings, strict=True):
+            if not isinstance(listing, InputDataError):
+                self._keep_listing(directory, listing)
+
+    def _list_or_error(self, directory: str):
+        try:
+            return self._list(directory)
+        except InputDataError as error:
+            return error  # raised again by list_names, in order, on the caller's thread
+
+    def _list(self, directory: str) -> list[tuple[str, int | None]]:
+        """(name, size or None) of the entries of one folder; no state is changed, so that
+        threads may list at once."""
+        # remote listings carry sizes for free (object stores; not HTTP): keep them, to
+        # check downloads and cached copies against them
+        detail = not self.is_local
+        try:
+            entries = self.fs.ls(directory, detail=detail)
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        except Exception as error:  # noqa: BLE001 - a folder we cannot list hides files
+            raise InputDataError(
+                f"cannot list folder {directory} of {self.url}: {_describe(error)}"
+            ) from error
+        listing = []
+        for entry in entries:
+            name = posixpath.basename(str(entry["name"] if detail else entry).rstrip("/"))
+            size = entry.get("size") if detail else None
+            is_file = isinstance(size, int) and entry.get("type", "file") == "file"
+            listing.append((name, size if is_file else None))
+        return listing
+
+    def _keep_listing(self, directory: str, listing: list[tuple[str, int | None]]) -> None:
+        for name, size in listing:
+            if size is not None:
+                self._sizes[posixpath.join(directory, name)] = size
+        self._listing_cache[directory] = sorted(name for name, _ in listing)
+
+    def fetch_many(self, candidates: Iterable[Candidate]) -> dict[str, bytes | OSError]:
+        """:meth:`read_bytes` of several remote files at once: path to bytes or to the error.
+
+        Minute files are small (about 1 MB) and a remote read of one is bound by the round
+        trip, so a chunk's files are fetched a few at a time in a bounded thread pool. Each
+        goes through :meth:`read_bytes`, so the local cache and the size checks are exactly
+        those of one-by-one reading. Local trees are not read ahead (returns ``{}``).
+        """
+        todo = list(dict.fromkeys(candidates))
+        if self.is_local or len(todo) < 2:
+            return {}
+        workers = min(REMOTE_CONCURRENCY, len(todo))
+        with ThreadPoolExecutor(workers, thread_name_prefix="auroradask-fetch") as pool:
+            fetched = pool.map(self._read_or_error, todo)
+            return {c.path: result for c, result in zip(todo, fetched, strict=True)}
+
+    def _read_or_error(self, candidate: Candidate) -> bytes | OSError:
+        try:
+            return self.read_bytes(candidate.path, candidate.size)
+        except OSError as error:  # TransportError included: judged by the reader as before
+            return error
 
     def site_folders(self, site: str, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
         """Folders ``YYYY/MM/DD/<site>_<imager>`` of the UT days that ``[start, end)`` touches."""
         folders = []
         for day in request_days(start, end):
-            day_dir = posixpath.join(self.root, day.strftime("%Y/%m/%d"))
+            day_dir = self._day_dir(day)
             prefix = f"{site}_"
             folders += [
                 posixpath.join(day_dir, n) for n in self.list_names(day_dir) if n.startswith(prefix)
             ]
         return folders
 
+    def _day_dir(self, day: pd.Timestamp) -> str:
+        return posixpath.join(self.root, day.strftime("%Y/%m/%d"))
+
     def sites_present(self, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
         """Site codes with a folder on the UT days that ``[start, end)`` touches."""
         codes = set()
         for day in request_days(start, end):
-            names = self.list_names(posixpath.join(self.root, day.strftime("%Y/%m/%d")))
+            names = self.list_names(self._day_dir(day))
             codes.update(n.split("_", 1)[0] for n in names if "_" in n)
         return sorted(codes)
+
+    def _hour_folders(self, site_dir: str, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+        """The ``utHH`` folders of one site-day folder that ``[start, end)`` touches."""
+        day = pd.Timestamp(self.relative(site_dir)[:10].replace("/", "-"))
+        hours = pd.date_range(
+            max(day, start.floor("h")),
+            min(day + pd.Timedelta(days=1), end) - pd.Timedelta(1),
+            freq="h",
+        )
+        return [posixpath.join(site_dir, hour.strftime("ut%H")) for hour in hours]
+
+    def find_many(
+        self, sites: Iterable[str], start: pd.Timestamp, end: pd.Timestamp
+    ) -> list[dict[np.datetime64, MinuteFile]]:
+        """:meth:`find_minute_files` of several sites, the folders listed in two rounds.
+
+        The day folders of the request are listed at once, then the hour folders of every
+        site at once (:meth:`list_many`); the files found are those of one-by-one discovery.
+        """
+        sites = list(sites)
+        self.list_many(self._day_dir(day) for day in request_days(start, end))
+        hours = {
+            site_dir: self._hour_folders(site_dir, start, end)
+            for site in sites
+            for site_dir in self.site_folders(site, start, end)
+        }
+        if self._flat:
+            self._list_trees(hours)
+        self.list_many(hour_dir for folders in hours.values() for hour_dir in folders)
+        return [self.find_minute_files(site, start, end) for site in sites]
+
+    @property
+    def _flat(self) -> bool:
+        """Whether folders are only key prefixes (S3): one listing gives a whole subtree."""
+        protocol = self.fs.protocol
+        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+        return bool(protocols & {"s3", "s3a"})
+
+    def _list_trees(self, hours: dict[str, list[str]]) -> None:
+        """On S3, list each site-day folder's whole subtree in one request (up to 1,000 keys
+        a page) instead of its hour folders one by one, and keep the hour folders' listings
+        from it (an hour folder absent from it is empty). Subtrees that cannot be listed are
+        left to :meth:`list_many`."""
+
+        def tree(site_dir: str):
+            try:
+                return self.fs.find(site_dir, detail=True)
+            except Exception as error:  # noqa: BLE001 - listed folder by folder instead
+                log.debug("cannot list %s whole: %s", site_dir, _describe(error))
+                return None
+
+        todo = [
+            d for d, folders in hours.items() if any(h not in self._listing_cache for h in folders)
+        ]
+        with ThreadPoolExecutor(max(1, min(REMOTE_CONCURRENCY, len(todo)))) as pool:
+            found = list(pool.map(tree, todo))
+        for site_dir, entries in zip(todo, found, strict=True):
+            if entries is None:
+                continue
+            by_folder: dict[str, list[tuple[str, int | None]]] = {}
+            for path, info in entries.items():
+                folder, _, name = path.rstrip("/").rpartition("/")
+                size = info.get("size")
+                is_file = isinstance(size, int) and info.get("type", "file") == "file"
+                by_folder.setdefault(folder, []).append((name, size if is_file else None))
+            for hour_dir in hours[site_dir]:
+                self._keep_listing(hour_dir, by_folder.get(hour_dir, []))
 
     def find_minute_files(
         self, site: str, start: pd.Timestamp, end: pd.Timestamp
@@ -220,27 +354,27 @@ class Archive:
         Lists each day folder the request touches once, and the ``utHH`` folders of the
         hours it touches; opens no file.
         """
-        first_minute = start.floor("min")
+        # compared as datetime64 strings' values: a pandas Timestamp per file costs seconds
+        # over a few sites and nights
+        first_minute = np.datetime64(start.floor("min").to_datetime64(), "m")
+        stop = np.datetime64(end.to_datetime64(), "ns")
         found: dict[np.datetime64, list[tuple[str, str]]] = {}
         for site_dir in self.site_folders(site, start, end):
-            day = pd.Timestamp(self.relative(site_dir)[:10].replace("/", "-"))
-            hours = pd.date_range(
-                max(day, start.floor("h")),
-                min(day + pd.Timedelta(days=1), end) - pd.Timedelta(1),
-                freq="h",
-            )
-            for hour in hours:
-                hour_dir = posixpath.join(site_dir, hour.strftime("ut%H"))
+            for hour_dir in self._hour_folders(site_dir, start, end):
                 for name in self.list_names(hour_dir):
                     match = MINUTE_FILE.match(name)
                     if match is None or match["site"] != site:
                         continue
-                    minute = pd.Timestamp(
-                        f"{match['date']}T{match['hhmm'][:2]}:{match['hhmm'][2:]}"
-                    )
-                    if not first_minute <= minute < end:
+                    date, hhmm = match["date"], match["hhmm"]
+                    try:
+                        minute = np.datetime64(
+                            f"{date[:4]}-{date[4:6]}-{date[6:]}T{hhmm[:2]}:{hhmm[2:]}", "m"
+                        )
+                    except ValueError:
+                        continue  # not a date (20141399_...): not a minute file
+                    if not first_minute <= minute or not minute < stop:
                         continue
-                    key = np.datetime64(minute.to_datetime64(), "ns")
+                    key = minute.astype("datetime64[ns]")
                     found.setdefault(key, []).append(
                         (match["imager"], posixpath.join(hour_dir, name))
                     )

@@ -12,6 +12,7 @@ needs a local path and drops every frame of a truncated gzip file.
 from __future__ import annotations
 
 import bz2
+import hashlib
 import logging
 import os
 import re
@@ -360,10 +361,12 @@ def read_block(
         for m, paths in zip(minutes, minute_paths, strict=True)
         if paths
     }
+    # remote files are small and latency-bound: fetch every minute's first choice at once
+    fetched = archive.fetch_many(_candidate(paths[0]) for paths in minute_paths if paths)
     for minute, paths in zip(minutes, minute_paths, strict=True):
         if not paths:
             continue
-        best, problems, unfilled = _read_first_good(archive, paths, minute, owners)
+        best, problems, unfilled = _read_first_good(archive, paths, minute, owners, fetched)
         status[slot_minutes == minute] = unfilled
         if best is not None:
             index = (best.request_start - first_slot) // SLOT
@@ -389,11 +392,16 @@ def _path_of(candidate: str | Candidate) -> str:
     return candidate if isinstance(candidate, str) else candidate.path
 
 
+def _candidate(candidate: str | Candidate) -> Candidate:
+    return Candidate(candidate) if isinstance(candidate, str) else candidate
+
+
 def _read_first_good(
     archive: Archive,
     paths: Iterable[str | Candidate],
     minute: np.datetime64 | None = None,
     owners: dict[np.datetime64, tuple[str, ...]] | None = None,
+    fetched: dict[str, bytes | OSError] | None = None,
 ) -> tuple[MinuteFrames | None, list[str], int]:
     """Read the candidates of one minute in turn until one reads whole; keep the fullest.
 
@@ -401,13 +409,19 @@ def _read_first_good(
     problems met (each naming its file), and the status of the minute's slots that get no
     frame (see :func:`read_block`). No error escapes for one file: any ``OSError`` reading it
     (missing, a symlink loop, no permission, an I/O error) makes it unreadable, and a
-    failure in transit makes it unreachable.
+    failure in transit makes it unreachable. ``fetched`` holds what
+    :meth:`Archive.fetch_many` already read (bytes or the error reading raised), used in place
+    of reading the same file again.
     """
     best, problems, unreachable = None, [], False
     for candidate in paths:
         path, size = (candidate, None) if isinstance(candidate, str) else candidate
         try:
-            raw = archive.read_bytes(path, size)
+            raw = (fetched or {}).pop(path, None)
+            if isinstance(raw, OSError):
+                raise raw
+            if raw is None:
+                raw = archive.read_bytes(path, size)
         except TransportError as error:
             unreachable = True
             problems.append(f"{path}: unreachable ({error})")
@@ -543,7 +557,7 @@ def open_themis(
     # imread maps its reader over an array of file names in the same way)
     chunk_files = np.empty((len(site_codes), len(edges) - 1), dtype=object)
     imagers = []
-    found = [archive.find_minute_files(site, start_ts, end_ts) for site in site_codes]
+    found = archive.find_many(site_codes, start_ts, end_ts)
     _check_found(archive, site_codes, found, start_ts, end_ts)
     for i, files in enumerate(found):
         imagers.append(_most_common(f.imager for f in files.values()))
@@ -625,9 +639,12 @@ def read_records(
     ``chunk_files[i, j]`` holds, for each minute chunk ``j`` of site ``i`` touches, the
     candidate files of that minute.
     """
-    # every layer of the reading stage is named read-themis-*: one stage on the dashboard
+    # every layer of the reading stage is named read-themis-*: one stage on the dashboard.
+    # The files are named by the hash of their text (paths and listed sizes): tokenizing the
+    # object array itself pickles every candidate, seconds for a few sites over a few nights
+    files_token = hashlib.sha256(repr(chunk_files.tolist()).encode()).hexdigest()
     files = da.from_array(
-        chunk_files, chunks=1, name="read-themis-" + tokenize(archive.url, chunk_files, "files")
+        chunk_files, chunks=1, name="read-themis-" + tokenize(archive.url, files_token, "files")
     )
     return da.map_blocks(
         _read_records_block,
@@ -637,7 +654,7 @@ def read_records(
         chunks=((1,) * chunk_files.shape[0], time_chunks),
         dtype=RECORD,
         meta=np.empty((0, 0), dtype=RECORD),
-        name="read-themis-" + tokenize(archive.url, chunk_files, times),
+        name="read-themis-" + tokenize(archive.url, files_token, times),
     )
 
 

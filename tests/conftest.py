@@ -1,5 +1,5 @@
 """Shared fixtures: the real sample as the reference reader gives it, an editable copy of the
-sample tree, a local HTTP archive. Plain helpers live in ``tests/utils.py``."""
+sample tree, a local HTTP archive, a local S3 server. Plain helpers live in ``tests/utils.py``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import functools
 import http.server
 import shutil
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,29 @@ def http_archive(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 server (moto) on 127.0.0.1 for the whole session; yields s3fs storage_options.
+
+    Started by the tests and stopped when they end; each test takes its own bucket
+    (:func:`s3_bucket`), so that tests never see each other's objects.
+    """
+    from benchmarks.servers import s3_server
+
+    # one request at a time: moto's conditional writes are check-then-write, racy under
+    # concurrent requests, where AWS S3's are atomic (see benchmarks.servers.s3_server)
+    with s3_server(serialize=True) as options:
+        yield options
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A new, empty bucket on the session's S3 server: yields (``s3://bucket``, options)."""
+    import fsspec
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    fs = fsspec.filesystem("s3", **s3_server)
+    fs.mkdir(name)
+    yield f"s3://{name}", s3_server
