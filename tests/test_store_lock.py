@@ -88,3 +88,35 @@ def test_a_lock_being_written_is_not_stale(tmp_path):
     Path(f"{path}.lock").write_text("")  # as an object store may show a lock mid-write
     with pytest.raises(auroradask.StoreLockedError):
         StoreLock(fs, str(path), stale_after=300).acquire()
+
+
+def test_the_heartbeat_advances_and_a_taken_over_writer_stops(tmp_path, monkeypatch):
+    from auroradask._store import _lock
+
+    monkeypatch.setattr(_lock, "HEARTBEAT_SECONDS", 0.05)
+    path = tmp_path / "store.zarr"
+    lock = StoreLock(fsspec.filesystem("file"), str(path), stale_after=300)
+    lock.acquire()
+    try:
+        first = json.loads(Path(f"{path}.lock").read_text())["heartbeat"]
+        time.sleep(0.5)
+        assert json.loads(Path(f"{path}.lock").read_text())["heartbeat"] > first
+        lock.check()  # still held: nothing to say
+        other = {"host": "elsewhere", "pid": 1, "token": "theirs", "heartbeat": time.time()}
+        Path(f"{path}.lock").write_text(json.dumps(other))  # taken over by another writer
+        time.sleep(0.5)
+        with pytest.raises(auroradask.StoreLockedError, match="took .* over"):
+            lock.check()
+    finally:
+        lock.release()
+    assert json.loads(Path(f"{path}.lock").read_text())["token"] == "theirs"  # left theirs
+
+
+def test_a_live_writer_on_this_host_keeps_its_lock_however_late_its_heartbeat(tmp_path):
+    path = tmp_path / "store.zarr"
+    late = {"host": os.uname().nodename, "pid": os.getpid(), "token": "x", "heartbeat": 0}
+    Path(f"{path}.lock").write_text(json.dumps(late))
+    with pytest.raises(auroradask.StoreLockedError, match="another writer holds"):
+        StoreLock(fsspec.filesystem("file"), str(path), stale_after=300).acquire()
+    with pytest.raises(auroradask.ArgumentError, match="^stale_after"):
+        StoreLock(fsspec.filesystem("file"), str(path), stale_after=10)

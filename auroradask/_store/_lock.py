@@ -38,7 +38,7 @@ from typing import Any
 import fsspec
 from fsspec.asyn import sync
 
-from ..errors import StoreLockedError
+from ..errors import ArgumentError, StoreLockedError
 
 LOCK_SUFFIX = ".lock"
 #: Said by the lock's errors on filesystems where its steps are not known to be atomic.
@@ -53,7 +53,14 @@ class StoreLock:
     """An advisory lock file beside the store, refreshed by a heartbeat thread while held."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, stale_after: float) -> None:
+        if not stale_after >= 3 * HEARTBEAT_SECONDS:
+            raise ArgumentError(
+                f"stale_after: {stale_after!r} s would let a second writer take a live "
+                f"writer's lock between two heartbeats; use at least {3 * HEARTBEAT_SECONDS:g}"
+            )
         self.fs, self.path, self.stale_after = fs, f"{root.rstrip('/')}{LOCK_SUFFIX}", stale_after
+        #: True once another writer took this lock over: the writer must stop writing
+        self.lost = False
         self.record = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -144,20 +151,22 @@ class StoreLock:
             except (FileNotFoundError, NotImplementedError, OSError, AttributeError):
                 return False
             return time.time() - modified > self.stale_after
-        try:
-            beat = float(holder.get("heartbeat", 0))
-        except (TypeError, ValueError):
-            beat = 0.0
-        if time.time() - beat > self.stale_after:
-            return True
         if holder.get("host") == self.record["host"]:
+            # on this host the process itself says: a live writer's lock is never taken,
+            # however late its heartbeat (a busy machine can delay the thread)
             try:
                 os.kill(int(holder["pid"]), 0)
             except ProcessLookupError:
                 return True
             except (PermissionError, KeyError, ValueError, TypeError, OverflowError):
+                pass
+            else:
                 return False
-        return False
+        try:
+            beat = float(holder.get("heartbeat", 0))
+        except (TypeError, ValueError):
+            beat = 0.0
+        return time.time() - beat > self.stale_after
 
     def _refuse(self, holder: dict[str, Any]) -> StoreLockedError:
         try:
@@ -268,7 +277,16 @@ class StoreLock:
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             if not self._beat_once():
-                return  # taken over: the writer's next store step is no longer protected
+                self.lost = True  # taken over: the writer stops before its next step
+                return
+
+    def check(self) -> None:
+        """Raise if another writer took this lock over (this writer hung too long)."""
+        if self.lost:
+            raise StoreLockedError(
+                f"store: another writer took {self.path} over while this one ran (its "
+                "heartbeat was late); stopped writing. Run again when the other has finished"
+            )
 
     def _beat_once(self) -> bool:
         """Refresh the heartbeat; False if the lock is no longer this writer's.

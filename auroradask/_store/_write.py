@@ -162,12 +162,12 @@ def to_zarr(
     loc = locate(store, group, storage_options)
     started = time.perf_counter()
     client = _client()
-    with StoreLock(loc.fs, loc.root, stale_after), quiet_zarr():
+    with StoreLock(loc.fs, loc.root, stale_after) as lock, quiet_zarr():
         finish_interrupted(loc)
         state = _prepare(loc, results)
         if client is not None:
             _check_workers_see(client, loc)
-        summary = _write(loc, state, results, client, progress)
+        summary = _write(loc, state, results, client, progress, lock)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -253,6 +253,7 @@ def _write(
     results: xr.Dataset,
     client,
     progress: Callable[[WriteSummary], None] | None,
+    lock: StoreLock,
 ) -> WriteSummary:
     request_times = results["time"].values
     time_index = int((request_times[0] - state.times[0]) // SLOT)
@@ -290,6 +291,7 @@ def _write(
 
         futures = client.compute(tasks)
         for future in as_completed(futures):
+            lock.check()
             summary.add(future.result())
             summary.days_compacted += 1
             future.release()
@@ -298,6 +300,7 @@ def _write(
     else:  # local scheduler: a few site-days per thread at a time, so progress can be reported
         step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
         for first in range(0, len(tasks), step):
+            lock.check()
             for part in dask.compute(*tasks[first : first + step]):
                 summary.add(part)
                 summary.days_compacted += 1
