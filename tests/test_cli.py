@@ -193,3 +193,28 @@ def test_export_text_parses_back_to_the_store(default_run, tmp_path, capsys):
     assert (
         "sites: gill" in info and "2014-03-10 06:00:00 to 2014-03-10 06:05:57 (120 slots)" in info
     )
+
+
+def test_exit_codes_say_whose_fault_it_is(monkeypatch, capsys):
+    from auroradask_cli import main as cli
+
+    def raising(error):
+        def command(args):
+            raise error
+
+        return command
+
+    def run_with(error):
+        parser = cli.build_parser()
+        args = parser.parse_args(["info", "x.zarr"])
+        monkeypatch.setattr(cli.argparse.ArgumentParser, "parse_args", lambda *a, **k: args)
+        args.func = raising(error)
+        return cli.main(["info", "x.zarr"])
+
+    assert run_with(auroradask.StoreLockedError("store: held")) == 1  # not the request's fault
+    assert run_with(auroradask.InputDataError("file: bad")) == 1
+    assert run_with(auroradask.StoreError("store: other model")) == 2
+    assert run_with(KeyboardInterrupt()) == 130
+    with pytest.raises(ZeroDivisionError):  # a bug shows its traceback
+        run_with(ZeroDivisionError("bug"))
+    capsys.readouterr()
