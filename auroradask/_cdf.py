@@ -31,7 +31,14 @@ import pandas as pd
 import xarray as xr
 
 from ._archive import Archive, TransportError, open_archive
-from ._frames import HEADER_FIELDS, RECORD, _field, check_chunk_minutes, check_interval, check_sites
+from ._frames import (
+    HEADER_FIELDS,
+    RECORD,
+    check_chunk_minutes,
+    check_interval,
+    check_sites,
+    frames_dataset,
+)
 from ._schema import (
     DEFAULT_CHUNK_MINUTES,
     FILE_UNREACHABLE,
@@ -41,7 +48,6 @@ from ._schema import (
     NO_FILE,
     OK,
     SLOT,
-    frame_status_attrs,
 )
 from ._sites import THEMIS_SITES
 from .errors import ArgumentError
@@ -309,36 +315,20 @@ def open_themis_cdf(
         meta=np.empty((0, 0), dtype=RECORD),
         name="read-themis-" + tokenize(url, chunk_hours, times, "cdf"),
     )
-    info = [THEMIS_SITES.get(s) for s in site_codes]
-    frames = xr.Dataset(
+    frames = frames_dataset(
+        records,
+        site_codes,
+        times,
+        [""] * len(site_codes),  # a CDF file does not say which imager
         {
-            "images": (("site", "time", "y", "x"), _field(records, "images")),
-            "timestamp": (("site", "time"), _field(records, "timestamp")),
-            "frame_status": (("site", "time"), _field(records, "frame_status")),
-            **{k: (("site", "time"), _field(records, k), a) for k, a in HEADER_FIELDS.items()},
-        },
-        coords={
-            "site": np.array(site_codes, dtype=object),
-            "time": times,
-            "imager": ("site", np.array([""] * len(site_codes), dtype=object)),
-            "latitude": ("site", [s.latitude if s else np.nan for s in info]),
-            "longitude": ("site", [s.longitude if s else np.nan for s in info]),
-        },
-        attrs={
             "source": url,
             "source_format": "THEMIS ASI L1 CDF (thg_l1_asf)",
             "orientation": "stream0 (CDF frames turned by 180 degrees on reading)",
-            "title": "THEMIS ASI raw frames",
         },
     )
-    frames["images"].attrs = {"long_name": "raw counts", "units": "1"}
     frames["timestamp"].attrs = {"long_name": "start of exposure (UT), thg_asf_<site>_epoch"}
-    frames["frame_status"].attrs = frame_status_attrs()
     frames["exposure_ms"].attrs = {
         "long_name": "exposure (thg_asf_<site>_tend - _time)",
         "units": "ms",
     }
-    frames["time"].attrs = {"long_name": "nominal 3-second frame slot (UT)"}
-    frames["latitude"].attrs = {"units": "degrees_north", "long_name": "geodetic latitude"}
-    frames["longitude"].attrs = {"units": "degrees_east", "long_name": "geodetic longitude"}
     return frames

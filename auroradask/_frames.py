@@ -567,8 +567,21 @@ def open_themis(
                 files[m].candidates if m in files else () for m in block_minutes
             )
     records = read_records(archive, chunk_files, times, tuple(int(n) for n in np.diff(edges)))
+    frames = frames_dataset(records, site_codes, times, imagers, {"source": archive.url})
+    frames["timestamp"].attrs = {"long_name": "Image request start (UT)"}
+    return frames
 
-    info = [THEMIS_SITES.get(s) for s in site_codes]
+
+def frames_dataset(
+    records: da.Array,
+    sites: Sequence[str],
+    times: np.ndarray,
+    imagers: Sequence[str],
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """The frames data model, whatever the source: one variable per field of the records,
+    site and slot coordinates, site positions from the built-in table, CF attributes."""
+    info = [THEMIS_SITES.get(s) for s in sites]
     frames = xr.Dataset(
         {
             "images": (("site", "time", "y", "x"), _field(records, "images")),
@@ -577,16 +590,15 @@ def open_themis(
             **{k: (("site", "time"), _field(records, k), a) for k, a in HEADER_FIELDS.items()},
         },
         coords={
-            "site": np.array(site_codes, dtype=object),
+            "site": np.array(list(sites), dtype=object),
             "time": times,
-            "imager": ("site", np.array(imagers, dtype=object)),
+            "imager": ("site", np.array(list(imagers), dtype=object)),
             "latitude": ("site", [s.latitude if s else np.nan for s in info]),
             "longitude": ("site", [s.longitude if s else np.nan for s in info]),
         },
-        attrs={"source": archive.url, "title": "THEMIS ASI raw frames"},
+        attrs={**attrs, "title": "THEMIS ASI raw frames"},
     )
     frames["images"].attrs = {"long_name": "raw counts", "units": "1"}
-    frames["timestamp"].attrs = {"long_name": "Image request start (UT)"}
     frames["frame_status"].attrs = frame_status_attrs()
     frames["time"].attrs = {"long_name": "nominal 3-second frame slot (UT)"}
     frames["latitude"].attrs = {"units": "degrees_north", "long_name": "geodetic latitude"}

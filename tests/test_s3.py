@@ -14,11 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from utils import SAMPLE_END, SAMPLE_START, assert_same_store, classify_sample, copy_as
+from utils import (
+    SAMPLE_END,
+    SAMPLE_START,
+    CrashAt,
+    SimulatedCrash,
+    assert_same_store,
+    classify_sample,
+    copy_as,
+)
 
 import auroradask
 from auroradask._archive import open_archive
-from auroradask._store import StoreLock, _layout, _write
+from auroradask._store import StoreLock
 from benchmarks.servers import upload
 
 
@@ -169,48 +177,6 @@ def test_extension_by_a_day_and_a_site_on_s3(s3_bucket, tmp_path):
 # ------------------------------------------------------------------------ every crash point
 
 
-class SimulatedCrash(BaseException):
-    """Raised by a store write: everything after it in that run never happens."""
-
-
-class CrashAtS3:
-    """Count the store's writes on S3 (Zarr objects through fsspec, staged pieces, intents,
-    removals); raise at the ``crash_at``-th, as if the writer died just before it."""
-
-    def __init__(self, monkeypatch, crash_at: int | None) -> None:
-        import s3fs
-        import zarr
-
-        self.count, self.crash_at = 0, crash_at
-        for name in ("set", "delete"):
-            real = getattr(zarr.storage.FsspecStore, name)
-            monkeypatch.setattr(zarr.storage.FsspecStore, name, self._wrap_async(real))
-        for module in (_layout, _write):
-            for name in ("write_bytes", "remove"):
-                if hasattr(module, name):
-                    monkeypatch.setattr(module, name, self._wrap(getattr(_layout, name)))
-        monkeypatch.setattr(s3fs.S3FileSystem, "rm", self._wrap(s3fs.S3FileSystem.rm))
-
-    def tick(self) -> None:
-        self.count += 1
-        if self.count == self.crash_at:
-            raise SimulatedCrash(self.count)
-
-    def _wrap(self, real):
-        def write(*args, **kwargs):
-            self.tick()
-            return real(*args, **kwargs)
-
-        return write
-
-    def _wrap_async(self, real):
-        async def write(*args, **kwargs):
-            self.tick()
-            return await real(*args, **kwargs)
-
-        return write
-
-
 @pytest.fixture(scope="module")
 def crash_steps():
     """Creation with pieces and a compaction, an extension by a day and a site, and a top-up
@@ -228,7 +194,10 @@ def crash_steps():
 def write_steps(store, options, steps, monkeypatch, crash_at=None) -> int:
     """Write the steps in order; after a simulated crash, run that step and the rest again."""
     with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
-        crash = CrashAtS3(patch, crash_at)
+        import s3fs
+        import zarr
+
+        crash = CrashAt(patch, crash_at, zarr.storage.FsspecStore, s3fs.S3FileSystem)
         for i, step in enumerate(steps):
             try:
                 auroradask.to_zarr(

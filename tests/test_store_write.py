@@ -19,6 +19,8 @@ import pytest
 import xarray as xr
 from utils import (
     CLASSES,
+    CrashAt,
+    SimulatedCrash,
     assert_same_store,
     classify_sample,
     copy_as,
@@ -215,53 +217,6 @@ def test_results_before_the_store_start_are_refused(tmp_path):
 
 
 # ------------------------------------------------------------------ every crash point
-
-
-class SimulatedCrash(BaseException):
-    """Raised by a store write: everything after it in that run never happens."""
-
-
-class CrashAt:
-    """Count the store's writes (Zarr objects, staged pieces, intents, removals); raise at the
-    ``crash_at``-th, as if the process died just before it."""
-
-    def __init__(self, monkeypatch, crash_at: int | None) -> None:
-        import zarr
-
-        from auroradask._store import _layout
-
-        self.count, self.crash_at = 0, crash_at
-        store_class = zarr.storage.LocalStore
-        for name in ("set", "delete"):
-            real = getattr(store_class, name)
-            monkeypatch.setattr(store_class, name, self._wrap_async(real))
-        for module in (_layout, _write):
-            for name in ("write_bytes", "remove"):
-                if hasattr(module, name):
-                    monkeypatch.setattr(module, name, self._wrap(getattr(_layout, name)))
-        real_rm = _layout.fsspec.implementations.local.LocalFileSystem.rm
-        monkeypatch.setattr(
-            _layout.fsspec.implementations.local.LocalFileSystem, "rm", self._wrap(real_rm)
-        )
-
-    def tick(self) -> None:
-        self.count += 1
-        if self.count == self.crash_at:
-            raise SimulatedCrash(self.count)
-
-    def _wrap(self, real):
-        def write(*args, **kwargs):
-            self.tick()
-            return real(*args, **kwargs)
-
-        return write
-
-    def _wrap_async(self, real):
-        async def write(*args, **kwargs):
-            self.tick()
-            return await real(*args, **kwargs)
-
-        return write
 
 
 @pytest.fixture(scope="module")

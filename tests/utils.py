@@ -166,3 +166,53 @@ def cf_check(netcdf_path) -> dict[str, list[str]]:
             for category, texts in entry.items():
                 messages.setdefault(category, []).extend(texts)
     return messages
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a store write: everything after it in that run never happens."""
+
+
+class CrashAt:
+    """Count a store's writes (Zarr objects, staged pieces, intents, removals) and raise
+    :class:`SimulatedCrash` at the ``crash_at``-th, as if the process died just before it.
+
+    ``zarr_store`` and ``filesystem`` are the classes the store is written through:
+    ``zarr.storage.LocalStore`` and fsspec's ``LocalFileSystem`` on a local disk,
+    ``zarr.storage.FsspecStore`` and ``s3fs.S3FileSystem`` on S3.
+    """
+
+    def __init__(self, monkeypatch, crash_at: int | None, zarr_store=None, filesystem=None):
+        import fsspec.implementations.local
+        import zarr
+
+        from auroradask._store import _layout, _write
+
+        zarr_store = zarr_store or zarr.storage.LocalStore
+        filesystem = filesystem or fsspec.implementations.local.LocalFileSystem
+        self.count, self.crash_at = 0, crash_at
+        for name in ("set", "delete"):
+            monkeypatch.setattr(zarr_store, name, self._wrap_async(getattr(zarr_store, name)))
+        for module in (_layout, _write):
+            for name in ("write_bytes", "remove"):
+                if hasattr(module, name):
+                    monkeypatch.setattr(module, name, self._wrap(getattr(_layout, name)))
+        monkeypatch.setattr(filesystem, "rm", self._wrap(filesystem.rm))
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == self.crash_at:
+            raise SimulatedCrash(self.count)
+
+    def _wrap(self, real):
+        def write(*args, **kwargs):
+            self.tick()
+            return real(*args, **kwargs)
+
+        return write
+
+    def _wrap_async(self, real):
+        async def write(*args, **kwargs):
+            self.tick()
+            return await real(*args, **kwargs)
+
+        return write
