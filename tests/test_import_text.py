@@ -259,3 +259,13 @@ def test_generator_paths_and_single_files(tmp_path):
     assert json.loads(results.attrs["source"]) == [os.fspath(p) for p in paths]
     status = results["frame_status"].values[0]
     assert (status[DAY_SLOTS : 2 * DAY_SLOTS] == NOT_WRITTEN).all()
+
+
+def test_a_later_import_into_the_store_lists_its_files_too(tmp_path):
+    first = write_classifications(tmp_path / "a", "gill", "20140310", [("06:00:00", 0, "a", 0.5)])
+    later = write_classifications(tmp_path / "b", "gill", "20140311", [("06:00:00", 0, "a", 0.7)])
+    store = tmp_path / "s.zarr"
+    auroradask.to_zarr(auroradask.import_text(first), store)
+    auroradask.to_zarr(auroradask.import_text(later), store)
+    files = json.loads(auroradask.open_results(store).attrs["import_files"])
+    assert [f["file"] for f in files] == [str(first), str(later)]

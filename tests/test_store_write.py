@@ -341,3 +341,22 @@ def test_a_relative_store_path_is_the_clients_even_for_workers_elsewhere(tmp_pat
     assert summary.written == 20
     assert (tmp_path / "client" / "rel.zarr").is_dir()
     assert not (tmp_path / "workers" / "rel.zarr").exists()
+
+
+def test_later_writes_add_their_provenance_and_keep_a_sites_field_of_view(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    first = in_memory.isel(time=slice(0, 40))
+    auroradask.to_zarr(first.chunk({"time": 20}), store)
+    other_site = in_memory.assign_coords(site=["fake"])
+    other_site.attrs["elevation_source"] = json.dumps({"fake": "skymap fake.sav"})
+    auroradask.to_zarr(other_site.chunk({"time": 20}), store)
+    stored = auroradask.open_results(store)
+    assert json.loads(stored.attrs["elevation_source"]) == {
+        **json.loads(in_memory.attrs["elevation_source"]),
+        "fake": "skymap fake.sav",
+    }
+    assert "extended by auroradask" in stored.attrs["history"]
+    other_map = in_memory.copy()
+    other_map.attrs["elevation_source"] = json.dumps({"gill": "skymap other.sav"})
+    with pytest.raises(auroradask.StoreError, match="site 'gill' classified with the elevation"):
+        auroradask.to_zarr(other_map.chunk({"time": 20}), store)

@@ -468,6 +468,55 @@ def adopt_identity(loc: StoreLocation, provenance: dict[str, Any]) -> None:
     zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
 
 
+def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[str, Any]:
+    """The store's attributes once ``results`` are written into it, or {} if unchanged.
+
+    A store's first write sets its provenance; later writes add to it: the elevation map of
+    each new site, the imported files, a history line. A site classified with one field of
+    view is not continued with another (its labels would not be comparable).
+    """
+    attrs = dict(state.attrs)
+    changed = False
+    have, new = _json(attrs.get("elevation_source")), _json(results.attrs.get("elevation_source"))
+    if isinstance(have, dict) and isinstance(new, dict):
+        for site, source in new.items():
+            if site in have and have[site] != source:
+                raise StoreError(
+                    f"store: {url} holds site {site!r} classified with the elevation map "
+                    f"{have[site]!r}, these results use {source!r}; write them to another "
+                    "store or group"
+                )
+        if set(new) - set(have):
+            attrs["elevation_source"] = json.dumps({**have, **new})
+            changed = True
+    files, more = _json(attrs.get("import_files")), _json(results.attrs.get("import_files"))
+    if isinstance(files, list) and isinstance(more, list):
+        known = {f.get("sha256") for f in files if isinstance(f, dict)}
+        added = [f for f in more if isinstance(f, dict) and f.get("sha256") not in known]
+        if added:
+            attrs["import_files"] = json.dumps(files + added)
+            changed = True
+    if not changed:
+        return {}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    attrs["history"] = f"{attrs.get('history', '')}\n{now} extended by auroradask".strip()
+    return attrs
+
+
+def write_attrs(loc: StoreLocation, attrs: dict[str, Any]) -> None:
+    """Replace the group's attributes; readers see them once the metadata is consolidated."""
+    group = loc.open_group()
+    group.attrs.put(attrs)
+    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
 def holds_results(loc: StoreLocation) -> bool:
     """Whether any site-day was written or staged (listing only, no data read)."""
     group = loc.open_group(mode="r")

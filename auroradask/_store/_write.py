@@ -56,10 +56,12 @@ from ._layout import (
     finish_interrupted,
     holds_results,
     locate,
+    merged_provenance,
     quiet_zarr,
     read_state,
     remove,
     site_coords,
+    write_attrs,
     write_bytes,
 )
 from ._lock import StoreLock
@@ -202,6 +204,7 @@ def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
             adopt_identity(loc, dict(results.attrs))
             state = read_state(loc)
     check_identity(state, results, loc.url)
+    provenance = merged_provenance(state, results, loc.url)
     if request_times[0] < state.times[0]:
         raise StoreError(
             f"store: {loc.url} starts at {state.first_day}; results from "
@@ -218,6 +221,9 @@ def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
                 for s, v in zip(sites, coords[name], strict=True)
             ]
         extend(loc, sites, coords, n_time, state.times[0], len(state.times))
+        state = read_state(loc)
+    if provenance:
+        write_attrs(loc, provenance)
         state = read_state(loc)
     return state
 
