@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import synthetic_sky as sky
-from utils import SKYMAP, open_sample
+from utils import GAKO_SKYMAP, SKYMAP, open_sample
 
 import auroradask
 from auroradask._patches import running_background, threshold_mask
@@ -28,7 +28,7 @@ from auroradask._preprocess import field_of_view
 from auroradask.errors import ArgumentError
 
 N_FRAMES = 100
-GAKO = "/work/shared/data/themis/skymaps/gako/gako_20110305/themis_skymap_gako_20110305-+_vXX.sav"
+GAKO = GAKO_SKYMAP
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ HOUR_DIR = Path("2014/03/10/gill_themis19/ut06")
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
 #: A real THEMIS skymap (Athabasca); the tests use it for the Gillam frames.
 SKYMAP = str(Path(__file__).parent / "data" / "themis_skymap_atha_20230115-+_v02.sav")
+#: The real skymap of Gakona (the imager of the L1 CDF test file), valid from 2011-03-05.
+GAKO_SKYMAP = str(Path(__file__).parent / "data" / "themis_skymap_gako_20110305-+_vXX.sav")
 #: Every variable a store holds per slot.
 STORE_VARIABLES = ["label", "confidence", "probability", "timestamp", "frame_status"]
 
