@@ -83,6 +83,30 @@ def test_an_upgrade_killed_between_its_renames_is_finished(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]
 
 
+def test_an_upgrade_killed_while_writing_starts_again_and_leaves_nothing(tmp_path):
+    store = tmp_path / "old.zarr"
+    shutil.copytree(FIRST_RELEASE, store)
+    old = auroradask.open_results(store).load()
+    # what a killed upgrade leaves: a half-made new store, a stale piece of another slot
+    # (laid on the new store, it would invent a label) and the new store's intent
+    half = tmp_path / "old.zarr.upgrading"
+    half.mkdir()
+    (half / "zarr.json").write_text("{}")
+    stale = tmp_path / "old.zarr.upgrading.staging" / "0" / "0"
+    stale.mkdir(parents=True)
+    slot = int((old.write_complete.values[0] == 0).argmax())  # a slot not written
+    np.savez(
+        stale / f"{slot}-1-1d.npz",
+        label=np.int8([0]), confidence=np.float32([1]), probability=np.ones((1, 4), "f4"),
+        timestamp=np.int64([0]), frame_status=np.int8([0]),
+    )  # fmt: skip
+    (tmp_path / "old.zarr.upgrading.intent.json").write_text('{"step": "create"}')
+    auroradask.upgrade_store(store)
+    new = auroradask.open_results(store)
+    assert new.frame_status.values[0, slot] == -1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]
+
+
 def test_a_written_store_passes_the_cf_checker(tmp_path):
     store = tmp_path / "results.zarr"
     auroradask.to_zarr(classify_sample(end="2014-03-10T06:01"), store)

@@ -10,7 +10,7 @@ import xarray as xr
 
 from .._schema import DAY_SLOTS, NOT_CLASSIFIED, NOT_WRITTEN, RESULT_VARIABLES
 from ..errors import SourceNotFoundError, StoreError
-from ._layout import LAYOUT, locate, quiet_zarr, read_state
+from ._layout import INTENT_SUFFIX, LAYOUT, locate, quiet_zarr, read_state
 from ._lock import StoreLock
 from ._write import WriteSummary, to_zarr
 
@@ -63,15 +63,22 @@ def upgrade_store(
             if os.path.exists(old):
                 loc.fs.rm(old, recursive=True)
             raise StoreError(f"store: {loc.url} is already in today's layout")
-        if os.path.exists(new):
-            loc.fs.rm(new, recursive=True)  # an upgrade killed while writing: start again
+        _remove_new(loc, new)  # an upgrade killed while writing: start again from nothing
         started = time.perf_counter()
         summary = to_zarr(_first_release_results(loc), new)
         os.rename(loc.root, old)
         os.rename(new, loc.root)
         loc.fs.rm(old, recursive=True)
+        _remove_new(loc, new)  # what the new store's writer left beside it (empty folders)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _remove_new(loc, new: str) -> None:
+    """The new store of an upgrade and its writer's companions (staged pieces, intent)."""
+    for path in (new, new + ".staging", new + INTENT_SUFFIX):
+        if os.path.exists(path):
+            loc.fs.rm(path, recursive=True)
 
 
 def _first_release_results(loc) -> xr.Dataset:
