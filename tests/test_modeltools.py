@@ -166,23 +166,37 @@ def test_convert_cli_exit_codes(tmp_path, torch_source, capsys):
 # ------------------------------------------------------------------------------- Keras
 
 
-def test_convert_a_keras_cnn(tmp_path, sample_input):
+@pytest.fixture(scope="module")
+def keras_model():
     pytest.importorskip("tf2onnx")
     keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
     inp = keras.Input((224, 224, 3), name="image")
     x = keras.layers.AveragePooling2D(8)(inp)
     x = keras.layers.Rescaling(1 / 255)(x)
     x = keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer="he_normal")(x)
+    x = keras.layers.BatchNormalization()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     out = keras.layers.Dense(4, activation="softmax")(x)
-    model = keras.Model(inp, out)
-    path = tmp_path / "tiny.keras"
-    model.save(path)
+    return keras.Model(inp, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["tiny.keras", "tiny.h5", "saved_model"])
+def test_convert_a_keras_cnn(tmp_path, keras_model, form, sample_input):
+    import tensorflow as tf
+
+    path = tmp_path / form
+    if form == "saved_model":
+        signature = [tf.TensorSpec((None, 224, 224, 3), tf.float32, name="image")]
+        keras_model.export(path, format="tf_saved_model", input_signature=signature, verbose=False)
+    else:
+        keras_model.save(path)
     report = auroradask.convert_model(path, tmp_path / "keras.onnx", classes=CLASSES)
-    assert report.source_kind == "keras" and report.written
-    assert report.card.layout == "NHWC"
+    assert report.source_kind == ("savedmodel" if form == "saved_model" else "keras")
+    assert report.written and report.card.layout == "NHWC"
     assert report.agreement.max_probability_difference < 1e-5
-    expected = np.asarray(model(sample_input[:16], training=False))
+    expected = np.asarray(keras_model(sample_input[:16], training=False))
     np.testing.assert_allclose(
         _ort(tmp_path / "keras.onnx", sample_input[:16]), expected, atol=1e-5
     )
