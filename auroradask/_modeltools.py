@@ -671,9 +671,9 @@ def _keras_adapter(model, name: str) -> _Adapter:
         # Keras 3 models go through a SavedModel, the form tf2onnx reads for every Keras
         saved = os.path.join(work, "saved_model")
         signature = [tf.TensorSpec((None, *shape), getattr(tf, dtype), name="image")]
-        if hasattr(model, "export"):
+        try:
             model.export(saved, format="tf_saved_model", verbose=False, input_signature=signature)
-        else:
+        except (AttributeError, TypeError):  # Keras 2 (tf.keras, tf_keras): no such arguments
             tf.saved_model.save(model, saved)
         _tf2onnx_saved_model(saved, path, opset)
 
