@@ -805,10 +805,16 @@ def quantize_model(
     out = os.path.abspath(os.fspath(out))
     if out == source.path:
         raise ArgumentError("out: the int8 model must not overwrite the float model")
+    if calibration_frames < 1:
+        raise ArgumentError(f"calibration_frames: expected >= 1, got {calibration_frames}")
     inputs = model_inputs(calibration, source.preset, elevation=elevation, skymaps=skymaps)
-    calib, held = _split(inputs, calibration_frames, "calibration_frames")
-    if evaluation is not None:
+    if evaluation is None:
+        calib, held = _split(inputs, calibration_frames, "calibration_frames")
+    else:
+        calib = inputs[:calibration_frames]
         held = model_inputs(evaluation, source.preset, elevation=elevation, skymaps=skymaps)
+    if len(calib) == 0:
+        raise InputDataError("calibration: no valid frame to calibrate on")
     if held is None or len(held) == 0:
         raise InputDataError("evaluation: no valid frame to compare the models on")
     os.makedirs(os.path.dirname(out), exist_ok=True)

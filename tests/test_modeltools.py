@@ -114,6 +114,10 @@ def test_convert_a_pytorch_cnn_and_classify_with_it(tmp_path, torch_source, samp
     np.testing.assert_allclose(
         results.probability.values[0], _torch_probabilities(built, sample_input), atol=1e-5
     )
+    # a channels-first model quantises too: calibration frames are fed as it takes them
+    quantized = auroradask.quantize_model(out, tmp_path / "tiny-int8.onnx", repeats=1)
+    _check_quantized(quantized, out, sample_input, 40, layout="NCHW")
+    assert quantized.agreement.label_agreement >= 0.95
 
 
 def test_convert_torchscript_and_logits(tmp_path, torch_source, sample_input):
@@ -238,10 +242,10 @@ def test_check_cli(capsys):
 # ----------------------------------------------------------------------------- quantise
 
 
-def _check_quantized(report, source, sample_input, calibration_frames):
+def _check_quantized(report, source, sample_input, calibration_frames, layout="NHWC"):
     """The report's figures against a direct onnxruntime run of both files."""
     held = sample_input[calibration_frames:]
-    expected, got = _ort(source, held), _ort(report.path, held)
+    expected, got = _ort(source, held, layout), _ort(report.path, held, layout)
     assert report.agreement.frames == len(held)
     assert report.agreement.label_agreement == pytest.approx(
         (expected.argmax(1) == got.argmax(1)).mean()
@@ -299,3 +303,18 @@ def test_quantize_a_resnet_sized_model(tmp_path, sample_input):
     report = auroradask.quantize_model(source, tmp_path / "resnet50-int8.onnx", repeats=1)
     _check_quantized(report, source, sample_input, 40)
     assert report.agreement.label_agreement >= 0.95
+
+
+def test_core_install_needs_no_framework():
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    code = "import sys, auroradask; print(sorted({'torch', 'tensorflow', 'tf2onnx'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    core = " ".join(project["dependencies"])
+    assert "torch" not in core and "tensorflow" not in core
+    assert any(d.startswith("torch") for d in project["optional-dependencies"]["torch"])
