@@ -510,10 +510,13 @@ class _Adapter:
 
 def _source_adapter(source: Any) -> _Adapter:
     if not isinstance(source, str | os.PathLike):
-        module = type(source).__module__
-        if module.startswith("torch") or _is_torch_module(source):
-            return _torch_adapter(source, "torch", repr(type(source).__name__))
-        if module.startswith(("keras", "tf_keras", "tensorflow")):
+        if _is_torch_module(source):
+            return _torch_adapter(source, "torch", type(source).__name__)
+        keras = sys.modules.get("keras")
+        tf = sys.modules.get("tensorflow")
+        if (keras is not None and isinstance(source, keras.Model)) or (
+            tf is not None and isinstance(source, tf.keras.Model)
+        ):
             return _keras_adapter(source, type(source).__name__)
         raise ArgumentError(
             f"source: a {type(source).__name__} is not a PyTorch module or a Keras model"
@@ -595,7 +598,7 @@ def _import_torch():
 
 def _torch_adapter(module, kind: str, name: str, program=None) -> _Adapter:
     torch = _import_torch()
-    if hasattr(module, "eval"):
+    if program is None:  # an exported program's module was captured in its mode already
         module.eval()
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -609,7 +612,9 @@ def _torch_adapter(module, kind: str, name: str, program=None) -> _Adapter:
         example = torch.zeros((2, *shape), dtype=getattr(torch, dtype))
         try:
             if program is not None:  # an ExportedProgram: the dynamo exporter (onnxscript)
-                torch.onnx.export(program, (example,), path, opset_version=opset, dynamo=True)
+                torch.onnx.export(
+                    program, (example,), path, opset_version=opset, dynamo=True, verbose=False
+                )
                 _rename_io(path)
                 return
             torch.onnx.export(

@@ -138,6 +138,25 @@ def test_convert_torchscript_and_logits(tmp_path, torch_source, sample_input):
     assert not (tmp_path / "wrong.onnx").exists()
 
 
+def test_convert_a_torch_export_program(tmp_path, torch_source, sample_input):
+    pytest.importorskip("onnxscript")  # the exporter of ExportedPrograms
+    import torch
+
+    built = _modeltools._build_from_callable(f"{torch_source}:build").eval()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(
+        built, (torch.zeros(2, 3, 224, 224),), dynamic_shapes={"image": {0: batch}}
+    )
+    torch.export.save(program, tmp_path / "tiny.pt2")
+    out = tmp_path / "tiny-pt2.onnx"
+    report = auroradask.convert_model(tmp_path / "tiny.pt2", out, classes=CLASSES)
+    assert report.source_kind == "torch.export" and report.written
+    assert report.agreement.max_probability_difference < 1e-5
+    np.testing.assert_allclose(
+        _ort(out, sample_input, "NCHW"), _torch_probabilities(built, sample_input), atol=1e-5
+    )
+
+
 def test_convert_refuses_a_model_that_disagrees(tmp_path, torch_source):
     out = tmp_path / "branchy.onnx"
     # tracing with all-zero frames keeps the branch real frames do not take
