@@ -729,7 +729,8 @@ class _FrameReader:
     """onnxruntime's CalibrationDataReader over preprocessed frames, a batch at a time."""
 
     def __init__(self, model: Model, inputs: np.ndarray, batch: int = 8) -> None:
-        self.model, self.inputs, self.batch, self.start = model, inputs, batch, 0
+        self.model, self.inputs, self.start = model, inputs, 0
+        self.batch = model.batch_size if model.fixed_batch else batch  # the graph's, if fixed
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self.start >= len(self.inputs):
@@ -739,7 +740,7 @@ class _FrameReader:
         if self.model.layout == "NCHW":
             batch = batch.transpose(0, 3, 1, 2)
         if self.model.fixed_batch and len(batch) != self.model.batch_size:
-            return self.get_next() if self.start < len(self.inputs) else None
+            return None  # the last, short batch: a fixed-batch graph cannot take it
         return {self.model.input_name: np.ascontiguousarray(batch)}
 
     def rewind(self) -> None:
