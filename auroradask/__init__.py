@@ -13,6 +13,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   :func:`clahe_uint16`;
 - models and classification: :func:`load_model`, :class:`Model`, :class:`ModelCard`,
   :func:`write_model_card`, :func:`demo_model`, :func:`classify`;
+- bring your own model: :func:`convert_model` (PyTorch/Keras/TensorFlow → ONNX),
+  :func:`check_model`, :func:`quantize_model` (int8) → :class:`ConvertReport`,
+  :class:`CheckReport`, :class:`QuantizeReport`;
 - results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
   :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`,
   :func:`export_text`, :func:`import_text` (the published classifier's text files);
@@ -52,6 +55,14 @@ from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._images import open_images
 from ._model import Model, ModelCard, load_model, write_model_card
+from ._modeltools import (
+    CheckReport,
+    ConvertReport,
+    QuantizeReport,
+    check_model,
+    convert_model,
+    quantize_model,
+)
 from ._patches import (
     PatchOptions,
     PatchResult,
@@ -110,11 +121,15 @@ __all__ = [
     "ArgumentError",
     "as_cf",
     "AuroradaskError",
+    "check_model",
     "check_skymap",
+    "CheckReport",
     "circle_elevation",
     "clahe_uint16",
     "classify",
     "coincidence",
+    "convert_model",
+    "ConvertReport",
     "dashboard_link",
     "demo_model",
     "describe",
@@ -156,6 +171,8 @@ __all__ = [
     "preprocess_frames",
     "Preset",
     "PRESETS",
+    "quantize_model",
+    "QuantizeReport",
     "read_patch_geometry",
     "read_skymap",
     "sample_archive",

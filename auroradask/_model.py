@@ -50,6 +50,10 @@ class ModelCard:
         ``"probabilities"`` or ``"logits"`` (softmax is applied to logits).
     description
         Free text: what the model is, what it was trained on.
+    quantization
+        Set by :func:`auroradask.quantize_model` on the models it writes: the method, the
+        calibration frames, and the file name and sha256 of the float model it came from.
+        ``None`` (and absent from the JSON) for any other model.
     """
 
     classes: list[str] = field(default_factory=list)
@@ -60,10 +64,13 @@ class ModelCard:
     dtype: str | None = None
     outputs: str = "probabilities"
     description: str = ""
+    quantization: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         card = dataclasses.asdict(self)
         card["size"] = list(self.size) if self.size else None
+        if card["quantization"] is None:  # cards of float models stay as they were
+            del card["quantization"]
         return card
 
     def to_json(self) -> str:
