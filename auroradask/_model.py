@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy.special import softmax
 
@@ -372,8 +373,52 @@ def session(model: Model):
         return _SESSIONS[key]
 
 
+_TENSORS = threading.local()
+
+
+def model_tensor(model: Model, batch: np.ndarray) -> np.ndarray:
+    """The tensor onnxruntime reads for ``(n, rows, cols, 1 or channels)`` channels-last input.
+
+    One channel is broadcast to the graph's channels here, in the graph's layout (NCHW or
+    NHWC) and padded to a fixed batch size, in one pass into a buffer that each thread keeps:
+    a fresh 19 MB array per mini-batch would be mapped and faulted in again every time (the
+    workers' mmap threshold is 16 MB). Input already in the graph's shape is passed as is.
+    """
+    n, rows, cols, given = batch.shape
+    channels = model.preset.channels
+    size = model.batch_size if model.fixed_batch else n
+    if given not in (1, channels):
+        raise ModelError(f"model {model.name!r}: input has {given} channels, expected {channels}")
+    if given == channels and size == n and (model.layout == "NHWC" or channels == 1):
+        layout = batch if model.layout == "NHWC" else batch.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(layout)
+    shape = (size, rows, cols, channels) if model.layout == "NHWC" else (size, channels, rows, cols)
+    buffers = _TENSORS.__dict__.setdefault("buffers", {})
+    key = (shape, batch.dtype.str)
+    if key not in buffers:
+        buffers.clear()  # one model's shape at a time per thread
+        buffers[key] = np.empty(shape, dtype=batch.dtype)
+    tensor = buffers[key]
+    if model.layout == "NHWC" and given == 1 and channels == 3:
+        # GRAY2BGR copies one channel into three with SIMD, 10x numpy's broadcasting copy
+        flat = np.ascontiguousarray(batch).reshape(n * rows, cols)
+        written = cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR, dst=tensor[:n].reshape(n * rows, cols, 3))
+        if not np.shares_memory(written, tensor):  # pragma: no cover - OpenCV reallocated
+            tensor[:n] = written.reshape(n, rows, cols, 3)
+    elif model.layout == "NHWC":
+        tensor[:n] = batch
+    else:
+        for c in range(channels):
+            tensor[:n, c] = batch[..., 0 if given == 1 else c]
+    tensor[n:] = 0  # the padding of a fixed batch size
+    return tensor
+
+
 def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
     """Class probabilities for ``(n, rows, cols, channels)`` inputs, in mini-batches.
+
+    ``inputs`` may hold one channel where the graph takes three identical ones: it is
+    broadcast only in the tensor given to onnxruntime (:func:`model_tensor`).
 
     Returns
     -------
@@ -385,15 +430,10 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
     out = np.empty((len(inputs), n_classes), dtype=np.float32)
     for start in range(0, len(inputs), model.batch_size):
         batch = inputs[start : start + model.batch_size]
-        if model.layout == "NCHW":
-            batch = batch.transpose(0, 3, 1, 2)
         n = len(batch)
-        if model.fixed_batch and n < model.batch_size:  # pad the last batch to the graph's size
-            batch = np.concatenate(
-                [batch, np.zeros((model.batch_size - n, *batch.shape[1:]), batch.dtype)]
-            )
-        result = sess.run(None, {model.input_name: np.ascontiguousarray(batch)})[0]
-        result = np.asarray(result, dtype=np.float32).reshape(len(batch), -1)[:n]
+        tensor = model_tensor(model, batch)
+        result = sess.run(None, {model.input_name: tensor})[0]
+        result = np.asarray(result, dtype=np.float32).reshape(len(tensor), -1)[:n]
         if result.shape[1] != n_classes:
             raise ModelError(
                 f"model {model.name!r}: {result.shape[1]} outputs for {n_classes} classes"
