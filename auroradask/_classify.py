@@ -33,7 +33,7 @@ def classify(
     preset: Any = None,
     layout: str | None = None,
     outputs: str | None = None,
-    batch_size: int = 32,
+    batch_size: int | str = "auto",
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int = 1,
 ) -> xr.Dataset:

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import numpy as np
 from scipy.special import softmax
 
 from ._preprocess import Preset, get_preset
+from ._schema import BATCH_ACTIVATION_BYTES, MAX_BATCH_SIZE
 from .errors import ArgumentError, ModelError, SourceNotFoundError
 
 CARD_KEY = "auroradask.card"
@@ -158,7 +160,7 @@ def load_model(
     preset: str | Preset | dict[str, Any] | None = None,
     layout: str | None = None,
     outputs: str | None = None,
-    batch_size: int = 32,
+    batch_size: int | str = "auto",
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int = 1,
 ) -> Model:
@@ -172,6 +174,10 @@ def load_model(
         Override the card (or stand in for one where the model has none).
     batch_size
         Frames per onnxruntime call (forced to the graph's batch size if that is fixed).
+        ``"auto"`` (default): as many as fit in 256 MB of activations, at most 32, from the
+        size of every node's output for one frame (onnxruntime's profiler, one run of a
+        blank frame): 32 for small models, 5 for a ResNet-50, so that each worker's
+        onnxruntime arena, which grows to the largest call, stays small.
     providers
         ``"cpu"`` (default), ``"cuda"``, or onnxruntime provider names.
     intra_op_threads
@@ -205,6 +211,13 @@ def load_model(
     fixed_batch = isinstance(graph_input.shape[0], int)
     if fixed_batch:
         batch_size = graph_input.shape[0]
+    elif batch_size == "auto":
+        per_frame = activation_bytes_per_frame(
+            path, graph_input.name, layout, (rows, cols, channels), preset, dtype
+        )
+        batch_size = int(min(MAX_BATCH_SIZE, max(1, BATCH_ACTIVATION_BYTES // max(per_frame, 1))))
+    if isinstance(batch_size, str) or isinstance(batch_size, bool):
+        raise ArgumentError(f"batch_size: expected a number >= 1 or 'auto', got {batch_size!r}")
     if batch_size < 1:
         raise ArgumentError(f"batch_size: expected >= 1, got {batch_size}")
     card = dataclasses.replace(
@@ -222,6 +235,53 @@ def load_model(
         intra_op_threads=int(intra_op_threads),
         fixed_batch=fixed_batch,
     )
+
+
+_ACTIVATIONS: dict[tuple, int] = {}
+
+
+def activation_bytes_per_frame(
+    path: str, input_name: str, layout: str, dims: tuple, preset: Preset, dtype: str
+) -> int:
+    """Bytes of node outputs for one frame: the sum over the graph's nodes of the output
+    sizes onnxruntime's profiler reports for a run of one blank frame on the CPU.
+
+    An upper bound of the activations alive at once (onnxruntime reuses buffers), so the
+    batch size chosen from it errs on the side of memory. Cached per file and size.
+    """
+    key = (path, file_sha256(path), tuple(preset.size))
+    if key in _ACTIVATIONS:
+        return _ACTIVATIONS[key]
+    import onnxruntime as ort
+
+    rows, cols = (
+        d if isinstance(d, int) else s for d, s in zip(dims[:2], preset.size, strict=True)
+    )
+    channels = dims[2] if isinstance(dims[2], int) else preset.channels
+    shape = (1, rows, cols, channels) if layout == "NHWC" else (1, channels, rows, cols)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="auroradask-profile-") as folder:
+        options.profile_file_prefix = os.path.join(folder, "run")
+        try:
+            sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            sess.run(None, {input_name: np.zeros(shape, dtype=np.dtype(dtype))})
+            with open(sess.end_profiling()) as f:
+                events = json.load(f)
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(
+                f"model: cannot run {os.path.basename(path)!r} on a blank frame to size its "
+                f"batches ({error}); give batch_size= a number"
+            ) from None
+    total = sum(
+        int(e.get("args", {}).get("output_size", 0))
+        for e in events
+        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time")
+    )
+    _ACTIVATIONS[key] = total
+    return total
 
 
 def _read_card(path: str, sess) -> ModelCard:

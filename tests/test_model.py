@@ -142,3 +142,21 @@ def test_one_channel_is_broadcast_only_in_the_model_s_tensor(tmp_path, layout, f
         np.testing.assert_array_equal(tensor[:5], want)
         assert (tensor[5:] == 0).all()
     np.testing.assert_array_equal(_model.predict(model, one), _model.predict(model, three))
+
+
+def test_batch_size_is_chosen_from_the_model_s_activations(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.onnx"
+    tiny_model(path, logits=False)
+    # the graph's only big activation: the weighted 224x224x3 float32 image of one frame
+    per_frame = _model.activation_bytes_per_frame(
+        str(path), "image", "NHWC", (224, 224, 3), auroradask.get_preset(), "float32"
+    )
+    assert 224 * 224 * 3 * 4 <= per_frame < 224 * 224 * 3 * 4 + 1000
+    kwargs = {"classes": CLASSES, "preset": "themis-pa"}
+    assert auroradask.load_model(path, **kwargs).batch_size == 32  # 600 kB a frame: the cap
+    monkeypatch.setattr(_model, "BATCH_ACTIVATION_BYTES", 3 * per_frame + 1)
+    _model._ACTIVATIONS.clear()
+    assert auroradask.load_model(path, **kwargs).batch_size == 3
+    assert auroradask.load_model(path, batch_size=7, **kwargs).batch_size == 7
+    with pytest.raises(ValueError, match="batch_size: expected a number >= 1 or 'auto'"):
+        auroradask.load_model(path, batch_size="big", **kwargs)
