@@ -333,8 +333,8 @@ def _clahe_u8_masked(
     rows, cols = frames.shape[1:]
     tile_h, tile_w = rows // grid[0], cols // grid[1]
     area = tile_h * tile_w
-    y1, y2, ya, ya1 = _axis(rows, tile_h, grid[0])
-    x1, x2, xa, xa1 = _axis(cols, tile_w, grid[1])
+    _, _, ya, ya1 = _axis(rows, tile_h, grid[0])
+    _, _, xa, xa1 = _axis(cols, tile_w, grid[1])
     out = np.empty((len(which), rows, cols), dtype=np.float32)
     clahe_u8_masked_stack(
         frames,
