@@ -31,6 +31,20 @@ from .errors import ArgumentError
 HIST_SIZE = 65536  # OpenCV's histogram size for 16-bit images
 
 
+def _axis(n: int, size: int, tiles: int):
+    """Along one axis of ``n`` pixels in tiles of ``size``: the lower and upper interpolation
+    tile of each pixel and their float32 weights, computed as OpenCV computes them."""
+    f = np.arange(n, dtype=np.float32) * (np.float32(1.0) / np.float32(size)) - np.float32(0.5)
+    lower = np.floor(f).astype(np.int32)
+    weight = f - lower.astype(np.float32)
+    return (
+        np.maximum(lower, 0),
+        np.minimum(lower + 1, tiles - 1),
+        weight,
+        np.float32(1.0) - weight,
+    )
+
+
 @functools.lru_cache(maxsize=16)
 def _geometry(shape: tuple[int, int], tile_grid: tuple[int, int]):
     """Tile of every pixel (for the histograms) and interpolation tiles and weights."""
@@ -45,19 +59,8 @@ def _geometry(shape: tuple[int, int], tile_grid: tuple[int, int]):
     ys, xs = np.arange(rows + pad[0]) // tile_h, np.arange(cols + pad[1]) // tile_w
     tile_of = (ys[:, None] * tiles_x + xs[None, :]).astype(np.int32)
 
-    def axis(n: int, size: int, tiles: int):
-        f = np.arange(n, dtype=np.float32) * (np.float32(1.0) / np.float32(size)) - np.float32(0.5)
-        lower = np.floor(f).astype(np.int32)
-        weight = f - lower.astype(np.float32)
-        return (
-            np.maximum(lower, 0),
-            np.minimum(lower + 1, tiles - 1),
-            weight,
-            np.float32(1.0) - weight,
-        )
-
-    y1, y2, ya, ya1 = axis(rows, tile_h, tiles_y)
-    x1, x2, xa, xa1 = axis(cols, tile_w, tiles_x)
+    y1, y2, ya, ya1 = _axis(rows, tile_h, tiles_y)
+    x1, x2, xa, xa1 = _axis(cols, tile_w, tiles_x)
     corners = tuple(
         (r[:, None] * tiles_x + c[None, :]).astype(np.int32) for r in (y1, y2) for c in (x1, x2)
     )

@@ -25,6 +25,7 @@ def start_client(
     threads_per_worker: int = 1,
     memory_limit: str | None = "auto",
     dashboard_address: str = "127.0.0.1:8787",
+    worker_profile: bool = False,
 ) -> Client:
     """A client on a new LocalCluster, or on a running scheduler.
 
@@ -43,6 +44,12 @@ def start_client(
         Per worker, e.g. ``"4GB"``; ``"auto"`` shares the machine's memory.
     dashboard_address
         Where the LocalCluster's dashboard listens; 127.0.0.1 keeps it private to this machine.
+    worker_profile
+        Run dask's statistical profiler in the LocalCluster's workers (the dashboard's
+        "Profile" page). Off by default: every 10 ms it takes the GIL from the task thread,
+        and on a machine whose cores other processes also use, each such hand-over can wait
+        for the OS to schedule the task thread again; with it off the pipeline ran 1.3-1.6x
+        faster on a shared 2-core machine (``benchmarks/README-issue16.md``).
 
     Notes
     -----
@@ -60,6 +67,7 @@ def start_client(
     if workers < 1:
         raise ArgumentError(f"workers: expected >= 1, got {workers}")
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
+    environ["distributed.worker.profile.enabled"] = bool(worker_profile)
     with dask.config.set(environ):
         cluster = LocalCluster(
             n_workers=workers,

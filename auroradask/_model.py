@@ -13,15 +13,18 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy.special import softmax
 
 from ._preprocess import Preset, get_preset
+from ._schema import BATCH_ACTIVATION_BYTES, MAX_BATCH_SIZE
 from .errors import ArgumentError, ModelError, SourceNotFoundError
 
 CARD_KEY = "auroradask.card"
@@ -164,7 +167,7 @@ def load_model(
     preset: str | Preset | dict[str, Any] | None = None,
     layout: str | None = None,
     outputs: str | None = None,
-    batch_size: int = 32,
+    batch_size: int | str = "auto",
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int = 1,
 ) -> Model:
@@ -178,6 +181,10 @@ def load_model(
         Override the card (or stand in for one where the model has none).
     batch_size
         Frames per onnxruntime call (forced to the graph's batch size if that is fixed).
+        ``"auto"`` (default): as many as fit in 256 MB of activations, at most 32, from the
+        size of every node's output for one frame (onnxruntime's profiler, one run of a
+        blank frame): 32 for small models, 5 for a ResNet-50, so that each worker's
+        onnxruntime arena, which grows to the largest call, stays small.
     providers
         ``"cpu"`` (default), ``"cuda"``, or onnxruntime provider names.
     intra_op_threads
@@ -211,6 +218,13 @@ def load_model(
     fixed_batch = isinstance(graph_input.shape[0], int)
     if fixed_batch:
         batch_size = graph_input.shape[0]
+    elif batch_size == "auto":
+        per_frame = activation_bytes_per_frame(
+            path, graph_input.name, layout, (rows, cols, channels), preset, dtype
+        )
+        batch_size = int(min(MAX_BATCH_SIZE, max(1, BATCH_ACTIVATION_BYTES // max(per_frame, 1))))
+    if isinstance(batch_size, str) or isinstance(batch_size, bool):
+        raise ArgumentError(f"batch_size: expected a number >= 1 or 'auto', got {batch_size!r}")
     if batch_size < 1:
         raise ArgumentError(f"batch_size: expected >= 1, got {batch_size}")
     card = dataclasses.replace(
@@ -228,6 +242,53 @@ def load_model(
         intra_op_threads=int(intra_op_threads),
         fixed_batch=fixed_batch,
     )
+
+
+_ACTIVATIONS: dict[tuple, int] = {}
+
+
+def activation_bytes_per_frame(
+    path: str, input_name: str, layout: str, dims: tuple, preset: Preset, dtype: str
+) -> int:
+    """Bytes of node outputs for one frame: the sum over the graph's nodes of the output
+    sizes onnxruntime's profiler reports for a run of one blank frame on the CPU.
+
+    An upper bound of the activations alive at once (onnxruntime reuses buffers), so the
+    batch size chosen from it errs on the side of memory. Cached per file and size.
+    """
+    key = (path, file_sha256(path), tuple(preset.size))
+    if key in _ACTIVATIONS:
+        return _ACTIVATIONS[key]
+    import onnxruntime as ort
+
+    rows, cols = (
+        d if isinstance(d, int) else s for d, s in zip(dims[:2], preset.size, strict=True)
+    )
+    channels = dims[2] if isinstance(dims[2], int) else preset.channels
+    shape = (1, rows, cols, channels) if layout == "NHWC" else (1, channels, rows, cols)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="auroradask-profile-") as folder:
+        options.profile_file_prefix = os.path.join(folder, "run")
+        try:
+            sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            sess.run(None, {input_name: np.zeros(shape, dtype=np.dtype(dtype))})
+            with open(sess.end_profiling()) as f:
+                events = json.load(f)
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(
+                f"model: cannot run {os.path.basename(path)!r} on a blank frame to size its "
+                f"batches ({error}); give batch_size= a number"
+            ) from None
+    total = sum(
+        int(e.get("args", {}).get("output_size", 0))
+        for e in events
+        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time")
+    )
+    _ACTIVATIONS[key] = total
+    return total
 
 
 def _read_card(path: str, sess) -> ModelCard:
@@ -379,8 +440,52 @@ def session(model: Model):
         return _SESSIONS[key]
 
 
+_TENSORS = threading.local()
+
+
+def model_tensor(model: Model, batch: np.ndarray) -> np.ndarray:
+    """The tensor onnxruntime reads for ``(n, rows, cols, 1 or channels)`` channels-last input.
+
+    One channel is broadcast to the graph's channels here, in the graph's layout (NCHW or
+    NHWC) and padded to a fixed batch size, in one pass into a buffer that each thread keeps:
+    a fresh 19 MB array per mini-batch would be mapped and faulted in again every time (the
+    workers' mmap threshold is 16 MB). Input already in the graph's shape is passed as is.
+    """
+    n, rows, cols, given = batch.shape
+    channels = model.preset.channels
+    size = model.batch_size if model.fixed_batch else n
+    if given not in (1, channels):
+        raise ModelError(f"model {model.name!r}: input has {given} channels, expected {channels}")
+    if given == channels and size == n and (model.layout == "NHWC" or channels == 1):
+        layout = batch if model.layout == "NHWC" else batch.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(layout)
+    shape = (size, rows, cols, channels) if model.layout == "NHWC" else (size, channels, rows, cols)
+    buffers = _TENSORS.__dict__.setdefault("buffers", {})
+    key = (shape, batch.dtype.str)
+    if key not in buffers:
+        buffers.clear()  # one model's shape at a time per thread
+        buffers[key] = np.empty(shape, dtype=batch.dtype)
+    tensor = buffers[key]
+    if model.layout == "NHWC" and given == 1 and channels == 3:
+        # GRAY2BGR copies one channel into three with SIMD, 10x numpy's broadcasting copy
+        flat = np.ascontiguousarray(batch).reshape(n * rows, cols)
+        written = cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR, dst=tensor[:n].reshape(n * rows, cols, 3))
+        if not np.shares_memory(written, tensor):  # pragma: no cover - OpenCV reallocated
+            tensor[:n] = written.reshape(n, rows, cols, 3)
+    elif model.layout == "NHWC":
+        tensor[:n] = batch
+    else:
+        for c in range(channels):
+            tensor[:n, c] = batch[..., 0 if given == 1 else c]
+    tensor[n:] = 0  # the padding of a fixed batch size
+    return tensor
+
+
 def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
     """Class probabilities for ``(n, rows, cols, channels)`` inputs, in mini-batches.
+
+    ``inputs`` may hold one channel where the graph takes three identical ones: it is
+    broadcast only in the tensor given to onnxruntime (:func:`model_tensor`).
 
     Returns
     -------
@@ -392,15 +497,10 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
     out = np.empty((len(inputs), n_classes), dtype=np.float32)
     for start in range(0, len(inputs), model.batch_size):
         batch = inputs[start : start + model.batch_size]
-        if model.layout == "NCHW":
-            batch = batch.transpose(0, 3, 1, 2)
         n = len(batch)
-        if model.fixed_batch and n < model.batch_size:  # pad the last batch to the graph's size
-            batch = np.concatenate(
-                [batch, np.zeros((model.batch_size - n, *batch.shape[1:]), batch.dtype)]
-            )
-        result = sess.run(None, {model.input_name: np.ascontiguousarray(batch)})[0]
-        result = np.asarray(result, dtype=np.float32).reshape(len(batch), -1)[:n]
+        tensor = model_tensor(model, batch)
+        result = sess.run(None, {model.input_name: tensor})[0]
+        result = np.asarray(result, dtype=np.float32).reshape(len(tensor), -1)[:n]
         if result.shape[1] != n_classes:
             raise ModelError(
                 f"model {model.name!r}: {result.shape[1]} outputs for {n_classes} classes"

@@ -17,6 +17,7 @@ outside the lens) count as outside the field of view and are blanked too.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from ._clahe import clahe_uint16
+from ._clahe import HIST_SIZE, _axis, clahe_uint16
 from ._schema import OK
 from ._skymap import ElevationSource, site_elevations
 from ._skymaps import SkymapTree, open_skymaps, resolve_per_slot
@@ -254,16 +255,138 @@ def to_model_input(
 
 
 def preprocess_frames(
-    frames: np.ndarray, fov: np.ndarray, preset: Preset, valid: np.ndarray | None = None
+    frames: np.ndarray,
+    fov: np.ndarray,
+    preset: Preset,
+    valid: np.ndarray | None = None,
+    channels: int | None = None,
 ) -> np.ndarray:
-    """The whole preset on an ``(n, y, x)`` uint16 stack → ``(n, rows, cols, channels)``."""
+    """The whole preset on an ``(n, y, x)`` uint16 stack → ``(n, rows, cols, channels)``.
+
+    CLAHE, 8-bit scaling and the field-of-view mask run as one compiled kernel per frame
+    (:mod:`auroradask._kernels`, numba), then OpenCV's resize; the output equals the numpy
+    kernel's (:func:`_preprocess_frames_reference`) and the published OpenCV sequence bit for
+    bit. ``channels`` (default: the preset's) lets the model stage ask for one channel and
+    broadcast it to three only at the model's input.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or frames.dtype != np.uint16:
+        raise ArgumentError(f"frames: expected (n, y, x) uint16, got {frames.shape} {frames.dtype}")
+    channels = preset.channels if channels is None else channels
+    rows, cols = preset.size
+    out = np.zeros((len(frames), rows, cols, channels), dtype=np.dtype(preset.dtype))
+    which = np.flatnonzero(valid) if valid is not None else np.arange(len(frames))
+    preprocess_into(frames, which, fov, preset, out, which)
+    return out
+
+
+def preprocess_into(
+    frames: np.ndarray,
+    which: np.ndarray,
+    fov: np.ndarray,
+    preset: Preset,
+    out: np.ndarray,
+    at: np.ndarray,
+) -> None:
+    """Preprocess ``frames[which[j]]`` into ``out[at[j]]`` (``(m, rows, cols, 1 or 3)``).
+
+    Writing into the caller's array spares the model stage a copy of its mini-batch and a
+    fancy-indexed copy of the raw frames; ``out``'s last axis says how many (identical)
+    channels to write.
+    """
+    if len(which) == 0:
+        return
+    grid = tuple(int(v) for v in preset.tile_grid)
+    shape = frames.shape[1:]
+    if shape[0] % grid[0] or shape[1] % grid[1]:
+        # a grid that does not divide the frame pads it, as OpenCV does: the numpy kernel
+        valid = np.zeros(len(frames), dtype=bool)
+        valid[which] = True
+        reference = _preprocess_frames_reference(frames, fov, preset, valid, out.shape[-1])
+        out[at] = reference[which]
+        return
+    masked = _clahe_u8_masked(frames, np.asarray(which, np.int64), fov, preset.clip_limit, grid)
+    rows, cols = out.shape[1:3]
+    box = bounding_box(fov) if preset.crop else (slice(None), slice(None))
+    as_float = out.dtype == np.float32
+    for j, f in enumerate(at):
+        if as_float and out.shape[-1] == 1:
+            cv2.resize(
+                masked[j][box], (cols, rows), out[f, :, :, 0], interpolation=cv2.INTER_LINEAR
+            )
+            continue
+        resized = cv2.resize(masked[j][box], (cols, rows), interpolation=cv2.INTER_LINEAR)
+        if not as_float:
+            resized = np.clip(np.rint(resized), 0, 255).astype(out.dtype)
+        if out.shape[-1] == 1:
+            out[f, :, :, 0] = resized
+        else:  # the same values in three channels, as cv2.cvtColor(GRAY2BGR) writes them
+            cv2.cvtColor(resized, cv2.COLOR_GRAY2BGR, out[f])
+
+
+def _clahe_u8_masked(
+    frames: np.ndarray, which: np.ndarray, fov: np.ndarray, clip_limit: float, grid
+) -> np.ndarray:
+    """``(len(which), y, x)`` float32: frames ``which`` through CLAHE, 8 bits and the mask."""
+    from ._kernels import clahe_u8_masked_stack  # numba: imported, and compiled, on first use
+
+    rows, cols = frames.shape[1:]
+    tile_h, tile_w = rows // grid[0], cols // grid[1]
+    area = tile_h * tile_w
+    _, _, ya, ya1 = _axis(rows, tile_h, grid[0])
+    _, _, xa, xa1 = _axis(cols, tile_w, grid[1])
+    out = np.empty((len(which), rows, cols), dtype=np.float32)
+    clahe_u8_masked_stack(
+        frames,
+        which,
+        max(int(clip_limit * area / HIST_SIZE), 1),
+        grid[0],
+        grid[1],
+        _cells(rows, tile_h),
+        ya,
+        ya1,
+        _cells(cols, tile_w),
+        xa,
+        xa1,
+        np.float32(HIST_SIZE - 1) / np.float32(area),
+        _to_uint8_table(),
+        np.ascontiguousarray(fov, dtype=bool),
+        out,
+    )
+    return out
+
+
+def _cells(n: int, size: int) -> np.ndarray:
+    """The interpolation cell of each pixel along one axis, 0 .. tiles: ``floor(f) + 1`` for
+    OpenCV's ``f = x / size - 0.5`` (float32), the runs of pixels between the same two tile
+    centres (cell 0 and the last lie before the first and after the last centre)."""
+    f = np.arange(n, dtype=np.float32) * (np.float32(1.0) / np.float32(size)) - np.float32(0.5)
+    return np.floor(f).astype(np.int64) + 1
+
+
+@functools.cache
+def _to_uint8_table() -> np.ndarray:
+    """``cv2.convertScaleAbs(v, alpha=255/65535)`` for every 16-bit value ``v``."""
+    values = np.arange(HIST_SIZE, dtype=np.uint16).reshape(256, 256)
+    return cv2.convertScaleAbs(values, alpha=255.0 / 65535.0).ravel()
+
+
+def _preprocess_frames_reference(
+    frames: np.ndarray,
+    fov: np.ndarray,
+    preset: Preset,
+    valid: np.ndarray | None = None,
+    channels: int | None = None,
+) -> np.ndarray:
+    """The numpy kernel that :func:`preprocess_frames` replaced, kept as the reference the
+    tests hold the compiled one to (and for tile grids that do not divide the frame)."""
     u8 = clahe_to_uint8(frames, preset.clip_limit, preset.tile_grid, valid)
     return to_model_input(
         u8,
         fov,
         crop=preset.crop,
         size=preset.size,
-        channels=preset.channels,
+        channels=preset.channels if channels is None else channels,
         dtype=preset.dtype,
         valid=valid,
     )

@@ -1,9 +1,13 @@
-"""``python -m benchmarks [--quick|--full] [--json FILE]``: the table of benchmarks/README.md.
+"""``python -m benchmarks [--quick|--medium|--full] [--json FILE]``: the table of benchmarks/README.md.
 
 Every configuration runs in its own process on the same generated archive and core count;
 peak memory is the largest sum of resident memory over that process and all its children,
 sampled every 0.1 s. Each throughput configuration also runs at double length, to show
 whether memory grows with the length of a run.
+
+Each run starts from an empty ``runs/`` folder under the work folder: the generated archives
+are kept (they are the same for every run) but no store, text file or model of an earlier
+run is ever resumed or reused.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +32,15 @@ from benchmarks.models import build_resnet50
 MODES = {
     # sites, hours, minute files per hour (20 frames each); double length doubles the minutes
     "quick": {"sites": ["bnch", "bnck"], "hours": 1, "minutes": 4},
+    "medium": {"sites": ["bnch"], "hours": 2, "minutes": 60},  # 2 hours: 120 files, 2,400 frames
     "full": {"sites": ["bnch"], "hours": 12, "minutes": 60},  # a site-night: 720 files
+}
+#: models and lengths each mode runs unless --models/--lengths say otherwise: medium mode is
+#: the demo model only, to stay under 8 minutes on 2 cores
+DEFAULTS = {
+    "quick": ("demo,resnet50", "single,double"),
+    "medium": ("demo", "single,double"),
+    "full": ("demo,resnet50", "single,double"),
 }
 
 
@@ -62,13 +75,19 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a few minutes of frames (default)")
     mode.add_argument(
+        "--medium",
+        action="store_true",
+        help="one site x 2 hours, 2,400 frames (demo model: under 8 minutes on 2 cores)",
+    )
+    mode.add_argument(
         "--full", action="store_true", help="a whole site-night (takes hours on 2 cores)"
     )
     parser.add_argument("--json", help="write the records to this file")
-    parser.add_argument("--models", default="demo,resnet50", help="comma-separated: demo, resnet50")
+    parser.add_argument(
+        "--models", help="comma-separated: demo, resnet50 (default: both; medium: demo)"
+    )
     parser.add_argument(
         "--lengths",
-        default="single,double",
         help="comma-separated: single, double (double length shows whether memory grows)",
     )
     parser.add_argument("--cores", type=int, default=os.cpu_count())
@@ -76,15 +95,23 @@ def main() -> None:
         "--workdir", help="where archives and stores go (default: a temporary folder)"
     )
     args = parser.parse_args()
-    size = MODES["full" if args.full else "quick"]
+    mode_name = "full" if args.full else "medium" if args.medium else "quick"
+    size = MODES[mode_name]
+    args.models = args.models or DEFAULTS[mode_name][0]
+    args.lengths = args.lengths or DEFAULTS[mode_name][1]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="auroradask-bench-"))
+    # everything a run writes goes under runs/, emptied first: a reused --workdir must not
+    # resume an earlier run's store (to_zarr skips the slots already written: 0 frames)
+    runs = workdir / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir(parents=True)
     records = []
 
     lengths = {}
     for length, factor in (("single", 1), ("double", 2)):
         if length not in args.lengths.split(",") and length != "single":
             continue
-        archive = workdir / f"stream0-{length}"
+        archive = workdir / f"stream0-{mode_name}-{length}"
         minutes = size["minutes"] * factor if size["hours"] == 1 else size["minutes"]
         hours = size["hours"] if size["hours"] == 1 else size["hours"] * factor
         files = make_archive(archive, size["sites"], "2014-03-10T00:00", hours, minutes)
@@ -103,7 +130,7 @@ def main() -> None:
 
     models = {"demo": auroradask.demo_model()}
     if "resnet50" in args.models:
-        models["resnet50"] = build_resnet50(str(workdir / "resnet50-random.onnx"))
+        models["resnet50"] = build_resnet50(str(runs / "resnet50-random.onnx"))
     for model_name, model in models.items():
         if model_name not in args.models:
             continue
@@ -114,7 +141,7 @@ def main() -> None:
                 "config": config,
                 "model": model,
                 "cores": args.cores,
-                "workdir": str(workdir),
+                "workdir": str(runs),
             }
             result = measure(spec)
             ceilings[config] = result["frames"] / result["seconds"]
@@ -125,8 +152,8 @@ def main() -> None:
         for length in [n for n in ("single", "double") if n in args.lengths.split(",")]:
             found = {}
             for config in ("baseline", "auroradask"):
-                run_dir = workdir / f"{model_name}-{config}-{length}"
-                run_dir.mkdir(exist_ok=True)
+                run_dir = runs / f"{model_name}-{config}-{length}"
+                run_dir.mkdir()
                 spec = {
                     **lengths[length],
                     "config": config,
@@ -139,7 +166,8 @@ def main() -> None:
                 found["auroradask"]["fps"] / found["baseline"]["fps"], 2
             )
             found["auroradask"]["ratio_ceiling"] = round(found["auroradask"]["fps"] / ceiling, 2)
-            found["auroradask"]["ratio_pipeline"] = round(found["auroradask"]["fps"] / pipeline, 2)
+            found["auroradask"]["ratio_sequence"] = round(found["auroradask"]["fps"] / pipeline, 2)
+            found["auroradask"]["sequence_fps"] = round(pipeline, 1)
             records += [found["baseline"], found["auroradask"]]
 
     spec = {
@@ -147,7 +175,7 @@ def main() -> None:
         "config": "preprocess_compare",
         "model": "",
         "cores": args.cores,
-        "workdir": str(workdir),
+        "workdir": str(runs),
     }
     compare = measure(spec)
     records.append(
@@ -178,7 +206,7 @@ def main() -> None:
             "config": "open_cost",
             "model": "",
             "cores": args.cores,
-            "workdir": str(workdir),
+            "workdir": str(runs),
         }
     )
     records.append(
@@ -221,7 +249,7 @@ def _print_table(records: list[dict], cores: int) -> None:
         if "ratio_baseline" in r:
             ratios = (
                 f"x{r['ratio_baseline']} baseline, x{r['ratio_ceiling']} ceiling, "
-                f"x{r['ratio_pipeline']} stages in sequence"
+                f"x{r['ratio_sequence']} stages in sequence"
             )
         if "ms_per_frame" in r:
             ratios = f"{r['ms_per_frame']} ms/frame"

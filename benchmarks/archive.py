@@ -61,9 +61,11 @@ def make_archive(
                 folder = root / t.strftime("%Y/%m/%d") / f"{site}_{imager}" / t.strftime("ut%H")
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / f"{t:%Y%m%d_%H%M}_{site}_{imager}_full.pgm.gz"
-                if not path.exists():
+                if not path.exists():  # the same bytes every time: an archive is reused
                     data = relabel_minute(minutes[n % len(minutes)], site, t)
-                    path.write_bytes(gzip.compress(data, compresslevel=6))
+                    part = path.with_name(path.name + ".part")  # no half-written file is kept
+                    part.write_bytes(gzip.compress(data, compresslevel=6))
+                    part.replace(path)
                 written.append(path)
                 n += 1
     return written

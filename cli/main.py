@@ -105,7 +105,10 @@ def _add_classify(commands) -> None:
         "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
     )
     model.add_argument(
-        "--batch-size", type=int, default=32, help="frames per onnxruntime call (default 32)"
+        "--batch-size",
+        type=lambda v: v if v == "auto" else int(v),
+        default="auto",
+        help="frames per onnxruntime call (default auto: from the model's activation size, at most 32)",
     )
     model.add_argument(
         "--providers", default="cpu", help="onnxruntime providers: cpu (default) or cuda"

@@ -22,3 +22,16 @@ def test_a_malformed_scheduler_file_is_named(tmp_path, content, capsys):
 def test_workers_below_one_are_refused():
     with pytest.raises(auroradask.ArgumentError, match="^workers"):
         auroradask.start_client(workers=0)
+
+
+@pytest.mark.parametrize("profile", [False, True])
+def test_the_workers_statistical_profiler_is_off_unless_asked_for(profile):
+    client = auroradask.start_client(
+        workers=1, dashboard_address="127.0.0.1:0", worker_profile=profile
+    )
+    try:
+        # the worker's sampling callback exists only where its profiler is enabled
+        running = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+        assert list(running.values()) == [profile]
+    finally:
+        client.close()

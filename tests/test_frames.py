@@ -6,6 +6,7 @@ import errno
 import gzip
 import logging
 import os
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from utils import HOUR_DIR, SAMPLE_END, SAMPLE_START, copy_as, minute_bytes, ope
 
 import auroradask
 from auroradask._archive import Archive
-from auroradask._frames import parse_frames
+from auroradask._frames import decompress, parse_frames
 from auroradask._schema import FILE_UNREADABLE, FRAME_BYTES, FRAME_MISSING, NO_FILE, OK
 from benchmarks.archive import relabel_minute
 
@@ -397,3 +398,37 @@ def test_an_unknown_site_with_a_folder_is_read_without_coordinates(tmp_path):
     frames = auroradask.open_themis(copy_as(tmp_path, site="zz9"), "zz9", SAMPLE_START, SAMPLE_END)
     assert (frames.frame_status.values == OK).all()
     assert np.isnan(frames.latitude.values).all()
+
+
+def _zlib_step_by_step(raw: bytes) -> tuple[bytes, str | None]:
+    """The reader's gzip decoding before ISA-L: zlib, 64 KiB at a time, keeping all it decodes."""
+    decoder, out = zlib.decompressobj(wbits=31), []
+    try:
+        for offset in range(0, len(raw), 1 << 16):
+            out.append(decoder.decompress(raw[offset : offset + (1 << 16)]))
+            if decoder.eof:
+                break
+    except zlib.error as error:
+        return b"".join(out), f"corrupt compressed data: {error}"
+    return b"".join(out), None if decoder.eof else "compressed stream is truncated"
+
+
+def test_gzip_through_isal_gives_zlib_s_bytes_whole_or_damaged(sample_copy):
+    raw = (sample_copy / HOUR_DIR / "20140310_0601_gill_themis19_full.pgm.gz").read_bytes()
+    middle = bytearray(raw)
+    middle[len(raw) // 2 : len(raw) // 2 + 64] = bytes(64)  # corrupt deflate data
+    crc = bytearray(raw)
+    crc[-8] ^= 0xFF  # the trailer's CRC no longer matches
+    cases = {
+        "whole": raw,
+        "truncated": raw[:700_000],
+        "corrupt middle": bytes(middle),
+        "bad crc": bytes(crc),
+        "second member": raw + gzip.compress(b"more"),
+    }
+    for name, data in cases.items():
+        got, problem = decompress(data, "x.pgm.gz")
+        want, want_problem = _zlib_step_by_step(data)
+        assert got == want, name
+        assert (problem is None) == (want_problem is None), (name, problem, want_problem)
+    assert decompress(raw, "x.pgm.gz") == (gzip.decompress(raw), None)

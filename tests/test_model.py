@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -111,3 +112,51 @@ def test_threads_of_a_process_share_one_session(model_input, monkeypatch):
     session = ort.InferenceSession(auroradask.demo_model(), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"image": model_input})[0]
     np.testing.assert_allclose(results.probability.values[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_one_channel_model_gets_the_preset_s_one_channel(tmp_path, model_input):
+    path = tmp_path / "gray.onnx"
+    expected = tiny_model(path, logits=False, channels=1)
+    results = auroradask.classify(
+        open_sample(), path, classes=CLASSES, preset={"name": "themis-pa", "channels": 1}
+    )
+    probability = results.probability.values[0]
+    np.testing.assert_allclose(probability, expected(model_input[..., :1]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_one_channel_is_broadcast_only_in_the_model_s_tensor(tmp_path, layout, fixed):
+    path = tmp_path / "model.onnx"
+    tiny_model(path, layout=layout, size=(32, 48), logits=False)
+    model = auroradask.load_model(path, classes=CLASSES, preset={"size": (32, 48)})
+    if fixed:
+        model = dataclasses.replace(model, fixed_batch=True, batch_size=8)
+    one = np.random.default_rng(0).uniform(0, 255, (5, 32, 48, 1)).astype(np.float32)
+    three = np.repeat(one, 3, axis=3)
+    for given in (one, three):
+        tensor = _model.model_tensor(model, given)
+        want = three if layout == "NHWC" else three.transpose(0, 3, 1, 2)
+        assert tensor.shape == ((8 if fixed else 5), *want.shape[1:])
+        assert tensor.flags.c_contiguous
+        np.testing.assert_array_equal(tensor[:5], want)
+        assert (tensor[5:] == 0).all()
+    np.testing.assert_array_equal(_model.predict(model, one), _model.predict(model, three))
+
+
+def test_batch_size_is_chosen_from_the_model_s_activations(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.onnx"
+    tiny_model(path, logits=False)
+    # the graph's only big activation: the weighted 224x224x3 float32 image of one frame
+    per_frame = _model.activation_bytes_per_frame(
+        str(path), "image", "NHWC", (224, 224, 3), auroradask.get_preset(), "float32"
+    )
+    assert 224 * 224 * 3 * 4 <= per_frame < 224 * 224 * 3 * 4 + 1000
+    kwargs = {"classes": CLASSES, "preset": "themis-pa"}
+    assert auroradask.load_model(path, **kwargs).batch_size == 32  # 600 kB a frame: the cap
+    monkeypatch.setattr(_model, "BATCH_ACTIVATION_BYTES", 3 * per_frame + 1)
+    _model._ACTIVATIONS.clear()
+    assert auroradask.load_model(path, **kwargs).batch_size == 3
+    assert auroradask.load_model(path, batch_size=7, **kwargs).batch_size == 7
+    with pytest.raises(ValueError, match="batch_size: expected a number >= 1 or 'auto'"):
+        auroradask.load_model(path, batch_size="big", **kwargs)

@@ -10,11 +10,12 @@ from utils import HOUR_DIR, SKYMAP, open_sample
 
 import auroradask
 from auroradask import _preprocess
-from auroradask._clahe import clahe_uint16
 from auroradask._preprocess import (
+    _preprocess_frames_reference,
     clahe_to_uint8,
     field_of_view,
     get_preset,
+    preprocess_frames,
     published_sequence,
 )
 
@@ -59,12 +60,13 @@ def test_invalid_frames_stay_zero_and_get_no_clahe(sample_copy, monkeypatch):
     (sample_copy / HOUR_DIR / "20140310_0603_gill_themis19_full.pgm.gz").write_bytes(b"junk")
     frames = open_sample(sample_copy)
     applied = []
+    kernel = _preprocess._clahe_u8_masked
 
-    def counting(frame, *args):
-        applied.append(1)
-        return clahe_uint16(frame, *args)
+    def counting(frames, which, *args):
+        applied.extend(which)
+        return kernel(frames, which, *args)
 
-    monkeypatch.setattr(_preprocess, "clahe_uint16", counting)
+    monkeypatch.setattr(_preprocess, "_clahe_u8_masked", counting)
     out = auroradask.preprocess(frames, elevation="circle").compute(scheduler="sync").values[0]
     assert len(applied) == 100
     assert (out[60:80] == 0).all()
@@ -121,3 +123,58 @@ def test_per_site_elevation_maps(elevation):
 def test_bad_arguments_are_named(kwargs, error, message):
     with pytest.raises(error, match=message):
         auroradask.preprocess(open_sample(), **kwargs).compute()
+
+
+# ------------------------------------------------- the compiled kernel against the numpy one
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # themis-pa: clip 3 on 32x32 tiles clips at 1, the residual bins carry the excess
+        {"clip_limit": 300.0},  # pfrr-pa: counts clipped at 4
+        {"clip_limit": 1e6},  # nothing clipped: no redistribution at all
+        {"clip_limit": 40.0, "tile_grid": (2, 8)},
+        {"tile_grid": (1, 1)},  # one tile: every pixel between the same table
+        {"crop": True, "size": (100, 150)},
+        {"channels": 1, "dtype": "uint8"},
+        {"tile_grid": (3, 5)},  # does not divide 256: padded, through the numpy kernel
+    ],
+)
+def test_compiled_kernel_equals_the_numpy_kernel_on_every_real_frame(raw, elevation, params):
+    preset = get_preset("themis-pa", **params)
+    fov = field_of_view(elevation, preset.min_elevation)
+    valid = np.ones(len(raw), dtype=bool)
+    valid[[3, 50, 51]] = False
+    got = preprocess_frames(raw, fov, preset, valid)
+    np.testing.assert_array_equal(got, _preprocess_frames_reference(raw, fov, preset, valid))
+    assert (got[[3, 50, 51]] == 0).all() and got.max() > 0
+
+
+def test_compiled_kernel_equals_the_numpy_kernel_on_synthetic_frames():
+    rng = np.random.default_rng(20141205)
+    frames = {
+        "noise": rng.integers(0, 65536, (3, 256, 256)),
+        "four levels": rng.integers(0, 4, (2, 256, 256)) * 1000,
+        "saturated and zero": np.stack([np.full((256, 256), 65535), np.zeros((256, 256))]),
+        # a 512x512 tile clips more than 65,536 counts: whole batches added to every value
+        "three levels, big tile": rng.integers(0, 3, (2, 512, 512)) * 7,
+        "three levels far apart, big tile": rng.integers(0, 3, (2, 512, 512)) * 30000,
+    }
+    for name, stack in frames.items():
+        stack = stack.astype(np.uint16)
+        size = stack.shape[1:]
+        fov = np.hypot(*np.mgrid[: size[0], : size[1]] - size[0] / 2) < size[0] * 0.45
+        for params in ({}, {"clip_limit": 40.0, "tile_grid": (1, 1)}, {"clip_limit": 300.0}):
+            preset = get_preset("themis-pa", size=(224, 224), **params)
+            got = preprocess_frames(stack, fov, preset)
+            expected = _preprocess_frames_reference(stack, fov, preset)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{name} {params}")
+
+
+def test_one_channel_is_the_three_channel_output_s_first(raw, elevation):
+    fov = field_of_view(elevation, 15)
+    three = preprocess_frames(raw[:4], fov, get_preset("themis-pa"))
+    one = preprocess_frames(raw[:4], fov, get_preset("themis-pa"), channels=1)
+    assert one.shape == (4, 224, 224, 1)
+    np.testing.assert_array_equal(three, np.broadcast_to(one, three.shape))

@@ -1,0 +1,148 @@
+"""``python -m benchmarks.kernels [--json FILE]``: per-frame cost of reading and preprocessing,
+new kernels against the ones they replaced, measured in the same process (issue 16).
+
+- **preprocess**: ``preprocess_frames`` (compiled kernel, one channel as the model stage uses it,
+  and three channels) against ``_preprocess_frames_reference`` (the numpy kernel it replaced) on
+  the bundled real frames, one thread; outputs are checked equal.
+- **read**: ``read_minute_file`` (ISA-L inflate, one-pass byte swap) against the reader of commit
+  ``1cb21ea`` (zlib, before issue 16), loaded from git, on the bundled gzip minute files.
+- **first call**: the compiled kernel's first call in a fresh process (loads the cached machine
+  code, or compiles it where there is no cache yet).
+
+Times are CPU seconds of this process (``time.process_time``), the best of ``--repeats``: on a
+shared machine they move less than wall time. Takes about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import auroradask
+from auroradask._frames import read_minute_file
+from auroradask._preprocess import (
+    _preprocess_frames_reference,
+    field_of_view,
+    get_preset,
+    preprocess_frames,
+)
+from auroradask._skymap import circle_elevation
+
+BEFORE = "1cb21ea"  # main before issue 16
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def _previous_reader():
+    """``read_minute_file`` as it was at :data:`BEFORE`, or None without git."""
+    root = Path(__file__).parent.parent
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{BEFORE}:auroradask/_frames.py"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(auroradask.__file__).parent / "_frames_before_issue16.py"
+    path.write_text(source)
+    try:
+        spec = importlib.util.spec_from_file_location("auroradask._frames_before_issue16", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    finally:
+        path.unlink()
+    return module.read_minute_file
+
+
+def first_call_seconds() -> float:
+    """The compiled kernel's first call, in a fresh process."""
+    code = (
+        "import time, numpy as np; from auroradask._preprocess import preprocess_frames, "
+        "get_preset; f = np.zeros((1, 256, 256), np.uint16); f[0, 100:150] = 500; "
+        "t = time.perf_counter(); preprocess_frames(f, np.ones((256, 256), bool), "
+        "get_preset('themis-pa')); print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="write the records to this file")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    first = first_call_seconds()
+    files = sorted(
+        glob.glob(os.path.join(auroradask.sample_archive(), "**", "*.pgm.gz"), recursive=True)
+    )
+    raw = [(Path(f).read_bytes(), f) for f in files]
+    frames = np.concatenate([read_minute_file(r, f).images for r, f in raw])
+    fov = field_of_view(circle_elevation(), 15)
+    preset = get_preset("themis-pa")
+    n = len(frames)
+    new1 = preprocess_frames(frames, fov, preset, channels=1)
+    new3 = preprocess_frames(frames, fov, preset)
+    old = _preprocess_frames_reference(frames, fov, preset)
+    assert np.array_equal(new3, old) and np.array_equal(np.broadcast_to(new1, old.shape), old)
+    records = {
+        "frames": n,
+        "preprocess_numpy_ms": 1000
+        * _best(lambda: _preprocess_frames_reference(frames, fov, preset), args.repeats)
+        / n,
+        "preprocess_compiled_3ch_ms": 1000
+        * _best(lambda: preprocess_frames(frames, fov, preset), args.repeats)
+        / n,
+        "preprocess_compiled_1ch_ms": 1000
+        * _best(lambda: preprocess_frames(frames, fov, preset, channels=1), args.repeats)
+        / n,
+        "first_call_s": first,
+    }
+    records["preprocess_ratio_3ch"] = (
+        records["preprocess_numpy_ms"] / records["preprocess_compiled_3ch_ms"]
+    )
+    records["preprocess_ratio_1ch"] = (
+        records["preprocess_numpy_ms"] / records["preprocess_compiled_1ch_ms"]
+    )
+    previous = _previous_reader()
+    records["read_ms"] = (
+        1000 * _best(lambda: [read_minute_file(r, f) for r, f in raw], args.repeats) / n
+    )
+    if previous is not None:
+        for r, f in raw:
+            a, b = read_minute_file(r, f), previous(r, f)
+            assert np.array_equal(a.images, b.images) and a.problem == b.problem
+        records["read_before_ms"] = (
+            1000 * _best(lambda: [previous(r, f) for r, f in raw], args.repeats) / n
+        )
+        records["read_ratio"] = records["read_before_ms"] / records["read_ms"]
+    records = {k: round(v, 3) if isinstance(v, float) else v for k, v in records.items()}
+    for key, value in records.items():
+        print(f"{key:<28} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1))
+
+
+if __name__ == "__main__":
+    main()
