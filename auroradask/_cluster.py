@@ -6,7 +6,7 @@ import json
 import os
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from .errors import ArgumentError
 
@@ -25,6 +25,7 @@ def start_client(
     threads_per_worker: int = 1,
     memory_limit: str | None = "auto",
     dashboard_address: str = "127.0.0.1:8787",
+    dashboard_page: bool = True,
 ) -> Client:
     """A client on a new LocalCluster, or on a running scheduler.
 
@@ -43,6 +44,9 @@ def start_client(
         Per worker, e.g. ``"4GB"``; ``"auto"`` shares the machine's memory.
     dashboard_address
         Where the LocalCluster's dashboard listens; 127.0.0.1 keeps it private to this machine.
+    dashboard_page
+        Serve auroradask's own page (``/auroradask``: frames per second, per site progress,
+        labels so far) beside Dask's; see :func:`auroradask.dashboard_page`.
 
     Notes
     -----
@@ -51,8 +55,10 @@ def start_client(
     """
     if scheduler:
         if os.path.exists(scheduler):
-            return Client(scheduler_file=_check_scheduler_file(scheduler))
-        return Client(scheduler)
+            client = Client(scheduler_file=_check_scheduler_file(scheduler))
+        else:
+            client = Client(scheduler)
+        return _with_page(client, dashboard_page)
     if threads_per_worker < 1:
         raise ArgumentError(f"threads_per_worker: expected >= 1, got {threads_per_worker}")
     if workers is None:
@@ -61,14 +67,25 @@ def start_client(
         raise ArgumentError(f"workers: expected >= 1, got {workers}")
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
     with dask.config.set(environ):
-        cluster = LocalCluster(
+        # the client starts the LocalCluster itself, so that closing the client (the end of a
+        # ``with`` block) also stops the cluster; Client(LocalCluster(...)) would leave it
+        # running until the interpreter exits
+        client = Client(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
             memory_limit=memory_limit,
             dashboard_address=dashboard_address,
             host="127.0.0.1",
         )
-    return Client(cluster)
+    return _with_page(client, dashboard_page)
+
+
+def _with_page(client: Client, page: bool) -> Client:
+    if page:
+        from ._dashboard import dashboard_page
+
+        dashboard_page(client)
+    return client
 
 
 def _check_scheduler_file(path: str) -> str:
