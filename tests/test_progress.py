@@ -50,9 +50,7 @@ def test_the_callback_sees_each_chunk_per_site(tmp_path):
 
 
 def test_a_resumed_write_starts_the_bar_at_what_the_store_holds(tmp_path):
-    auroradask.to_zarr(
-        classify_sample(end="2014-03-10T06:03"), tmp_path / "a.zarr", progress=False
-    )
+    auroradask.to_zarr(classify_sample(end="2014-03-10T06:03"), tmp_path / "a.zarr", progress=False)
     firsts: list[int] = []
     summary = auroradask.to_zarr(
         classify_sample(), tmp_path / "a.zarr", progress=lambda s: firsts.append(s.done)
