@@ -6,7 +6,7 @@ import json
 import os
 
 import dask
-from distributed import Client
+from distributed import Client, LocalCluster
 
 from .errors import ArgumentError
 
@@ -67,16 +67,14 @@ def start_client(
         raise ArgumentError(f"workers: expected >= 1, got {workers}")
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
     with dask.config.set(environ):
-        # the client starts the LocalCluster itself, so that closing the client (the end of a
-        # ``with`` block) also stops the cluster; Client(LocalCluster(...)) would leave it
-        # running until the interpreter exits
-        client = Client(
+        cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
             memory_limit=memory_limit,
             dashboard_address=dashboard_address,
             host="127.0.0.1",
         )
+    client = Client(cluster)
     return _with_page(client, dashboard_page)
 
 

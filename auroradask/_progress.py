@@ -16,11 +16,8 @@ from typing import Any
 
 from .errors import ArgumentError
 
-
 #: tqdm's default, with the unit after the counts: "120/120 frames [00:04<00:00, 24.2 frames/s]"
-BAR_FORMAT = (
-    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}]"
-)
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 def _tqdm(**kwargs):

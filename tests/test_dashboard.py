@@ -8,6 +8,7 @@ as a PNG (the README's figure: ``examples/figures/dashboard.png``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +49,13 @@ def run(tmp_path_factory):
         results = auroradask.classify(open_sample(chunk_minutes=1), auroradask.demo_model())
         summary = auroradask.to_zarr(results, store, progress=False)
         yield client, page, store, summary, before
+    _stop(client)
+
+
+def _stop(client) -> None:
+    """Closing the client leaves start_client's LocalCluster running: stop it too."""
+    with contextlib.suppress(Exception):
+        client.cluster.close()
 
 
 def test_page_is_served_beside_dasks_dashboard(run):
@@ -146,3 +154,4 @@ def test_page_in_a_real_browser_shows_the_run(tmp_path):
                 assert problems == []
             finally:
                 browser.close()
+    _stop(client)
