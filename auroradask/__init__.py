@@ -16,7 +16,8 @@ The public API, in pipeline order (everything a user needs is importable from he
 - bring your own model: :func:`convert_model` (PyTorch/Keras/TensorFlow → ONNX),
   :func:`check_model`, :func:`quantize_model` (int8) → :class:`ConvertReport`,
   :class:`CheckReport`, :class:`QuantizeReport`;
-- results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`open_results`,
+- results stores: :func:`to_zarr`, :class:`WriteSummary`, :func:`plan_write` (a dry run:
+  what a write would do, how long) → :class:`WritePlan`, :func:`open_results`,
   :func:`describe`, :func:`as_cf` (for netCDF files), :func:`upgrade_store`,
   :func:`export_text`, :func:`import_text` (the published classifier's text files);
 - analysis: :func:`usable`, :func:`smooth_labels`, :func:`magnetic_coordinates`,
@@ -28,7 +29,8 @@ The public API, in pipeline order (everything a user needs is importable from he
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`patch_counts` (lazy, for the store), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;
-- clusters: :func:`start_client`, :func:`dashboard_link`;
+- clusters: :func:`start_client`, :func:`dashboard_link`, :func:`dashboard_page` (auroradask's
+  own page, ``/auroradask``, beside Dask's dashboard);
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
 """
 
@@ -51,6 +53,7 @@ from ._cdf import open_themis_cdf
 from ._clahe import clahe_uint16
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
+from ._dashboard import dashboard_page
 from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._images import open_images
@@ -84,7 +87,16 @@ from ._preprocess import (
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import PatchGeometry, circle_elevation, read_patch_geometry, read_skymap
 from ._skymaps import SkymapTree, check_skymap, open_skymaps
-from ._store import WriteSummary, as_cf, describe, open_results, to_zarr, upgrade_store
+from ._store import (
+    WritePlan,
+    WriteSummary,
+    as_cf,
+    describe,
+    open_results,
+    plan_write,
+    to_zarr,
+    upgrade_store,
+)
 from ._textfiles import export_text, import_text
 from ._version import __version__
 from .errors import (
@@ -131,6 +143,7 @@ __all__ = [
     "convert_model",
     "ConvertReport",
     "dashboard_link",
+    "dashboard_page",
     "demo_model",
     "describe",
     "evaluate",
@@ -188,5 +201,7 @@ __all__ = [
     "usable",
     "write_model_card",
     "WriteSummary",
+    "WritePlan",
+    "plan_write",
     "__version__",
 ]

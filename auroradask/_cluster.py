@@ -26,6 +26,7 @@ def start_client(
     memory_limit: str | None = "auto",
     dashboard_address: str = "127.0.0.1:8787",
     worker_profile: bool = False,
+    dashboard_page: bool = True,
 ) -> Client:
     """A client on a new LocalCluster, or on a running scheduler.
 
@@ -50,6 +51,9 @@ def start_client(
         and on a machine whose cores other processes also use, each such hand-over can wait
         for the OS to schedule the task thread again; with it off the pipeline ran 1.3-1.6x
         faster on a shared 2-core machine (``benchmarks/README-issue16.md``).
+    dashboard_page
+        Serve auroradask's own page (``/auroradask``: frames per second, per site progress,
+        labels so far) beside Dask's; see :func:`auroradask.dashboard_page`.
 
     Notes
     -----
@@ -58,8 +62,10 @@ def start_client(
     """
     if scheduler:
         if os.path.exists(scheduler):
-            return Client(scheduler_file=_check_scheduler_file(scheduler))
-        return Client(scheduler)
+            client = Client(scheduler_file=_check_scheduler_file(scheduler))
+        else:
+            client = Client(scheduler)
+        return _with_page(client, dashboard_page)
     if threads_per_worker < 1:
         raise ArgumentError(f"threads_per_worker: expected >= 1, got {threads_per_worker}")
     if workers is None:
@@ -76,7 +82,16 @@ def start_client(
             dashboard_address=dashboard_address,
             host="127.0.0.1",
         )
-    return Client(cluster)
+    client = Client(cluster)
+    return _with_page(client, dashboard_page)
+
+
+def _with_page(client: Client, page: bool) -> Client:
+    if page:
+        from ._dashboard import dashboard_page
+
+        dashboard_page(client)
+    return client
 
 
 def _check_scheduler_file(path: str) -> str:

@@ -51,7 +51,7 @@ def _baseline_hour(args) -> int:
     """One per-hour task: read the hour, preprocess each frame, classify, write a text file."""
     global _SESSION
     import onnxruntime as ort
-    import themis_imager_readfile
+    from pyucalgarysrs.data.read import ReadManager
 
     model, files, outdir = args
     cv2.setNumThreads(1)
@@ -59,7 +59,10 @@ def _baseline_hour(args) -> int:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         _SESSION = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    images, metadata, _ = themis_imager_readfile.read(files, quiet=True)
+    # UCalgary's THEMIS reader (pyucalgarysrs; themis-imager-readfile before it, which pins
+    # numpy < 2); it turns frames upside down for display, the flip undone here
+    data = ReadManager().read_themis(files, quiet=True)
+    images, metadata = data.data[::-1], data.metadata
     inputs = np.stack([published_sequence(images[:, :, i], FOV) for i in range(images.shape[2])])
     probability = np.concatenate(
         [_SESSION.run(None, {"image": inputs[i : i + 32]})[0] for i in range(0, len(inputs), 32)]

@@ -83,7 +83,9 @@ def cmd_import_text(args: argparse.Namespace) -> int:
     )
     print(f"producer: {results.attrs['model_file'] or '(none)'}")
     print(f"classes: {', '.join(f'{i}={c}' for i, c in enumerate(results['class'].values))}")
-    summary = auroradask.to_zarr(results, args.out, group=args.group)
+    summary = auroradask.to_zarr(
+        results, args.out, group=args.group, progress=not getattr(args, "quiet", False)
+    )
     print(
         f"wrote {summary.written} slots into {args.out}"
         + (f" ({summary.skipped} already there)" if summary.skipped else "")

@@ -1,4 +1,4 @@
-"""``auroradask``: batch classification of THEMIS frames on a Dask cluster.
+"""auroradask: classify THEMIS all-sky camera frames on a Dask cluster, and analyse the results.
 
 Subcommands: ``classify`` (sites × dates × model → Zarr store), ``info STORE`` and
 ``export-text STORE OUTDIR``. Every option maps to an argument of the Python API; this file
@@ -10,6 +10,8 @@ failure (another AuroradaskError in one line; a bug with its traceback); 130 int
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +30,7 @@ from auroradask.errors import (
 )
 
 from . import analysis, evaluation, model, patches
+from .options import configure_logging, site_list, worker_logging
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -42,16 +45,51 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+EPILOG = """\
+Run "auroradask COMMAND --help" for a command's options. -v/-q work before or after the
+command. Exit codes: 0 done; 2 bad arguments or a request that does not fit; 1 a failure
+while running; 130 interrupted (run the same command again to resume)."""
+
+
+def _verbosity_options(parser: argparse.ArgumentParser, default) -> None:
+    """-v/-q on the top level (defaults) and on every subcommand (only when given)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more messages: -v shows Dask's information, -vv debugging",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="errors and results only: no progress bar, no warnings",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="auroradask", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=auroradask.__version__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="auroradask",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {auroradask.__version__}")
+    _verbosity_options(parser, 0)
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
     _add_classify(commands)
     _add_store_commands(commands)
     evaluation.add_commands(commands)
     analysis.add_commands(commands)
     patches.add_commands(commands)
     model.add_commands(commands)
+    for command in commands.choices.values():
+        _verbosity_options(command, argparse.SUPPRESS)
     return parser
 
 
@@ -69,8 +107,9 @@ def _add_classify(commands) -> None:
     )
     data.add_argument(
         "--site",
-        action="append",
-        help="site code, repeat for several (e.g. --site gill --site fsmi)",
+        action="extend",
+        type=site_list,
+        help="site codes, comma-separated or repeated (--site gill,fsmi or --site gill --site fsmi)",
     )
     data.add_argument("--start", help="UT start, YYYY-MM-DD (00:00) or ISO time, inclusive")
     data.add_argument(
@@ -124,7 +163,23 @@ def _add_classify(commands) -> None:
         help="also store patch_count(site, time): auroral patches per frame, detected with "
         "auroradask patches' defaults in the same field of view (--skymap)",
     )
-    _add_cluster_options(run.add_argument_group("cluster"))
+    output.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be read and written, and how long it would take at the rate "
+        "measured on one chunk here; write nothing",
+    )
+    cluster = run.add_argument_group("cluster")
+    _add_cluster_options(cluster)
+    cluster.add_argument(
+        "--keep-dashboard",
+        nargs="?",
+        type=float,
+        const=float("inf"),
+        metavar="SECONDS",
+        help="keep the cluster and its dashboard up after the run, until Ctrl-C (or for "
+        "SECONDS), to look at a short run",
+    )
     run.set_defaults(func=cmd_classify)
 
 
@@ -165,6 +220,9 @@ def _add_store_commands(commands) -> None:
     )
     info.add_argument("store", help="Zarr store path or URL")
     info.add_argument("--group", help="group inside the store")
+    info.add_argument(
+        "--json", action="store_true", help="print the description as JSON (for scripts)"
+    )
     info.set_defaults(func=cmd_info)
 
     export = commands.add_parser(
@@ -251,6 +309,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         f"{pd.Timestamp(frames.time.values[0])} to {pd.Timestamp(frames.time.values[-1])} UT, "
         f"model {model.name}"
     )
+    if args.dry_run:
+        return _dry_run(results, args)
 
     client = auroradask.start_client(
         args.scheduler,
@@ -260,44 +320,87 @@ def cmd_classify(args: argparse.Namespace) -> int:
         dashboard_address=args.dashboard_address,
     )
     try:
+        worker_logging(client, args.log_level)
+        page = auroradask.dashboard_page(client)
         print(f"dashboard: {auroradask.dashboard_link(client) or 'none'}", flush=True)
+        if page:
+            print(f"auroradask page: {page}", flush=True)
         report = nullcontext()
         if args.performance_report:
             from distributed import performance_report
 
             report = performance_report(filename=args.performance_report)
-        started = time.perf_counter()
         with report:
             summary = auroradask.to_zarr(
-                results, args.out, group=args.group, progress=_ProgressBar(total, started)
+                results, args.out, group=args.group, progress=not args.quiet
             )
-        print(file=sys.stderr)
+        _print_summary(summary, args.out)
+        if args.keep_dashboard:
+            _keep_dashboard(page or auroradask.dashboard_link(client), args.keep_dashboard)
     finally:
         client.close()
-    _print_summary(summary, args.out)
     return 0
 
 
-class _ProgressBar:
-    def __init__(self, total: int, started: float) -> None:
-        self.total, self.started = total, started
-        self.tty = sys.stderr.isatty()
-
-    def __call__(self, summary: auroradask.WriteSummary) -> None:
-        done = summary.written + summary.skipped
-        rate = summary.written / max(time.perf_counter() - self.started, 1e-9)
-        width = 30
-        bar = "#" * int(width * done / max(self.total, 1))
-        line = f"[{bar:<{width}}] {done}/{self.total} frames, {rate:.1f} frames/s"
+def _dry_run(results, args: argparse.Namespace) -> int:
+    plan = auroradask.plan_write(results, args.out, group=args.group)
+    threads = args.threads_per_worker * (
+        args.workers or max(1, (os.cpu_count() or 1) // args.threads_per_worker)
+    )
+    print("dry run: nothing is read beyond one chunk, nothing is written")
+    print(
+        f"store: {plan.store} ({'holds ' + str(plan.in_store) + ' of these slots' if plan.exists else 'new'})"
+    )
+    print(
+        f"to do: {plan.to_do} of {plan.total} slots "
+        + "("
+        + ", ".join(f"{s} {n}" for s, n in plan.site_to_do.items())
+        + "), "
+        f"in at most {plan.minute_files} minute files"
+    )
+    rate = plan.frames_per_second
+    if rate is None:
+        print("nothing to do: every slot is in the store already")
+    else:
+        seconds = plan.estimate_seconds(threads)
+        where = "the scheduler's threads" if args.scheduler else f"{threads} threads"
         print(
-            ("\r" if self.tty else "") + line,
-            end="" if self.tty else "\n",
-            file=sys.stderr,
-            flush=True,
+            f"measured {rate:.1f} frames/s on one thread ({plan.measured_frames} frames, one "
+            f"chunk, model loading included): about {_duration(seconds)} on {where}"
+            + (" each" if args.scheduler else "")
         )
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m} min" if h else (f"{m} min {s} s" if m else f"{s} s")
+
+
+def _keep_dashboard(link: str | None, seconds: float) -> None:
+    forever = seconds == float("inf")
+    print(
+        f"dashboard kept open at {link or '(none)'} "
+        + ("until Ctrl-C" if forever else f"for {seconds:g} s (Ctrl-C ends it sooner)"),
+        flush=True,
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
+    except KeyboardInterrupt:  # the run is done and written: this is the normal way out
+        print("dashboard closed", flush=True)
 
 
 def _print_summary(summary: auroradask.WriteSummary, out: str) -> None:
+    if summary.written == 0:
+        # a run with nothing to do reports no rate: there was none to measure
+        print(f"nothing to do: all {summary.skipped} slots are in {out} already")
+        return
     ok = summary.status_counts.get("ok", 0)
     print(f"classified {ok} frames into {out}")
     skipped = {k: v for k, v in summary.status_counts.items() if k != "ok"}
@@ -313,6 +416,9 @@ def _print_summary(summary: auroradask.WriteSummary, out: str) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     info = auroradask.describe(auroradask.open_results(args.store, group=args.group))
+    if args.json:
+        print(json.dumps({"store": args.store, **info}, indent=2, default=str))
+        return 0
     print(f"store: {args.store}")
     print(f"sites: {', '.join(info['sites'])}")
     print(f"time span written: {info['first']} to {info['last']} ({info['slots_written']} slots)")
@@ -341,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.log_level = configure_logging(args.verbose, args.quiet)
         return args.func(args)
     except UsageError as error:
         print(error, file=sys.stderr)

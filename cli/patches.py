@@ -13,6 +13,8 @@ import numpy as np
 import auroradask
 from auroradask._schema import DEFAULT_CHUNK_MINUTES
 
+from .options import site_list
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``patches`` subcommand to ``commands``."""
@@ -26,7 +28,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     data = run.add_argument_group("data")
     data.add_argument("--source", required=True, help="stream0 root: local path or fsspec URL")
-    data.add_argument("--site", action="append", required=True, help="site code, repeatable")
+    data.add_argument(
+        "--site",
+        action="extend",
+        type=site_list,
+        required=True,
+        help="site codes, comma-separated or repeated",
+    )
     data.add_argument("--start", required=True, help="UT start (YYYY-MM-DD or ISO time)")
     data.add_argument("--end", required=True, help="UT end (exclusive ISO time, or a date)")
     data.add_argument("--cache", help="local folder for copies of remote files")

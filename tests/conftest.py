@@ -18,19 +18,25 @@ import auroradask
 
 
 @pytest.fixture(scope="session")
-def reference():
-    """The sample as ``themis_imager_readfile.read`` returns it: (n, y, x) images, times."""
-    import themis_imager_readfile
+def reference(tmp_path_factory):
+    """The sample as UCalgary's reader (``pyucalgarysrs``) reads it: (n, y, x) images, times.
 
-    images, metadata, problems = themis_imager_readfile.read(sample_files(), quiet=True)
-    assert problems == []
+    pyucalgarysrs turns THEMIS frames upside down for display (``imshow`` with the origin at the
+    top); the flip is undone here, so that the reference is the frames as stored in the file,
+    as ``themis_imager_readfile.read`` (its numpy<2-only predecessor) returned them.
+    """
+    from pyucalgarysrs import PyUCalgarySRS
+
+    srs = PyUCalgarySRS(download_output_root_path=str(tmp_path_factory.mktemp("pyucalgarysrs")))
+    data = srs.data.readers.read_themis(sample_files(), quiet=True)
+    assert data.problematic_files == []
     times = np.array(
         [
             np.datetime64(m["Image request start"].replace(" UTC", "").replace(" ", "T"), "ns")
-            for m in metadata
+            for m in data.metadata
         ]
     )
-    return np.moveaxis(images, 2, 0), times
+    return np.moveaxis(data.data[::-1], 2, 0), times
 
 
 @pytest.fixture

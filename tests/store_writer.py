@@ -14,5 +14,8 @@ frames = auroradask.open_themis(
 )
 results = auroradask.classify(frames, auroradask.demo_model())
 print("start", flush=True)
-auroradask.to_zarr(results, store, progress=lambda s: print("chunk", s.written, flush=True))
+# "chunk" once one has been written (to_zarr also reports once before the first is done)
+auroradask.to_zarr(
+    results, store, progress=lambda s: s.written and print("chunk", s.written, flush=True)
+)
 print("done", flush=True)

@@ -15,7 +15,7 @@ def opencv(frame, clip_limit, tile_grid):
 
 @pytest.fixture(scope="module")
 def real_frames(reference):
-    """The 120 real Gillam frames of the sample, read by themis-imager-readfile."""
+    """The 120 real Gillam frames of the sample, read by UCalgary's reader (pyucalgarysrs)."""
     return reference[0]
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import csv
+import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from distributed import Client
 
 import auroradask
-from auroradask_cli.main import main
+from auroradask_cli.main import build_parser, main
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(auroradask.__file__).parent.parent)}
 COMMAND = [sys.executable, "-m", "auroradask_cli.main"]
@@ -37,6 +42,7 @@ def test_no_argument_run_classifies_the_sample(default_run):
     folder, done = default_run
     assert done.returncode == 0, done.stderr
     assert "dashboard: http://127.0.0.1:" in done.stdout
+    assert "auroradask page: http://127.0.0.1:" in done.stdout
     assert "classified 120 frames into auroradask-results.zarr" in done.stdout
     assert "skipped: none" in done.stdout and "frames/s" in done.stdout
     assert "120/120 frames" in done.stderr
@@ -218,3 +224,170 @@ def test_exit_codes_say_whose_fault_it_is(monkeypatch, capsys):
     with pytest.raises(ZeroDivisionError):  # a bug shows its traceback
         run_with(ZeroDivisionError("bug"))
     capsys.readouterr()
+
+
+def test_version_names_the_package(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"auroradask {auroradask.__version__}"
+
+
+def test_top_level_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text
+    assert "-v, --verbose" in text and "-q, --quiet" in text and "130 interrupted" in text
+
+
+def test_sites_comma_separated_or_repeated():
+    parser = build_parser()
+    args = parser.parse_args(["classify", "--site", "gill,fsmi", "--site", "atha"])
+    assert args.site == ["gill", "fsmi", "atha"]
+    args = parser.parse_args(
+        ["patches", "--source", "s", "--site", "gill, fsmi", "--start", "a", "--end", "b"]
+        + ["-o", "p.parquet"]
+    )
+    assert args.site == ["gill", "fsmi"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose", "quiet"),
+    [
+        (["info", "s"], 0, False),
+        (["-q", "info", "s"], 0, True),
+        (["info", "s", "-q"], 0, True),
+        (["info", "s", "-vv"], 2, False),
+        (["-v", "info", "s"], 1, False),
+    ],
+)
+def test_verbosity_before_or_after_the_command(argv, verbose, quiet):
+    args = build_parser().parse_args(argv)
+    assert (args.verbose, args.quiet) == (verbose, quiet)
+
+
+def test_verbose_and_quiet_together_exit_2(capsys):
+    assert main(["info", "s", "-v", "-q"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_info_json(default_run, capsys):
+    folder, _ = default_run
+    assert main(["info", str(folder / "auroradask-results.zarr"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sites"] == ["gill"] and info["slots_written"] == 120
+    assert sum(info["label_counts"].values()) == 120
+    assert info["provenance"]["model_file"] == "demo-themis-pa.onnx"
+
+
+def test_dry_run_says_what_and_how_long_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "new.zarr"
+    assert main(["classify", "--dry-run", "--out", str(out), "--workers", "2"]) == 0
+    text = capsys.readouterr().out
+    assert f"store: {out} (new)" in text
+    assert "to do: 120 of 120 slots (gill 120), in at most 6 minute files" in text
+    assert "frames/s on one thread (120 frames, one chunk" in text and "on 2 threads" in text
+    assert not out.exists()
+
+
+def test_dry_run_of_a_written_store_has_nothing_to_do(default_run, capsys):
+    folder, _ = default_run
+    store = folder / "auroradask-results.zarr"
+    assert main(["classify", "--dry-run", "--out", str(store)]) == 0
+    text = capsys.readouterr().out
+    assert "holds 120 of these slots" in text and "to do: 0 of 120 slots" in text
+    assert "nothing to do" in text and "frames/s" not in text
+
+
+def test_a_run_with_nothing_to_do_reports_no_rate(default_run):
+    folder, _ = default_run
+    done = run(["classify", "--workers", "1", "--dashboard-address", "127.0.0.1:0"], folder)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to do: all 120 slots are in auroradask-results.zarr already" in done.stdout
+    assert "frames/s" not in done.stdout + done.stderr
+
+
+def test_quiet_run_shows_no_bar_and_no_warnings(tmp_path):
+    done = run(["classify", "-q", "--workers", "1", "--dashboard-address", "127.0.0.1:0"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "classified 120 frames" in done.stdout
+    assert done.stderr == ""
+
+
+def test_logging_is_set_up_once_and_warnings_go_through_it(capsys):
+    import logging
+    import warnings
+
+    from auroradask_cli.options import LOGGERS, configure_logging
+
+    saved = {
+        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level)
+        for name in LOGGERS
+    }
+    try:
+        logging.captureWarnings(False)  # an earlier main() in this process captured them
+        with warnings.catch_warnings():
+            configure_logging(0, False)
+            configure_logging(0, False)  # a second set-up replaces the first
+            warnings.warn("a test warning", UserWarning, stacklevel=1)
+            logging.getLogger("distributed.scheduler").info("not shown at the default level")
+            logging.getLogger("distributed.scheduler").warning("a dask warning")
+        err = capsys.readouterr().err
+        assert err.count("UserWarning: a test warning") == 1
+        assert "auroradask: WARNING: " in err and "a dask warning" in err
+        assert "not shown" not in err
+    finally:
+        logging.captureWarnings(False)
+        for name, (handlers, level) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+
+
+def test_worker_warnings_come_out_in_the_commands_format(capfd):
+    from distributed import LocalCluster
+
+    from auroradask_cli.options import worker_logging
+
+    def warn():
+        import warnings
+
+        warnings.warn("raised in a task on a worker", UserWarning, stacklevel=1)
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            worker_logging(client, logging.WARNING)
+            client.run(warn)
+    err = capfd.readouterr().err
+    assert "auroradask: WARNING: " in err and "raised in a task on a worker" in err
+
+
+def test_keep_dashboard_keeps_the_page_up_until_ctrl_c(tmp_path):
+    args = ["classify", "-q", "--workers", "1", "--dashboard-address", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*COMMAND, *args, "--keep-dashboard", "--out", str(tmp_path / "kept.zarr")],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        page = None
+        for line in process.stdout:
+            if line.startswith("auroradask page: "):
+                page = line.split(": ", 1)[1].strip()
+            if line.startswith("dashboard kept open at"):
+                break
+        assert page is not None, process.stderr.read()
+        with urllib.request.urlopen(page + "/state.json", timeout=30) as response:
+            state = json.load(response)["run"]
+        assert state["status"] == "finished" and state["done"] == 120
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=180) == 0  # a loaded 2-core host stops a cluster slowly
+        assert "dashboard closed" in process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

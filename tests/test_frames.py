@@ -36,7 +36,7 @@ def test_sample_is_120_good_frames_in_3s_slots():
     )
 
 
-def test_images_and_timestamps_equal_themis_imager_readfile(reference):
+def test_images_and_timestamps_equal_ucalgary_reader(reference):
     images, times = reference
     frames = open_sample().compute()
     np.testing.assert_array_equal(frames.images.values[0], images)

@@ -2,6 +2,7 @@
 (``_write``), reading (``_read``), upgrading first-release stores (``_upgrade``)."""
 
 from ._lock import StoreLock
+from ._plan import WritePlan, plan_write
 from ._read import as_cf, describe, open_results
 from ._upgrade import upgrade_store
 from ._write import WriteSummary, to_zarr
@@ -10,6 +11,8 @@ __all__ = [
     "StoreLock",
     "as_cf",
     "WriteSummary",
+    "WritePlan",
+    "plan_write",
     "describe",
     "open_results",
     "to_zarr",

@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
+from .._progress import write_progress
 from .._schema import (
     DAY_SLOTS,
     FILE_UNREACHABLE,
@@ -86,6 +87,11 @@ class WriteSummary:
         Site-days whose chunks were (re)written.
     seconds
         Wall time of the writing.
+    total
+        Slots in the request (sites × times): ``written + skipped`` once it is done.
+    site_done, site_total
+        Per site: slots done so far (written or skipped), and slots in the request; what
+        progress bars and the dashboard page show while the write runs.
     """
 
     written: int = 0
@@ -94,9 +100,19 @@ class WriteSummary:
     label_counts: dict[str, int] = field(default_factory=dict)
     days_compacted: int = 0
     seconds: float = 0.0
+    total: int = 0
+    site_done: dict[str, int] = field(default_factory=dict)
+    site_total: dict[str, int] = field(default_factory=dict)
 
-    def add(self, part: dict[str, Any]) -> None:
+    @property
+    def done(self) -> int:
+        """Slots done so far: written now or already in the store."""
+        return self.written + self.skipped
+
+    def add(self, part: dict[str, Any], site: str | None = None) -> None:
         self.written += part["written"]
+        if site is not None:
+            self.site_done[site] = self.site_done.get(site, 0) + part["written"]
         for key in ("status_counts", "label_counts"):
             target = getattr(self, key)
             for name, count in part[key].items():
@@ -109,7 +125,7 @@ def to_zarr(
     *,
     group: str | None = None,
     storage_options: dict[str, Any] | None = None,
-    progress: Callable[[WriteSummary], None] | None = None,
+    progress: bool | Callable[[WriteSummary], None] = True,
     stale_after: float = 300.0,
 ) -> WriteSummary:
     """Compute results and write them into a Zarr store, chunk by chunk, from the workers.
@@ -131,7 +147,11 @@ def to_zarr(
     storage_options
         Passed to fsspec.
     progress
-        Called with the running :class:`WriteSummary` as chunks complete.
+        True (default) shows a ``tqdm.auto`` bar (frames done of total, rate, time left; in a
+        notebook a widget), False shows nothing (so does the environment variable
+        ``TQDM_DISABLE=1``); a function is called with the running :class:`WriteSummary` as
+        chunks complete, instead of the bar. On a distributed client the progress also goes
+        to auroradask's dashboard page (:func:`auroradask.dashboard_page`).
     stale_after
         Seconds after which a lock whose heartbeat stopped counts as abandoned.
 
@@ -165,13 +185,17 @@ def to_zarr(
     loc = locate(store, group, storage_options)
     started = time.perf_counter()
     client = _client()
-    with StoreLock(loc.fs, loc.root, stale_after) as lock, quiet_zarr():
+    with (
+        write_progress(progress, client, loc.url) as report,
+        StoreLock(loc.fs, loc.root, stale_after) as lock,
+        quiet_zarr(),
+    ):
         finish_interrupted(loc)
         state = _prepare(loc, results)
         if client is not None:
             _check_workers_see(client, loc)
-        summary = _write(loc, state, results, client, progress, lock)
-    summary.seconds = time.perf_counter() - started
+        summary = _write(loc, state, results, client, report, lock)
+        summary.seconds = time.perf_counter() - started
     return summary
 
 
@@ -293,24 +317,28 @@ def _write(
 
     staged = _all_staged(loc)
     done = _done_slots(loc, site_index, edges[0], edges[-1], staged)
-    summary = WriteSummary()
+    names = [str(s) for s in results["site"].values]
+    summary = WriteSummary(total=len(names) * results.sizes["time"])
+    summary.site_total = {name: results.sizes["time"] for name in names}
+    summary.site_done = dict.fromkeys(names, 0)
     todo: dict[tuple[int, int], list[int]] = {}  # (site, day) -> chunk numbers to compute
     for i, site in enumerate(site_index):
         for j in range(len(time_chunks)):
             day = int(edges[j] // DAY_SLOTS)
             if done[i, edges[j] - edges[0] : edges[j + 1] - edges[0]].all():
                 summary.skipped += int(time_chunks[j])
+                summary.site_done[names[i]] += int(time_chunks[j])
                 todo.setdefault((site, day), [])
             else:
                 todo.setdefault((site, day), []).append(j)
 
     pieces = _piece_writers(loc, aligned, state, site_index, time_index)
-    tasks, piece_tasks = [], {}
+    tasks, task_sites, piece_sites = [], [], {}
     for (site, day), chunks in todo.items():
         i = site_index.index(site)
         deps = [pieces[i, j] for j in chunks]
-        for j, dep in zip(chunks, deps, strict=True):
-            piece_tasks[dep.key] = int(time_chunks[j])
+        for dep in deps:
+            piece_sites[dep.key] = names[i]
         if chunks or staged.get((site, day)):
             name = "write-results-" + tokenize(loc.url, site, day, [d.key for d in deps])
             tasks.append(
@@ -318,14 +346,24 @@ def _write(
                     loc, site, day, state.variables, *deps, dask_key_name=name
                 )
             )
+            task_sites.append(names[i])
+    if progress and tasks:  # the bar starts (and its clock) before the first chunk is done
+        progress(summary)
     if client is not None and tasks:
         from distributed import as_completed
 
-        futures = client.compute(tasks)
+        # the pieces are asked for too, so that progress moves chunk by chunk, not day by
+        # day; the counts come from the pieces, a day's compaction only counts as compacted
+        piece_list = [d for (i, j), d in np.ndenumerate(pieces) if d.key in piece_sites]
+        futures = client.compute([*tasks, *piece_list])
+        pieces_left = {f.key for f in futures[len(tasks) :]}
         for future in as_completed(futures):
             lock.check()
-            summary.add(future.result())
-            summary.days_compacted += 1
+            if future.key in pieces_left:
+                summary.add(future.result()[0, 0], piece_sites[future.key])
+            else:
+                future.result()  # a failed compaction raises here
+                summary.days_compacted += 1
             future.release()
             if progress:
                 progress(summary)
@@ -333,8 +371,9 @@ def _write(
         step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
         for first in range(0, len(tasks), step):
             lock.check()
-            for part in dask.compute(*tasks[first : first + step]):
-                summary.add(part)
+            parts = dask.compute(*tasks[first : first + step])
+            for part, site in zip(parts, task_sites[first : first + step], strict=True):
+                summary.add(part, site)
                 summary.days_compacted += 1
             if progress:
                 progress(summary)

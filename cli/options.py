@@ -1,0 +1,93 @@
+"""What every ``auroradask`` subcommand shares: site lists, and logging set up once.
+
+Logging: one handler on stderr (on the root logger), ``auroradask: LEVEL: message``, for
+auroradask, Dask and Python warnings alike, in this process and (through a worker plugin) in the LocalCluster's
+worker processes, whose warnings would otherwise print raw with their own format.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+FORMAT = "auroradask: %(levelname)s: %(message)s"
+#: loggers whose level -v/-q set; distributed's own default shows INFO lines on every start
+LOGGERS = ("auroradask", "distributed", "py.warnings")
+
+
+def site_list(value: str) -> list[str]:
+    """``--site gill,fsmi`` and ``--site gill --site fsmi`` both give ``["gill", "fsmi"]``."""
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def level_of(verbose: int, quiet: bool) -> int:
+    if quiet:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record comes (not when it was made)."""
+
+    _auroradask = True
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _route(level: int) -> None:
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_auroradask", False)]:
+        root.removeHandler(old)
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root.addHandler(handler)
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        # distributed installs its own stderr handler and stops propagation: its records
+        # go through the root's handler instead, so that every line looks alike
+        for old in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]:
+            logger.removeHandler(old)
+        logger.setLevel(level)
+        logger.propagate = True
+    logging.captureWarnings(True)
+    if level > logging.WARNING:
+        warnings.simplefilter("ignore")
+
+
+def configure_logging(verbose: int = 0, quiet: bool = False) -> int:
+    """Set up logging once for the command; returns the level."""
+    level = level_of(verbose, quiet)
+    _route(level)
+    return level
+
+
+class WorkerLogging(WorkerPlugin):
+    """The same logging set-up in each worker process (warnings of tasks included)."""
+
+    name = "auroradask-logging"
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def setup(self, worker) -> None:
+        _route(self.level)
+
+
+def worker_logging(client, level: int) -> None:
+    """Route the workers' logging and warnings through the command's format."""
+    try:
+        client.register_plugin(WorkerLogging(level))
+    except Exception as error:  # a remote cluster that cannot take it keeps its own logging
+        logging.getLogger("auroradask").debug("worker logging not set up: %s", error)

@@ -1,0 +1,76 @@
+"""The README's dashboard figure: auroradask's page in headless Chromium, part-way through a run.
+
+Writes a small three-site archive (real sample minutes relabelled, ``benchmarks.archive``),
+classifies it on a LocalCluster, and saves ``examples/figures/dashboard.png`` once about half
+the frames are done. Needs Chromium (``apt-get install chromium``) and Playwright's Python
+package (``pip install ".[test]"``); run from the repository root:
+``python examples/dashboard_screenshot.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.archive
+
+import auroradask  # noqa: E402
+from benchmarks.archive import make_archive  # noqa: E402
+
+CHROMIUM = os.environ.get("AURORADASK_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+OUT = Path(__file__).parent / "figures" / "dashboard.png"
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_archive(
+            tmp, ["gill", "fsmi", "atha"], "2014-03-10T06:00", hours=1, minutes_per_hour=12
+        )
+        frames = auroradask.open_themis(
+            tmp, ["gill", "fsmi", "atha"], "2014-03-10T06:00", "2014-03-10T06:12", chunk_minutes=1
+        )
+        results = auroradask.classify(frames, auroradask.demo_model())
+        with auroradask.start_client(workers=2, dashboard_address="127.0.0.1:0") as client:
+            page_url = auroradask.dashboard_page(client)
+            writer = threading.Thread(
+                target=auroradask.to_zarr,
+                args=(results, Path(tmp) / "three-sites.zarr"),
+                kwargs={"progress": False},
+            )
+            writer.start()
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                page = browser.new_page(viewport={"width": 1100, "height": 700})
+                page.goto(page_url)
+                total = 3 * 240
+                while writer.is_alive():
+                    done = page.text_content("#done") or ""
+                    if done.split(" / ")[0].replace(",", "").isdigit():
+                        if int(done.split(" / ")[0].replace(",", "")) >= total * 0.55:
+                            break
+                    time.sleep(0.5)
+                time.sleep(1.2)  # one more poll of the page
+                OUT.parent.mkdir(exist_ok=True)
+                page.screenshot(path=str(OUT), full_page=True)
+                browser.close()
+            writer.join()
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
