@@ -19,11 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
-import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-from dask.base import tokenize
 
 from ._classify import results_dataset
 from ._model import Model, _new_session, file_sha256, load_model, run_model
@@ -64,7 +62,10 @@ def _tensor_shapes(model_proto) -> dict[str, tuple[int, list]]:
         if not tensor.HasField("shape"):
             shapes[info.name] = (tensor.elem_type, None)
             continue
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in tensor.shape.dim
+        ]
         shapes[info.name] = (tensor.elem_type, dims)
     return shapes
 
@@ -151,12 +152,14 @@ def extend_graph(path: str, output: str, *, only_embedding: bool = False):
                 f"output: the rank of tensor {output!r} is unknown to shape inference; "
                 "name a tensor whose shape the graph declares"
             )
-        nodes.append(
-            helper.make_node("GlobalAveragePool", [source], [EMBEDDING_OUTPUT + "_pool"])
-        )
+        nodes.append(helper.make_node("GlobalAveragePool", [source], [EMBEDDING_OUTPUT + "_pool"]))
         source = EMBEDDING_OUTPUT + "_pool"
     nodes.append(helper.make_node("Flatten", [source], [EMBEDDING_OUTPUT + "_flat"], axis=1))
-    nodes.append(helper.make_node("Cast", [EMBEDDING_OUTPUT + "_flat"], [EMBEDDING_OUTPUT], to=TensorProto.FLOAT))
+    nodes.append(
+        helper.make_node(
+            "Cast", [EMBEDDING_OUTPUT + "_flat"], [EMBEDDING_OUTPUT], to=TensorProto.FLOAT
+        )
+    )
     graph.node.extend(nodes)
     graph.output.append(
         helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, [None, None])

@@ -50,12 +50,11 @@ HEAD_OUTPUT = "head/probabilities"
 
 def _sklearn():
     try:
-        import sklearn  # noqa: F401
         import skl2onnx  # noqa: F401
+        import sklearn  # noqa: F401
     except ImportError:
         raise ImportError(
-            "fit_head and cluster need scikit-learn and skl2onnx: "
-            "pip install 'auroradask[learn]'"
+            "fit_head and cluster need scikit-learn and skl2onnx: pip install 'auroradask[learn]'"
         ) from None
 
 
@@ -224,18 +223,27 @@ def gather(embeddings: xr.Dataset, frames: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _estimator(kind: str, regularization: float, seed: int):
-    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+def _estimator(kind: str, regularization: float, seed: int, n_frames: int):
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
 
     if kind == "ridge":
         head = RidgeClassifier(alpha=regularization)
     elif kind == "logistic":
         head = LogisticRegression(C=1.0 / regularization, max_iter=2000, random_state=seed)
     else:
-        head = LinearSVC(C=1.0 / regularization, max_iter=20000, random_state=seed)
+        # a linear SVM (hinge loss, one against the rest) by averaged stochastic gradient
+        # descent: scikit-learn's LinearSVC does not convert with skl2onnx 1.20. alpha is
+        # 1 / (C n), so that `regularization` means for it what 1/C means for LinearSVC
+        head = SGDClassifier(
+            loss="hinge",
+            alpha=regularization / n_frames,
+            average=True,
+            max_iter=2000,
+            tol=1e-5,
+            random_state=seed,
+        )
     return make_pipeline(StandardScaler(), head)
 
 
@@ -286,7 +294,8 @@ def fit_head(
         ``end``, ``label``), or a results dataset or store (e.g. to distil a model).
     kind
         ``"ridge"`` (default: closed form, robust with few labels; the ~82 % OATH baseline),
-        ``"logistic"`` (calibrated probabilities) or ``"svm"`` (linear SVM).
+        ``"logistic"`` (calibrated probabilities) or ``"svm"`` (a linear SVM, hinge loss by
+        averaged stochastic gradient descent).
     path
         Write the composed ONNX model here (see :meth:`HeadFit.save`).
     model
@@ -353,7 +362,7 @@ def fit_head(
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
 
-    estimator = _estimator(kind, regularization, seed)
+    estimator = _estimator(kind, regularization, seed, len(y))
     predicted = np.empty_like(y)
     rows = []
     for k, (train, test) in enumerate(
@@ -421,8 +430,10 @@ def compose(fit: HeadFit):
         estimator,
         initial_types=[("features", FloatTensorType([None, fit.n_features]))],
         target_opset={"": opset, "ai.onnx.ml": 3},
+        # class scores as one (n, classes) tensor, not a list of dicts
         options={id(estimator.steps[-1][1]): {"zipmap": False}},
     )
+    head = _same_opset(head, opset)
     head.ir_version = extractor.ir_version
     scores_name = head.graph.output[-1].name  # (label, probabilities or scores)
     merged = onnx_compose.merge_models(
@@ -454,3 +465,20 @@ def compose(fit: HeadFit):
     merged.producer_name = "auroradask.fit_head"
     onnx.checker.check_model(merged)
     return merged
+
+
+def _same_opset(head, opset: int):
+    """The head at the extractor's opset of the default domain (skl2onnx picks the lowest
+    its operators need; onnx.compose merges only graphs of one opset per domain)."""
+    import onnx
+
+    have = next((o.version for o in head.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if have == opset:
+        return head
+    try:
+        converted = onnx.version_converter.convert_version(head, opset)
+    except Exception as error:  # noqa: BLE001 - onnx raises RuntimeError and others
+        raise ModelError(
+            f"model: the head cannot be expressed at the base model's opset {opset} ({error})"
+        ) from None
+    return converted

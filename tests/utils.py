@@ -228,12 +228,14 @@ def sky_nights(
     site: str = "synt",
     first_night: str = "2020-01-01",
     chunk: int = 20,
+    bad: tuple[int, ...] = (),
 ):
     """Frames of the demo model's synthetic sky generator, ``per_class`` frames of each class
     per night, shuffled, from 06:00 UT of ``nights`` consecutive nights.
 
     Returns the frames dataset (as :func:`auroradask.open_themis` gives them, one site) and
-    the per-frame truth table (``site``, ``time``, ``label``: class names).
+    the per-frame truth table (``site``, ``time``, ``label``: class names). Frames ``bad``
+    (indices along time) have frame_status 3 (frame missing).
     """
     import dask.array as da
     import pandas as pd
@@ -254,10 +256,12 @@ def sky_nights(
         labels.extend(SKY_CLASSES[k] for k in kinds)
     stack = np.stack(images)[None]
     time = np.concatenate(times)
+    status = np.zeros((1, len(time)), dtype=np.int8)
+    status[0, list(bad)] = 3
     frames = xr.Dataset(
         {
             "images": (("site", "time", "y", "x"), da.from_array(stack, chunks=(1, chunk, -1, -1))),
-            "frame_status": (("site", "time"), da.zeros((1, len(time)), dtype=np.int8, chunks=(1, chunk))),
+            "frame_status": (("site", "time"), da.from_array(status, chunks=(1, chunk))),
             "timestamp": (("site", "time"), time[None] + np.timedelta64(1, "s")),
         },
         coords={"site": [site], "time": time},
