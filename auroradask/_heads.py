@@ -433,6 +433,7 @@ def compose(fit: HeadFit):
         # class scores as one (n, classes) tensor, not a list of dicts
         options={id(estimator.steps[-1][1]): {"zipmap": False}},
     )
+    head = _two_scores(head, len(fit.classes), fit.n_features)
     head = _same_opset(head, opset)
     head.ir_version = extractor.ir_version
     scores_name = head.graph.output[-1].name  # (label, probabilities or scores)
@@ -482,3 +483,44 @@ def _same_opset(head, opset: int):
             f"model: the head cannot be expressed at the base model's opset {opset} ({error})"
         ) from None
     return converted
+
+
+def _two_scores(head, n_classes: int, n_features: int):
+    """A binary linear head gives one decision score ``s`` (for the second class): make it
+    ``(-s/2, s/2)``, whose softmax is the logistic of ``s`` and whose argmax is the head's
+    prediction, so that the model has one output per class as a card requires."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    sess = ort.InferenceSession(head.SerializeToString(), providers=["CPUExecutionProvider"])
+    scores = head.graph.output[-1]
+    probe = sess.run([scores.name], {"features": np.zeros((1, n_features), np.float32)})[0]
+    if np.asarray(probe).reshape(1, -1).shape[1] != 1 or n_classes != 2:
+        return head
+    graph = head.graph
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(0.5, np.float32), "binary_half"),
+            numpy_helper.from_array(np.array([-1, 1], np.int64), "binary_shape"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Reshape", [scores.name, "binary_shape"], ["binary_score"]),
+            helper.make_node("Mul", ["binary_score", "binary_half"], ["binary_half_score"]),
+            helper.make_node("Neg", ["binary_half_score"], ["binary_minus_half_score"]),
+            helper.make_node(
+                "Concat",
+                ["binary_minus_half_score", "binary_half_score"],
+                ["binary_scores"],
+                axis=1,
+            ),
+        ]
+    )
+    kept = [o for o in graph.output if o.name != scores.name]
+    del graph.output[:]
+    graph.output.extend(kept)
+    graph.output.append(
+        helper.make_tensor_value_info("binary_scores", TensorProto.FLOAT, [None, 2])
+    )
+    return head

@@ -146,3 +146,27 @@ def test_bad_requests(labelled, tmp_path):
     with pytest.raises(auroradask.ArgumentError, match="embedding"):
         auroradask.fit_head(embeddings.drop_vars("embedding"), truth)
     assert json.loads(auroradask.load_model(auroradask.demo_model()).card.to_json())
+
+
+def test_a_head_with_classes_the_base_model_lacks(labelled, tmp_path):
+    """Two new classes from the generator's four (binary heads export with two scores)."""
+    frames, truth, embeddings = labelled
+    mapping = {
+        "bad_viewing": "quiet",
+        "no_aurora": "quiet",
+        "other_aurora": "aurora",
+        "pulsating": "aurora",
+    }
+    for kind in ("ridge", "logistic"):
+        fit = auroradask.fit_head(
+            embeddings, truth, kind=kind, mapping=mapping, path=tmp_path / f"{kind}.onnx"
+        )
+        assert fit.classes == ["aurora", "quiet"]
+        assert fit.accuracy > 0.85
+        results = auroradask.classify(frames.isel(time=slice(0, 48)), fit.path).compute()
+        assert results["class"].values.tolist() == ["aurora", "quiet"]
+        assert results["probability"].shape == (1, 48, 2)
+        expected = fit.estimator.predict(gather(embeddings, fit.frames.iloc[:48]))
+        np.testing.assert_array_equal(results["label"].values[0], expected)
+        want = truth["label"].iloc[:48].map(mapping).to_numpy()
+        assert (np.asarray(fit.classes)[expected] == want).mean() > 0.8
