@@ -309,7 +309,11 @@ def embed(
     elif any(v is not None for v in (classes, preset, layout, outputs)):
         raise ArgumentError("model: pass card overrides to load_model, not with a loaded Model")
     proto, pooled, shape = extend_graph(model.path, output)
-    n_features = _feature_count(model, proto)
+    if shape is not None and isinstance(shape[1], int) and (pooled or len(shape) == 2):
+        n_features = shape[1]  # (N, C, ...): C features once pooled
+    else:  # the graph does not say: one run on a blank input tells
+        n_features = _feature_count(model, proto)
+    del proto
     n_classes = len(model.classes)
     blocks = frame_blocks(frames, model.preset, elevation, skymaps)
     # one task runs the model once per chunk for both: probabilities, then the embedding

@@ -101,7 +101,8 @@ def main() -> None:
     if "resnet50" in args.models:
         path = build_resnet50(str(workdir / "resnet50.onnx"))
         layers = auroradask.embedding_layers(path)
-        models["resnet50"] = (path, layers[layers["pooled"]]["name"].iloc[-1])
+        maps = layers[[bool(s) and len(s) == 4 and s[2] != 1 for s in layers["shape"]]]
+        models["resnet50"] = (path, maps["name"].iloc[-1])  # the last feature map
     records = []
     for name, (path, layer) in models.items():
         base = {"archive": str(archive), "end": end, "chunk_minutes": 2, "cores": args.cores}
