@@ -95,8 +95,12 @@ def main() -> None:
     # 1. embeddings (and the model's own labels) into a store: resumable, day chunks
     store = os.fspath(work / "embeddings.zarr")
     embedded = auroradask.embed(frames, args.model, output=args.layer)
-    summary = auroradask.to_zarr(embedded, store)
-    print(f"embedded {summary.written} frames ({embedded.sizes['feature']} features) -> {store}")
+    # a store takes consecutive 3-s slots: one write per run of them (a night, here)
+    gaps = np.flatnonzero(np.diff(embedded["time"].values) != np.timedelta64(3, "s")) + 1
+    written = 0
+    for run in np.split(np.arange(embedded.sizes["time"]), gaps):
+        written += auroradask.to_zarr(embedded.isel(time=slice(run[0], run[-1] + 1)), store).written
+    print(f"embedded {written} frames ({embedded.sizes['feature']} features) -> {store}")
 
     # 2. a ridge head on the labelled frames, one ONNX model with the feature extractor
     head_path = os.fspath(work / "head.onnx")

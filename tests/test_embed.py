@@ -125,3 +125,33 @@ def test_bad_requests_fail_before_any_data_is_read(sky):
         auroradask.embed(frames, auroradask.demo_model(), output=PENULTIMATE, dtype="int8")
     with pytest.raises(auroradask.ModelError, match="rank"):
         auroradask.embed(frames, auroradask.demo_model(), output="/Constant_output_0")
+
+
+def test_an_embedding_store_is_a_results_store_with_one_more_variable(tmp_path):
+    """Written, resumed and opened like results; fit_head and cluster take the store."""
+    frames, truth = sky_nights(2, 6, seed=4, chunk=12)
+    results = auroradask.embed(frames, auroradask.demo_model(), output=PENULTIMATE)
+    computed = results.compute()
+    store = tmp_path / "embeddings.zarr"
+    nights = [slice(0, 24), slice(24, 48)]  # to_zarr takes consecutive slots: a night a call
+    for night in nights:
+        assert auroradask.to_zarr(results.isel(time=night), store).written == 24
+    again = auroradask.to_zarr(results.isel(time=nights[0]), store)  # resumed: all there
+    assert again.written == 0 and again.skipped == 24
+    opened = auroradask.open_results(store)
+    assert opened["embedding"].dtype == np.float16
+    assert opened.sizes["time"] == 2 * 28800  # whole days, as for any results
+    part = opened.sel(time=frames["time"].values).compute()
+    np.testing.assert_array_equal(part["embedding"].values, computed["embedding"].values)
+    np.testing.assert_array_equal(part["label"].values, computed["label"].values)
+    assert np.isnan(opened["embedding"].isel(site=0, time=slice(0, 100)).values).all()
+    for key in ("layer", "model_sha256", "pooling"):
+        assert opened["embedding"].attrs[key] == computed["embedding"].attrs[key]
+    np.testing.assert_array_equal(opened["feature"].values, np.arange(96))
+    # the store feeds the next steps as it is
+    fit = auroradask.fit_head(store, truth, path=tmp_path / "head.onnx")
+    assert len(fit.frames) == len(truth) and fit.nights == 2
+    clusters = auroradask.cluster(store, 4, n_components=8, nearest=2)
+    written = clusters.labels.sel(time=frames["time"].values).values[0]
+    assert (written >= 0).all()
+    assert int((clusters.labels.values >= 0).sum()) == len(truth)  # the rest of the days: -1
