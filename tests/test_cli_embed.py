@@ -36,3 +36,38 @@ def test_list_layers_and_bad_requests(capsys):
     args += [SAMPLE_START, "--end", SAMPLE_END, "--output", "/nope", "-o", "x.zarr"]
     assert main(args) == 2
     assert "embedding_layers" in capsys.readouterr().err
+
+
+def test_a_fitted_head_runs_through_auroradask_classify(tmp_path, capsys):
+    """Real frames of two sites (the sample and a copy), two made-up classes by minute."""
+    import pandas as pd
+    from utils import copy_as
+
+    embedded = []
+    truth = []
+    for site, root in (("gill", auroradask.sample_archive()), ("zz9", copy_as(tmp_path, "zz9"))):
+        frames = auroradask.open_themis(root, site, SAMPLE_START, SAMPLE_END)
+        result = auroradask.embed(frames, auroradask.demo_model(), output="/Concat_output_0")
+        auroradask.to_zarr(result, tmp_path / "emb.zarr")
+        times = frames["time"].values
+        minute = (times - times[0]) // np.timedelta64(60, "s")
+        truth.append(
+            pd.DataFrame({"site": site, "time": times, "label": np.where(minute < 3, "a", "b")})
+        )
+        embedded.append(result)
+    fit = auroradask.fit_head(tmp_path / "emb.zarr", pd.concat(truth), path=tmp_path / "h.onnx")
+    assert fit.classes == ["a", "b"] and fit.nights == 2
+    args = ["classify", "--source", auroradask.sample_archive(), "--site", "gill"]
+    args += ["--start", SAMPLE_START, "--end", SAMPLE_END, "--model", str(tmp_path / "h.onnx")]
+    args += ["--out", str(tmp_path / "head.zarr"), "--workers", "1"]
+    args += ["--dashboard-address", ":0"]
+    assert main(args) == 0
+    assert "model h.onnx" in capsys.readouterr().out
+    results = auroradask.open_results(tmp_path / "head.zarr")
+    assert results["class"].values.tolist() == ["a", "b"]
+    labels = results["label"].sel(time=slice(SAMPLE_START, "2014-03-10T06:05:59")).values[0]
+    x = fit.frames[fit.frames["site"] == "gill"]
+    from auroradask._heads import gather
+
+    expected = fit.estimator.predict(gather(auroradask.open_results(tmp_path / "emb.zarr"), x))
+    assert (labels == expected).mean() > 0.95  # float16 embeddings vs the float32 graph
