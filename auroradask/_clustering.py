@@ -65,6 +65,36 @@ class ClusterResult:
         """The rows of :attr:`nearest` of one cluster."""
         return self.nearest[self.nearest["cluster"] == cluster].reset_index(drop=True)
 
+    def nearest_images(
+        self, frames: xr.Dataset, clusters: list[int] | None = None
+    ) -> tuple[np.ndarray, list[str]]:
+        """The raw frames nearest each centre, and a title for each, cluster after cluster.
+
+        Parameters
+        ----------
+        frames
+            The frames the embeddings were made from (``images(site, time, y, x)``).
+        clusters
+            Which clusters (default: all), in this order.
+
+        Returns
+        -------
+        (images, titles)
+            ``(n, y, x)`` frames as stored and ``"cluster k #rank site time"`` titles: a
+            montage's input. Only these frames are read.
+        """
+        rows = self.nearest
+        if clusters is not None:
+            rows = pd.concat([rows[rows["cluster"] == k] for k in clusters])
+        images = [
+            frames["images"].sel(site=row.site, time=row.time).values for row in rows.itertuples()
+        ]
+        titles = [
+            f"cluster {row.cluster} #{row.rank} {row.site} {pd.Timestamp(row.time):%Y-%m-%d %H:%M:%S}"
+            for row in rows.itertuples()
+        ]
+        return (np.stack(images) if images else np.empty((0, 0, 0))), titles
+
 
 def _chunks(ds: xr.Dataset, most: int) -> Iterator[tuple[int, slice, np.ndarray, np.ndarray]]:
     """(site index, time slice, embedding rows float32 (n, f), valid (n,)) per dask chunk,

@@ -15,13 +15,18 @@ BAD = (5, 70, 150)
 
 
 @pytest.fixture(scope="module")
-def embedded():
+def sky():
     """Four synthetic nights, 15 frames of each of the generator's 4 classes a night."""
     frames, truth = sky_nights(4, 15, seed=3, bad=BAD)
     embeddings = auroradask.embed(
         frames, auroradask.demo_model(), output=PENULTIMATE, dtype="float32"
     ).compute()
-    return truth, embeddings
+    return frames, truth, embeddings
+
+
+@pytest.fixture(scope="module")
+def embedded(sky):
+    return sky[1:]
 
 
 def test_clusters_recover_the_generators_classes(embedded):
@@ -87,3 +92,14 @@ def test_bad_arguments(embedded):
         auroradask.cluster(embeddings.drop_vars("embedding"), 3)
     with pytest.raises(auroradask.ArgumentError, match="fewer than n_clusters"):
         auroradask.cluster(embeddings.isel(time=slice(0, 3)), 4, n_components=2)
+
+
+def test_nearest_images_are_the_frames_for_a_montage(sky):
+    frames, _, embeddings = sky
+    result = auroradask.cluster(embeddings, 4, n_components=10, batch_frames=64, nearest=3)
+    images, titles = result.nearest_images(frames, clusters=[2, 0])
+    assert images.shape == (6, 256, 256) and images.dtype == np.uint16
+    expected = result.nearest_frames(2)
+    index = np.searchsorted(frames["time"].values, expected["time"].to_numpy())
+    np.testing.assert_array_equal(images[:3], frames["images"].values[0, index])
+    assert titles[0].startswith("cluster 2 #0 synt ") and titles[3].startswith("cluster 0 #0")
