@@ -29,7 +29,7 @@ from ._preprocess import frame_blocks, preprocess_frames
 from ._schema import OK
 from ._skymap import ElevationSource
 from ._skymaps import SkymapTree
-from .errors import ArgumentError, ModelError
+from .errors import ArgumentError, ModelError, SourceNotFoundError
 
 #: The graph output added for the (pooled) embedding.
 EMBEDDING_OUTPUT = "auroradask_embedding"
@@ -91,7 +91,7 @@ def embedding_layers(model: str | os.PathLike | Model) -> pd.DataFrame:
     onnx = _onnx()
     path = model.path if isinstance(model, Model) else os.fspath(model)
     if not os.path.exists(path):
-        raise ArgumentError(f"model: {path!r} does not exist")
+        raise SourceNotFoundError(f"model: {path!r} does not exist")
     proto = onnx.load(path)
     shapes = _tensor_shapes(proto)
     rows = []
@@ -140,18 +140,19 @@ def extend_graph(path: str, output: str, *, only_embedding: bool = False):
     elem, dims = shapes.get(output, (0, None))
     if elem and elem not in _FLOAT_TYPES:
         raise ModelError(f"output: tensor {output!r} is not floating point (ONNX type {elem})")
-    rank = None if dims is None else len(dims)
-    if rank is not None and rank < 2:
-        raise ModelError(f"output: tensor {output!r} has rank {rank}; an embedding needs (N, ...)")
-    pooled = rank is None or rank > 2
+    if dims is None:
+        raise ModelError(
+            f"output: the rank of tensor {output!r} is unknown to shape inference; "
+            "name a tensor whose shape the graph declares"
+        )
+    if len(dims) < 2:
+        raise ModelError(
+            f"output: tensor {output!r} has rank {len(dims)}; an embedding needs (N, ...)"
+        )
+    pooled = len(dims) > 2
     source = output
     nodes = []
     if pooled:
-        if rank is None:
-            raise ModelError(
-                f"output: the rank of tensor {output!r} is unknown to shape inference; "
-                "name a tensor whose shape the graph declares"
-            )
         nodes.append(helper.make_node("GlobalAveragePool", [source], [EMBEDDING_OUTPUT + "_pool"]))
         source = EMBEDDING_OUTPUT + "_pool"
     nodes.append(helper.make_node("Flatten", [source], [EMBEDDING_OUTPUT + "_flat"], axis=1))
@@ -173,7 +174,7 @@ def extend_graph(path: str, output: str, *, only_embedding: bool = False):
         cut.opset_import.extend(proto.opset_import)
         cut.ir_version = proto.ir_version
         proto = cut
-    return proto, pooled, None if dims is None else tuple(dims)
+    return proto, pooled, tuple(dims)
 
 
 # ------------------------------------------------------------------ sessions on the workers
@@ -309,7 +310,7 @@ def embed(
     elif any(v is not None for v in (classes, preset, layout, outputs)):
         raise ArgumentError("model: pass card overrides to load_model, not with a loaded Model")
     proto, pooled, shape = extend_graph(model.path, output)
-    if shape is not None and isinstance(shape[1], int) and (pooled or len(shape) == 2):
+    if isinstance(shape[1], int):
         n_features = shape[1]  # (N, C, ...): C features once pooled
     else:  # the graph does not say: one run on a blank input tells
         n_features = _feature_count(model, proto)
@@ -338,7 +339,7 @@ def embed(
             "model_sha256": model.sha256,
             "model_path": model.path,
             "layer": output,
-            "layer_shape": "" if shape is None else str(list(shape)),
+            "layer_shape": str(list(shape)),
             "pooling": "global_average" if pooled else "none",
         },
     )
