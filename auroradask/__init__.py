@@ -29,6 +29,9 @@ The public API, in pipeline order (everything a user needs is importable from he
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`patch_counts` (lazy, for the store), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;
+- embeddings, new heads, morphologies: :func:`embed` (any tensor of a model, with its
+  labels), :func:`embedding_layers`, :func:`fit_head` → :class:`HeadFit` (a linear head
+  composed into one ONNX model), :func:`cluster` → :class:`ClusterResult`;
 - clusters: :func:`start_client`, :func:`dashboard_link`, :func:`dashboard_page` (auroradask's
   own page, ``/auroradask``, beside Dask's dashboard);
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
@@ -53,9 +56,12 @@ from ._cdf import open_themis_cdf
 from ._clahe import clahe_uint16
 from ._classify import classify
 from ._cluster import dashboard_link, start_client
+from ._clustering import ClusterResult, cluster
 from ._dashboard import dashboard_page
+from ._embed import embed, embedding_layers
 from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
+from ._heads import HeadFit, fit_head
 from ._images import open_images
 from ._model import Model, ModelCard, load_model, write_model_card
 from ._modeltools import (
@@ -138,7 +144,9 @@ __all__ = [
     "CheckReport",
     "circle_elevation",
     "clahe_uint16",
+    "cluster",
     "classify",
+    "ClusterResult",
     "coincidence",
     "convert_model",
     "ConvertReport",
@@ -146,13 +154,17 @@ __all__ = [
     "dashboard_page",
     "demo_model",
     "describe",
+    "embed",
+    "embedding_layers",
     "evaluate",
     "Evaluation",
     "events",
     "export_text",
     "field_of_view",
+    "fit_head",
     "FRAME_STATUS_MEANINGS",
     "get_preset",
+    "HeadFit",
     "import_text",
     "InputDataError",
     "join_nearest",

@@ -91,13 +91,23 @@ def classify(
     probability = blocks.map_chunks(
         "classify", _classify_chunk, {"c": n_classes}, np.float32, model=model
     )
+    return results_dataset(frames, model, blocks, probability)
+
+
+def results_dataset(
+    frames: xr.Dataset, model: Model, blocks, probability: da.Array, stage: str = "classify"
+) -> xr.Dataset:
+    """The results of ``probability(site, time, class)``: labels, confidences, provenance.
+
+    Shared by :func:`classify` and :func:`auroradask.embed`, whose results are the same.
+    """
     # named as the classify stage: the dashboard shows read, classify, write
     label = da.map_blocks(
         label_from_probability,
         probability,
         drop_axis=2,
         dtype=np.int8,
-        name="classify-" + tokenize(probability, "label"),
+        name=f"{stage}-" + tokenize(probability, "label"),
     )
     confidence = da.blockwise(
         confidence_of_label,
@@ -109,7 +119,7 @@ def classify(
         concatenate=True,
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
-        name="classify-" + tokenize(probability, "confidence"),
+        name=f"{stage}-" + tokenize(probability, "confidence"),
     )
 
     coords = frame_coords(frames)

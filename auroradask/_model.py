@@ -405,7 +405,8 @@ def _providers(providers: str | Sequence[str] | None) -> list[str]:
     return wanted
 
 
-def _new_session(path: str, providers: Sequence[str], intra_op_threads: int):
+def _new_session(path: str | bytes, providers: Sequence[str], intra_op_threads: int):
+    """A session of a model file, or of a serialized graph (``bytes``)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -415,7 +416,8 @@ def _new_session(path: str, providers: Sequence[str], intra_op_threads: int):
     try:
         return ort.InferenceSession(path, sess_options=options, providers=list(providers))
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise ModelError(f"model: cannot load {path!r} with onnxruntime ({error})") from None
+        what = repr(path) if isinstance(path, str) else "a serialized graph"
+        raise ModelError(f"model: cannot load {what} with onnxruntime ({error})") from None
 
 
 # --------------------------------------------------------------- sessions on the workers
@@ -492,20 +494,42 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(n, n_classes)`` float32; softmax applied if the card says the outputs are logits.
     """
-    sess = session(model)
+    return run_model(model, inputs)[0]
+
+
+def run_model(
+    model: Model, inputs: np.ndarray, *, sess=None, extra: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities, and the graph output ``extra`` (rows flattened) if one is named.
+
+    ``sess`` is a session of the model's graph, or of that graph with more outputs (by
+    default this process's session of ``model``); the classes are its first output. One
+    loop for :func:`predict` and :func:`auroradask.embed`, so that an embedding run gives
+    exactly the labels :func:`auroradask.classify` gives.
+    """
+    sess = session(model) if sess is None else sess
     n_classes = len(model.classes)
+    names = [sess.get_outputs()[0].name] + ([extra] if extra else [])
     out = np.empty((len(inputs), n_classes), dtype=np.float32)
+    more = None
     for start in range(0, len(inputs), model.batch_size):
         batch = inputs[start : start + model.batch_size]
         n = len(batch)
         tensor = model_tensor(model, batch)
-        result = sess.run(None, {model.input_name: tensor})[0]
-        result = np.asarray(result, dtype=np.float32).reshape(len(tensor), -1)[:n]
+        fetched = sess.run(names, {model.input_name: tensor})
+        result = np.asarray(fetched[0], dtype=np.float32).reshape(len(tensor), -1)[:n]
         if result.shape[1] != n_classes:
             raise ModelError(
                 f"model {model.name!r}: {result.shape[1]} outputs for {n_classes} classes"
             )
         out[start : start + n] = result
+        if extra:
+            values = np.asarray(fetched[1], dtype=np.float32).reshape(len(tensor), -1)[:n]
+            if more is None:
+                more = np.empty((len(inputs), values.shape[1]), dtype=np.float32)
+            more[start : start + n] = values
+    if extra and more is None:
+        more = np.empty((0, 0), dtype=np.float32)
     bad = ~np.isfinite(out).all(axis=1)
     if bad.any():
         # NaN would become "not classified" downstream, and pass for a frame problem
@@ -520,4 +544,4 @@ def predict(model: Model, inputs: np.ndarray) -> np.ndarray:
             f"model {model.name!r}: outputs do not sum to 1, so they are not probabilities; "
             "declare outputs='logits' in the card or the arguments"
         )
-    return out
+    return out, more

@@ -29,7 +29,7 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
-from . import analysis, evaluation, model, patches
+from . import analysis, embed, evaluation, model, patches
 from .options import configure_logging, site_list, worker_logging
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_commands(commands)
     patches.add_commands(commands)
     model.add_commands(commands)
+    embed.add_commands(commands)
     for command in commands.choices.values():
         _verbosity_options(command, argparse.SUPPRESS)
     return parser

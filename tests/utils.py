@@ -232,3 +232,53 @@ class CrashAt:
             return await real(*args, **kwargs)
 
         return write
+
+
+def sky_nights(
+    nights: int,
+    per_class: int,
+    *,
+    seed: int = 0,
+    site: str = "synt",
+    first_night: str = "2020-01-01",
+    chunk: int = 20,
+    bad: tuple[int, ...] = (),
+):
+    """Frames of the demo model's synthetic sky generator, ``per_class`` frames of each class
+    per night, shuffled, from 06:00 UT of ``nights`` consecutive nights.
+
+    Returns the frames dataset (as :func:`auroradask.open_themis` gives them, one site) and
+    the per-frame truth table (``site``, ``time``, ``label``: class names). Frames ``bad``
+    (indices along time) have frame_status 3 (frame missing).
+    """
+    import dask.array as da
+    import pandas as pd
+
+    from auroradask._schema import SLOT
+    from examples.train_demo_model import CLASSES as SKY_CLASSES
+    from examples.train_demo_model import sky
+
+    rng = np.random.default_rng(seed)
+    images, times, labels = [], [], []
+    for night in range(nights):
+        kinds = np.repeat(np.arange(len(SKY_CLASSES)), per_class)
+        rng.shuffle(kinds)
+        start = np.datetime64(first_night, "ns") + np.timedelta64(night, "D")
+        start = start + np.timedelta64(6, "h")
+        times.append(start + np.arange(len(kinds)) * SLOT)
+        images.extend(sky(rng, SKY_CLASSES[k]) for k in kinds)
+        labels.extend(SKY_CLASSES[k] for k in kinds)
+    stack = np.stack(images)[None]
+    time = np.concatenate(times)
+    status = np.zeros((1, len(time)), dtype=np.int8)
+    status[0, list(bad)] = 3
+    frames = xr.Dataset(
+        {
+            "images": (("site", "time", "y", "x"), da.from_array(stack, chunks=(1, chunk, -1, -1))),
+            "frame_status": (("site", "time"), da.from_array(status, chunks=(1, chunk))),
+            "timestamp": (("site", "time"), time[None] + np.timedelta64(1, "s")),
+        },
+        coords={"site": [site], "time": time},
+    )  # fmt: skip
+    truth = pd.DataFrame({"site": site, "time": time, "label": labels})
+    return frames, truth
