@@ -22,6 +22,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   :func:`plot_events`;
 - against human labels or another store: :func:`evaluate` → :class:`Evaluation`,
   :data:`MAPPINGS` (named code → class mappings);
+- seeing what the model saw: :func:`keogram` (lazy), :func:`quicklook` (keogram, labels and
+  confidence of a night), :func:`quicklooks` (a folder of them with an HTML index),
+  :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`;
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;
@@ -51,7 +54,10 @@ from ._cluster import dashboard_link, start_client
 from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._images import open_images
+from ._keogram import keogram
 from ._model import Model, ModelCard, load_model, write_model_card
+from ._montage import class_montage, montage
+from ._movie import MovieInfo, movie
 from ._patches import (
     PatchGeometry,
     PatchResult,
@@ -70,6 +76,7 @@ from ._preprocess import (
     preprocess,
     preprocess_frames,
 )
+from ._quicklook import quicklook, quicklooks
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import circle_elevation, read_skymap
 from ._skymaps import SkymapTree, check_skymap, open_skymaps
@@ -112,6 +119,7 @@ __all__ = [
     "AuroradaskError",
     "check_skymap",
     "circle_elevation",
+    "class_montage",
     "clahe_uint16",
     "classify",
     "coincidence",
@@ -129,6 +137,7 @@ __all__ = [
     "InputDataError",
     "join_nearest",
     "join_over_events",
+    "keogram",
     "link_patches",
     "load_model",
     "magnetic_coordinates",
@@ -136,6 +145,9 @@ __all__ = [
     "Model",
     "ModelCard",
     "ModelError",
+    "montage",
+    "movie",
+    "MovieInfo",
     "occurrence",
     "open_archive",
     "open_images",
@@ -154,6 +166,8 @@ __all__ = [
     "preprocess_frames",
     "Preset",
     "PRESETS",
+    "quicklook",
+    "quicklooks",
     "read_patch_geometry",
     "read_skymap",
     "sample_archive",
