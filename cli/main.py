@@ -27,7 +27,7 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
-from . import analysis, evaluation, patches
+from . import analysis, evaluation, patches, visual
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_commands(commands)
     analysis.add_commands(commands)
     patches.add_commands(commands)
+    visual.add_commands(commands)
     return parser
 
 
