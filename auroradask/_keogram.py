@@ -186,7 +186,7 @@ def _site_skymaps(sites: list[str], skymap: Any) -> list[xr.Dataset | None]:
             f"{type(value).__name__}"
         )
 
-    if isinstance(skymap, Mapping):
+    if isinstance(skymap, Mapping) and not isinstance(skymap, xr.Dataset):
         missing = [s for s in sites if s not in skymap]
         if missing:
             raise ArgumentError(f"skymap: no skymap given for sites {missing!r}")

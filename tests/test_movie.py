@@ -44,7 +44,13 @@ def test_movie_decodes_to_the_frames_with_labels(results, tmp_path, monkeypatch)
     frames = open_sample(chunk_minutes=2)  # 3 chunks of 40 frames
     path = tmp_path / "night.mp4"
     info = auroradask.movie(frames, path, results=results, speedup=30, frames_per_task=15)
-    assert (info.frames, info.fps, info.size, info.step, info.repeat) == (120, 10, (1280, 512), 1, 1)
+    assert (info.frames, info.fps, info.size, info.step, info.repeat) == (
+        120,
+        10,
+        (1280, 512),
+        1,
+        1,
+    )
     # each chunk read twice: once for the keogram (none is stored in these results), once
     # for the video, never more (pieces of a chunk are drawn in the same window)
     assert sorted(reads) == sorted(list(np.unique(reads)) * 2) and len(reads) == 6

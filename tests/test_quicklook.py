@@ -26,9 +26,11 @@ def results():
 
 @pytest.fixture(scope="module")
 def keo():
-    return auroradask.keogram(auroradask.open_themis(
-        auroradask.sample_archive(), "gill", "2014-03-10T06:00", "2014-03-10T06:06"
-    )).compute()
+    return auroradask.keogram(
+        auroradask.open_themis(
+            auroradask.sample_archive(), "gill", "2014-03-10T06:00", "2014-03-10T06:06"
+        )
+    ).compute()
 
 
 def _image(ax) -> np.ndarray:
@@ -68,7 +70,10 @@ def test_stored_keogram_is_used_without_the_archive(results, keo):
 
 def test_skymap_keogram_has_an_elevation_axis(results):
     fig = auroradask.quicklook(
-        results, site="gill", night="2014-03-09", source=auroradask.sample_archive(),
+        results,
+        site="gill",
+        night="2014-03-09",
+        source=auroradask.sample_archive(),
         skymap=SKYMAP,
     )
     ax = fig.axes[0]
