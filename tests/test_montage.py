@@ -40,6 +40,11 @@ def test_montage_of_a_dataarray(tmp_path):
     lo, hi = np.percentile(values[values > 0], [1, 99])
     assert np.mean(shown[0] == 0) == pytest.approx(np.mean(values <= lo), abs=1e-3)
     assert np.mean(shown[0] == 1) == pytest.approx(np.mean(values >= hi), abs=1e-3)
+    # zeros (outside a cropped frame, a missing frame) are left out of the percentiles
+    blanked = tiles.values[0].copy()
+    blanked[:100] = 0
+    sky = stretch(blanked)[100:]
+    assert 0.005 < np.mean(sky == 0) < 0.02 and 0.005 < np.mean(sky == 1) < 0.02
 
 
 def test_montage_of_arrays_of_any_size_with_titles():

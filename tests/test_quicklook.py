@@ -167,3 +167,14 @@ def test_quicklooks_of_chosen_sites_and_nights(results, tmp_path):
     assert [p.name for p in index.parent.rglob("*.png")] == ["gill_2014-03-09.png"]
     with pytest.raises(ArgumentError, match="unknown site"):
         auroradask.quicklooks(results, tmp_path, sites=["zzzz"])
+
+
+def test_nights_follow_local_midnight():
+    """At Gillam (94.6 W) the night of a date runs 18 to 18 UT: data from 17:00 to 19:00 UT
+    on the 10th belongs to the nights of the 9th and of the 10th."""
+    results = synthetic_results(["gill"], "2014-03-10", days=1, chunk=2_400).compute()
+    hours = results["time"].dt.hour
+    results["frame_status"] = results["frame_status"].where((hours >= 17) & (hours < 19), -1)
+    assert nights_written(results, "gill") == ["2014-03-09", "2014-03-10"]
+    results["frame_status"] = results["frame_status"].where(hours < 18, -1)
+    assert nights_written(results, "gill") == ["2014-03-09"]
