@@ -291,6 +291,8 @@ def keogram(
         images = da.from_array(images, chunks=(1, -1, -1, -1))
     if images.numblocks[2:] != (1, 1):
         images = images.rechunk({2: -1, 3: -1})
+    if images.chunks[0] != (1,) * images.shape[0]:
+        images = images.rechunk({0: 1})  # one site per chunk, as the classification's
     n = pixel_row.shape[1]
     data = da.map_blocks(
         _keogram_block,

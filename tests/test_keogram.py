@@ -153,3 +153,19 @@ def test_bad_arguments(frames):
         auroradask.keogram(frames.drop_vars("images"))
     with pytest.raises(ArgumentError, match="no skymap given"):
         auroradask.keogram(frames, skymap={"fsmi": SKYMAP})
+
+
+def test_classify_adds_the_keogram_from_the_same_read(frames, images):
+    results = auroradask.classify(frames, auroradask.demo_model())
+    keo = results["keogram"]
+    assert keo.dims == ("site", "time", "keogram_row") and keo.dtype == np.uint16
+    assert keo.chunks[:2] == results["label"].chunks  # written chunk by chunk with the labels
+    assert set(keo.coords) == {"site", "time", "keogram_row", "imager", "latitude", "longitude"}
+    # the keogram's reading tasks are the classification's: one read of each chunk
+    layers = results["label"].data.dask.layers
+    reads = {k for k in keo.data.dask.layers if k.startswith("read-themis-")}
+    assert reads and reads <= set(layers)
+    np.testing.assert_array_equal(keo.values, images[:, :, :, 128])
+    assert "keogram" not in auroradask.classify(frames, auroradask.demo_model(), keogram=False)
+    ew = auroradask.classify(frames, auroradask.demo_model(), keogram={"direction": "east-west"})
+    np.testing.assert_array_equal(ew["keogram"].values, images[:, :, 128, :])
