@@ -26,7 +26,7 @@ The public API, in pipeline order (everything a user needs is importable from he
   confidence of a night), :func:`quicklooks` (a folder of them with an HTML index),
   :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`;
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
-  :func:`patch_blocks` (lazy), :func:`link_patches`, :func:`summarize_tracks`,
+  :func:`patch_blocks` (lazy), :func:`patch_counts` (lazy, for the store), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;
 - clusters: :func:`start_client`, :func:`dashboard_link`;
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
@@ -59,12 +59,12 @@ from ._model import Model, ModelCard, load_model, write_model_card
 from ._montage import class_montage, montage
 from ._movie import MovieInfo, movie
 from ._patches import (
-    PatchGeometry,
+    PatchOptions,
     PatchResult,
     link_patches,
     patch_blocks,
+    patch_counts,
     patches,
-    read_patch_geometry,
     summarize_tracks,
 )
 from ._plots import plot_events, plot_occurrence, plot_timeline
@@ -78,7 +78,7 @@ from ._preprocess import (
 )
 from ._quicklook import quicklook, quicklooks
 from ._schema import FRAME_STATUS_MEANINGS
-from ._skymap import circle_elevation, read_skymap
+from ._skymap import PatchGeometry, circle_elevation, read_patch_geometry, read_skymap
 from ._skymaps import SkymapTree, check_skymap, open_skymaps
 from ._store import WriteSummary, as_cf, describe, open_results, to_zarr, upgrade_store
 from ._textfiles import export_text, import_text
@@ -156,8 +156,10 @@ __all__ = [
     "open_themis",
     "open_themis_cdf",
     "patch_blocks",
+    "patch_counts",
     "patches",
     "PatchGeometry",
+    "PatchOptions",
     "PatchResult",
     "plot_events",
     "plot_occurrence",

@@ -13,10 +13,8 @@ Three layers, each usable alone:
 - :func:`link_patches`, our own linker (see its docstring for why not trackpy), and
   :func:`patches`, which computes everything and returns a :class:`PatchResult`.
 
-Geometry: :func:`read_patch_geometry` reads the skymap's ``FULL_MAP_LATITUDE`` /
-``FULL_MAP_LONGITUDE`` pixel-corner grids at one mapping altitude and turns them into a
-per-pixel area (km²) and pixel-centre unit vectors. It reads the ``.sav`` itself because
-``_skymap.py`` is being extended in parallel; it belongs in ``_skymap.py`` later.
+Geometry (pixel areas in km², pixel-centre positions) comes from the skymap:
+:func:`auroradask.read_patch_geometry` in ``_skymap.py``.
 """
 
 from __future__ import annotations
@@ -33,11 +31,16 @@ import xarray as xr
 
 from ._preprocess import field_of_view
 from ._schema import FRAME_SHAPE, OK, SLOT_SECONDS
-from ._skymap import ElevationSource, elevation_map
-from .errors import ArgumentError, SourceNotFoundError
+from ._skymap import (
+    EARTH_RADIUS_KM,
+    ElevationSource,
+    PatchGeometry,
+    _lat_lon,
+    elevation_map,
+    read_patch_geometry,
+)
+from .errors import ArgumentError
 
-#: Mean Earth radius (km) for the mapped sphere: mapping altitude is added to it.
-EARTH_RADIUS_KM = 6371.0
 BACKGROUNDS = ("min", "median", "none")
 #: Columns of the per-frame patch table, in order (``track`` is added by the linker).
 PATCH_COLUMNS = [
@@ -59,108 +62,6 @@ PATCH_COLUMNS = [
     "bbox_row1",
     "bbox_col1",
 ]
-
-
-# ---------------------------------------------------------------------------- geometry
-
-
-@dataclass(frozen=True)
-class PatchGeometry:
-    """Per-pixel geometry of a camera at one emission altitude.
-
-    ``pixel_km2`` is the area each pixel sees on the sphere at ``altitude_km`` (NaN where the
-    skymap maps nothing); ``xyz`` the unit vector of each pixel's centre, ``(3, y, x)``;
-    ``elevation`` the skymap's elevation map (degrees, NaN outside the lens).
-    """
-
-    pixel_km2: np.ndarray
-    xyz: np.ndarray
-    elevation: np.ndarray
-    altitude_km: float
-    source: str = ""
-
-
-def read_patch_geometry(path: str | os.PathLike, altitude_km: float = 110.0) -> PatchGeometry:
-    """The geometry of a UCalgary THEMIS skymap ``.sav`` at one of its mapping altitudes.
-
-    ``FULL_MAP_LATITUDE``/``FULL_MAP_LONGITUDE`` are 257×257 grids of pixel corners, one per
-    altitude of ``FULL_MAP_ALTITUDE`` (metres: 90, 110, 150 km). A pixel's area is that of
-    its corner quadrilateral (two triangles, on the sphere of radius Earth + altitude; the
-    triangles are small enough to be flat); its centre is the normalised mean of its corners'
-    unit vectors.
-
-    Raises
-    ------
-    SourceNotFoundError
-        If ``path`` does not exist.
-    ArgumentError
-        If it is not a skymap, or ``altitude_km`` is not one of its mapping altitudes.
-    """
-    from scipy.io import readsav
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise SourceNotFoundError(f"skymap: {path!r} does not exist")
-    try:
-        record = readsav(path, python_dict=True)["skymap"]
-        altitudes = np.asarray(record["FULL_MAP_ALTITUDE"][0], dtype=float) / 1000.0
-        lat = np.asarray(record["FULL_MAP_LATITUDE"][0], dtype=float)
-        lon = np.asarray(record["FULL_MAP_LONGITUDE"][0], dtype=float)
-        elevation = np.asarray(record["FULL_ELEVATION"][0], dtype=np.float32)
-    except Exception as error:  # noqa: BLE001 - readsav raises many kinds on a bad file
-        raise ArgumentError(
-            f"skymap: {path!r} is not a THEMIS skymap .sav file ({error})"
-        ) from None
-    matches = np.flatnonzero(np.isclose(altitudes, altitude_km, atol=0.5))
-    if matches.size == 0:
-        raise ArgumentError(
-            f"altitude_km: {altitude_km:g} km is not a mapping altitude of {os.path.basename(path)} "
-            f"(it has {', '.join(f'{a:g}' for a in altitudes)} km)"
-        )
-    index = int(matches[0])
-    return geometry_from_corners(
-        lat[index], lon[index], altitude_km, elevation=elevation, source=os.path.basename(path)
-    )
-
-
-def geometry_from_corners(
-    corner_lat: np.ndarray,
-    corner_lon: np.ndarray,
-    altitude_km: float,
-    *,
-    elevation: np.ndarray | None = None,
-    source: str = "corners",
-) -> PatchGeometry:
-    """A :class:`PatchGeometry` from ``(257, 257)`` pixel-corner latitudes/longitudes (deg)."""
-    corner_lat = np.asarray(corner_lat, dtype=float)
-    corner_lon = np.asarray(corner_lon, dtype=float)
-    expected = (FRAME_SHAPE[0] + 1, FRAME_SHAPE[1] + 1)
-    if corner_lat.shape != expected or corner_lon.shape != expected:
-        raise ArgumentError(f"corner_lat: corner grids must be {expected}, got {corner_lat.shape}")
-    corners = _unit_vectors(corner_lat, corner_lon)  # (3, 257, 257)
-    radius = EARTH_RADIUS_KM + altitude_km
-    p00, p01 = corners[:, :-1, :-1], corners[:, :-1, 1:]
-    p10, p11 = corners[:, 1:, :-1], corners[:, 1:, 1:]
-    tri1 = np.linalg.norm(np.cross(p01 - p00, p10 - p00, axis=0), axis=0)
-    tri2 = np.linalg.norm(np.cross(p01 - p11, p10 - p11, axis=0), axis=0)
-    pixel_km2 = 0.5 * (tri1 + tri2) * radius**2
-    centre = p00 + p01 + p10 + p11
-    centre = centre / np.linalg.norm(centre, axis=0)
-    if elevation is None:
-        elevation = np.where(np.isfinite(pixel_km2), 90.0, np.nan).astype(np.float32)
-    return PatchGeometry(pixel_km2, centre, np.asarray(elevation, np.float32), altitude_km, source)
-
-
-def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    la, lo = np.radians(lat), np.radians(lon)
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-
-
-def _lat_lon(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y, z = xyz
-    lat = np.degrees(np.arctan2(z, np.hypot(x, y)))
-    lon = (np.degrees(np.arctan2(y, x)) + 180.0) % 360.0 - 180.0
-    return lat, lon
 
 
 def _resolve_geometry(skymap: Any, altitude_km: float) -> PatchGeometry | None:
@@ -796,3 +697,68 @@ def patches(
         attrs={"long_name": "auroral patches in the frame (-1: frame not ok)"},
     )
     return PatchResult(table, count_da, tracks, attrs)
+
+
+def patch_counts(
+    frames: xr.Dataset,
+    *,
+    elevation: ElevationSource | None = None,
+    skymap: Any = None,
+    altitude_km: float = 110.0,
+    options: PatchOptions | None = None,
+) -> xr.DataArray:
+    """Patches per frame, lazily: ``patch_count(site, time)`` int16, -1 where the frame is not ok.
+
+    The count :func:`patches` gives, in the frames' chunks, so it can go into a results store
+    with the labels: ``auroradask.to_zarr(classify(frames, model).assign(patch_count=
+    patch_counts(frames)), store)`` reads each chunk of frames once for both, and the count is
+    written, resumed and extended like the labels (an extra variable of the store).
+
+    Parameters
+    ----------
+    frames, elevation, skymap, altitude_km
+        As for :func:`patches`.
+    options
+        Detection options (:class:`PatchOptions`: background, window, threshold, relative,
+        floor, min_area, smooth, min_elevation); default: those of :func:`patches`.
+
+    Returns
+    -------
+    xarray.DataArray
+        dask-backed, chunked like ``frames.images`` along site and time; attributes record
+        the detection options.
+    """
+    options = (options or PatchOptions()).check()
+    blocks = patch_blocks(
+        frames, elevation=elevation, skymap=skymap, altitude_km=altitude_km, options=options
+    )
+    counts = da.map_blocks(
+        _block_counts,
+        blocks,
+        chunks=_images(frames).chunks[:2],
+        dtype=np.int16,
+        meta=np.empty((0, 0), dtype=np.int16),
+        name="count-patches",
+    )
+    attrs = {
+        "long_name": "auroral patches in the frame",
+        "comment": "-1: frame not ok (not searched); detection options in patch_*",
+        **{f"patch_{k}": _attr(v) for k, v in options.__dict__.items()},
+        "patch_altitude_km": altitude_km,
+    }
+    return xr.DataArray(
+        counts,
+        dims=("site", "time"),
+        coords={"site": frames["site"], "time": frames["time"]},
+        name="patch_count",
+        attrs=attrs,
+    )
+
+
+def _block_counts(block: np.ndarray) -> np.ndarray:
+    return block[0, 0][1].astype(np.int16)
+
+
+def _attr(value: Any) -> Any:
+    """A netCDF/Zarr-friendly attribute value (None has no netCDF form)."""
+    return "none" if value is None else value

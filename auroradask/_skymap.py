@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ import xarray as xr
 from ._schema import FRAME_SHAPE
 from .errors import ArgumentError, SourceNotFoundError
 
+#: Mean Earth radius (km) for the mapped sphere: the mapping altitude is added to it.
+EARTH_RADIUS_KM = 6371.0
 #: An elevation map can be given as any of these; see :func:`elevation_map`.
 ElevationSource = str | os.PathLike | np.ndarray | xr.DataArray | xr.Dataset | float
 
@@ -103,6 +106,103 @@ def read_skymap(path: str | os.PathLike) -> xr.Dataset:
                 {"units": "degrees_east", "long_name": "longitude of pixel corners"},
             )
     return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+# --------------------------------------------------------------- georeferencing: pixel areas
+
+
+@dataclass(frozen=True)
+class PatchGeometry:
+    """Per-pixel geometry of a camera at one emission altitude.
+
+    ``pixel_km2`` is the area each pixel sees on the sphere at ``altitude_km`` (NaN where the
+    skymap maps nothing); ``xyz`` the unit vector of each pixel's centre, ``(3, y, x)``;
+    ``elevation`` the skymap's elevation map (degrees, NaN outside the lens).
+    """
+
+    pixel_km2: np.ndarray
+    xyz: np.ndarray
+    elevation: np.ndarray
+    altitude_km: float
+    source: str = ""
+
+
+def read_patch_geometry(path: str | os.PathLike, altitude_km: float = 110.0) -> PatchGeometry:
+    """The geometry of a UCalgary THEMIS skymap ``.sav`` at one of its mapping altitudes.
+
+    ``FULL_MAP_LATITUDE``/``FULL_MAP_LONGITUDE`` (:func:`read_skymap`'s ``map_latitude`` /
+    ``map_longitude``) are 257×257 grids of pixel corners, one per mapping altitude (90, 110,
+    150 km). A pixel's area is that of its corner quadrilateral (two triangles, on the sphere
+    of radius Earth + altitude; the triangles are small enough to be flat); its centre is the
+    normalised mean of its corners' unit vectors.
+
+    Raises
+    ------
+    SourceNotFoundError
+        If ``path`` does not exist.
+    ArgumentError
+        If it is not a skymap, has no mapping grids, or ``altitude_km`` is not one of its
+        mapping altitudes.
+    """
+    skymap = read_skymap(path)
+    name = os.path.basename(os.fspath(path))
+    if "map_latitude" not in skymap:
+        raise ArgumentError(f"skymap: {name} has no FULL_MAP_LATITUDE/LONGITUDE mapping grids")
+    altitudes = skymap["map_altitude"].values / 1000.0
+    matches = np.flatnonzero(np.isclose(altitudes, altitude_km, atol=0.5))
+    if matches.size == 0:
+        raise ArgumentError(
+            f"altitude_km: {altitude_km:g} km is not a mapping altitude of {name} "
+            f"(it has {', '.join(f'{a:g}' for a in altitudes)} km)"
+        )
+    index = int(matches[0])
+    return geometry_from_corners(
+        skymap["map_latitude"].values[index],
+        skymap["map_longitude"].values[index],
+        altitude_km,
+        elevation=skymap["elevation"].values,
+        source=name,
+    )
+
+
+def geometry_from_corners(
+    corner_lat: np.ndarray,
+    corner_lon: np.ndarray,
+    altitude_km: float,
+    *,
+    elevation: np.ndarray | None = None,
+    source: str = "corners",
+) -> PatchGeometry:
+    """A :class:`PatchGeometry` from ``(257, 257)`` pixel-corner latitudes/longitudes (deg)."""
+    corner_lat = np.asarray(corner_lat, dtype=float)
+    corner_lon = np.asarray(corner_lon, dtype=float)
+    expected = (FRAME_SHAPE[0] + 1, FRAME_SHAPE[1] + 1)
+    if corner_lat.shape != expected or corner_lon.shape != expected:
+        raise ArgumentError(f"corner_lat: corner grids must be {expected}, got {corner_lat.shape}")
+    corners = _unit_vectors(corner_lat, corner_lon)  # (3, 257, 257)
+    radius = EARTH_RADIUS_KM + altitude_km
+    p00, p01 = corners[:, :-1, :-1], corners[:, :-1, 1:]
+    p10, p11 = corners[:, 1:, :-1], corners[:, 1:, 1:]
+    tri1 = np.linalg.norm(np.cross(p01 - p00, p10 - p00, axis=0), axis=0)
+    tri2 = np.linalg.norm(np.cross(p01 - p11, p10 - p11, axis=0), axis=0)
+    pixel_km2 = 0.5 * (tri1 + tri2) * radius**2
+    centre = p00 + p01 + p10 + p11
+    centre = centre / np.linalg.norm(centre, axis=0)
+    if elevation is None:
+        elevation = np.where(np.isfinite(pixel_km2), 90.0, np.nan).astype(np.float32)
+    return PatchGeometry(pixel_km2, centre, np.asarray(elevation, np.float32), altitude_km, source)
+
+
+def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+
+def _lat_lon(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y, z = xyz
+    lat = np.degrees(np.arctan2(z, np.hypot(x, y)))
+    lon = (np.degrees(np.arctan2(y, x)) + 180.0) % 360.0 - 180.0
+    return lat, lon
 
 
 def circle_elevation(horizon_radius: float = 128.0, center: tuple[float, float] | None = None):

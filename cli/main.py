@@ -115,6 +115,12 @@ def _add_classify(commands) -> None:
         "--out", default=DEFAULT_OUT, help=f"Zarr store path or URL (default ./{DEFAULT_OUT})"
     )
     output.add_argument("--group", help="group inside the store (one per model)")
+    output.add_argument(
+        "--patch-counts",
+        action="store_true",
+        help="also store patch_count(site, time): auroral patches per frame, detected with "
+        "auroradask patches' defaults in the same field of view (--skymap)",
+    )
     _add_cluster_options(run.add_argument_group("cluster"))
     run.set_defaults(func=cmd_classify)
 
@@ -215,6 +221,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
         raise UsageError("classify: give --skymap or --skymaps, not both")
     skymaps = auroradask.open_skymaps(args.skymaps, cache=args.cache) if args.skymaps else None
     results = auroradask.classify(frames, model, elevation=args.skymap or "circle", skymaps=skymaps)
+    if args.patch_counts:
+        if skymaps is not None:
+            raise UsageError("classify: --patch-counts takes one --skymap, not a --skymaps tree")
+        skymap = args.skymap if args.skymap and args.skymap.endswith(".sav") else None
+        counts = auroradask.patch_counts(frames, elevation=args.skymap, skymap=skymap)
+        results = results.assign(patch_count=counts)
     if args.skymap or skymaps is not None:
         # reads up to 20 frames of each site: a flipped or wrong skymap is reported, not
         # silently used (an imager's own skymap always passes; another's may not)

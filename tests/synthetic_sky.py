@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from auroradask._patches import EARTH_RADIUS_KM, geometry_from_corners
 from auroradask._schema import FRAME_SHAPE, SLOT
+from auroradask._skymap import EARTH_RADIUS_KM, geometry_from_corners
 
 CENTER = ((FRAME_SHAPE[0] - 1) / 2, (FRAME_SHAPE[1] - 1) / 2)
 HORIZON = 128.0

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import synthetic_sky as sky
-from utils import GAKO_SKYMAP, SKYMAP, open_sample
+from utils import GAKO_SKYMAP, SKYMAP, classify_sample, copy_as, open_sample
 
 import auroradask
 from auroradask._patches import running_background, threshold_mask
@@ -265,3 +265,40 @@ def test_cli_patches(tmp_path):
     assert (tmp_path / "p-tracks.parquet").exists()
     assert (tmp_path / "t.png").exists()
     assert main(["patches", "--source", "x", "--site", "gill", "--start", "2014-03-10"]) == 2
+
+
+def test_patch_counts_are_stored_with_the_labels(tmp_path):
+    # a corrupt minute among good ones: its frames are not searched (-1) and the rest are
+    root = copy_as(tmp_path)
+    (bad,) = root.rglob("20140310_0602_*")
+    bad.write_bytes(b"not a pgm")
+    frames = open_sample(root, chunk_minutes=1)
+    expected = auroradask.patches(frames, skymap=SKYMAP).counts
+    counts = auroradask.patch_counts(frames, skymap=SKYMAP)
+    assert counts.chunks == frames.images.chunks[:2] and counts.dtype == np.int16
+    assert (expected.values[:, 40:60] == -1).all() and (expected.values[:, :40] >= 0).all()
+    assert expected.values.max() > 0
+    np.testing.assert_array_equal(counts.values, expected.values)
+
+    store = tmp_path / "results.zarr"
+    results = classify_sample(root).assign(patch_count=counts)
+    auroradask.to_zarr(results, store)
+    stored = auroradask.open_results(store)
+    np.testing.assert_array_equal(stored.patch_count.sel(time=frames.time).values, expected.values)
+    assert (stored.patch_count.sel(time="2014-03-10T05").values == -1).all()  # unwritten
+    assert stored.patch_count.attrs["patch_threshold"] == "otsu"
+
+
+def test_cli_classify_stores_patch_counts(tmp_path):
+    from auroradask_cli.main import main
+
+    store = tmp_path / "results.zarr"
+    code = main(["classify", "--source", auroradask.sample_archive(), "--site", "gill",
+                 "--start", "2014-03-10T06:00", "--end", "2014-03-10T06:02",
+                 "--out", str(store), "--skymap", SKYMAP, "--patch-counts",
+                 "--workers", "1"])  # fmt: skip
+    assert code == 0
+    frames = open_sample(end="2014-03-10T06:02", chunk_minutes=1)
+    expected = auroradask.patches(frames, skymap=SKYMAP, elevation=SKYMAP).counts
+    stored = auroradask.open_results(store).patch_count.sel(time=frames.time)
+    np.testing.assert_array_equal(stored.values, expected.values)

@@ -26,6 +26,7 @@ from utils import (
     copy_as,
     open_sample,
     tiny_model,
+    with_extras,
 )
 
 import auroradask
@@ -86,7 +87,7 @@ def test_rerun_skips_complete_chunks(tmp_path):
 def test_whole_day_chunks_are_written_without_staging(tmp_path, in_memory, monkeypatch):
     day = in_memory.reindex(
         time=pd.date_range("2014-03-10", periods=28_800, freq="3s"),
-        fill_value={"label": -1, "frame_status": 1},
+        fill_value={"label": -1, "frame_status": 1, "keogram": 0},
     )
     staged = []
     monkeypatch.setattr(_write, "write_bytes", lambda *a: staged.append(a))
@@ -222,7 +223,8 @@ def test_results_before_the_store_start_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def crash_steps(in_memory):
     """Three writes: creation with pieces and a compaction, an extension by a day and a site,
-    and a top-up of the first day that compacts into the stored day."""
+    and a top-up of the first day that compacts into the stored day; with extra variables."""
+    in_memory = with_extras(in_memory, open_sample()).compute()
     one_day = np.timedelta64(1, "D")
     next_day = in_memory.assign_coords(time=in_memory.time + one_day)
     next_day["timestamp"] = next_day.timestamp + one_day
@@ -231,7 +233,7 @@ def crash_steps(in_memory):
     )
     whole_day = in_memory.reindex(  # written straight into its chunks, without staging
         time=pd.date_range("2014-03-12", periods=28_800, freq="3s"),
-        fill_value={"label": -1, "frame_status": 1},
+        fill_value={"label": -1, "frame_status": 1, "keogram": 0},
     )
     whole_day["frame_status"][0, 100:200] = 0
     return [
@@ -360,3 +362,58 @@ def test_later_writes_add_their_provenance_and_keep_a_sites_field_of_view(tmp_pa
     other_map.attrs["elevation_source"] = json.dumps({"gill": "skymap other.sav"})
     with pytest.raises(auroradask.StoreError, match="site 'gill' classified with the elevation"):
         auroradask.to_zarr(other_map.chunk({"time": 20}), store)
+
+
+def test_extra_variables_are_kept_like_the_labels(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    lazy = with_extras(classify_sample(end="2014-03-10T06:03"), open_sample())
+    first = auroradask.to_zarr(lazy, store)  # pieces of a minute, compacted
+    assert first.written == 60
+    later = with_extras(
+        classify_sample(copy_as(tmp_path, day="11"), "2014-03-11T06:00", "2014-03-11T06:06"),
+        open_sample(copy_as(tmp_path, day="11"), "2014-03-11T06:00", "2014-03-11T06:06"),
+    )
+    auroradask.to_zarr(later, store)  # an extension by a day grows them too
+    again = auroradask.to_zarr(lazy, store)
+    assert again.skipped == 60 and again.written == 0
+
+    stored = auroradask.open_results(store)
+    assert stored.sizes["time"] == 2 * 28_800
+    frames = open_sample().images.values
+    expected = with_extras(in_memory, open_sample()).compute()
+    day_one = stored.sel(time=in_memory.time[:60])
+    assert day_one.keogram.dtype == np.uint16 and day_one.embedding.dtype == np.float16
+    np.testing.assert_array_equal(day_one.keogram.values, frames[:, :60, :, 128])
+    np.testing.assert_array_equal(day_one.embedding.values, expected.embedding.values[:, :60])
+    day_two = stored.sel(time=slice("2014-03-11T06:00", "2014-03-11T06:05:57"))
+    np.testing.assert_array_equal(day_two.keogram.values, frames[:, :, :, 128])
+    unwritten = stored.sel(time=in_memory.time[60:])
+    assert (unwritten.keogram == 0).all() and unwritten.embedding.isnull().all()
+    assert stored.keogram.attrs["long_name"] == "zenith column"
+    np.testing.assert_array_equal(stored.keogram_row.values, np.arange(256))
+    assert stored.keogram.encoding["chunks"] == (1, 28_800, 256)
+
+
+def test_results_with_other_extra_variables_are_refused(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    extras = with_extras(in_memory.isel(time=slice(0, 20)), open_sample()).compute()
+    auroradask.to_zarr(extras, store)
+    with pytest.raises(auroradask.StoreError, match=r"\['embedding', 'keogram'\].*\[\]"):
+        auroradask.to_zarr(in_memory, store)  # a store whose keogram stops would look whole
+    wider = extras.assign(embedding=extras.embedding.astype(np.float32))
+    with pytest.raises(auroradask.StoreError, match="'embedding' as float16"):
+        auroradask.to_zarr(wider, store)
+    stored = auroradask.open_results(store)
+    assert (stored.frame_status.sel(time=in_memory.time[20:]) == -1).all()  # nothing written
+
+
+def test_an_empty_store_is_made_again_for_other_extra_variables(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write", _fail)  # created, nothing written
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(in_memory, store)
+    extras = with_extras(in_memory, open_sample()).compute()
+    auroradask.to_zarr(extras, store)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.keogram.values, extras.keogram.values)

@@ -46,6 +46,18 @@ def classify_sample(root=None, start=SAMPLE_START, end=SAMPLE_END, *, model=None
     return auroradask.classify(frames, model or auroradask.demo_model())
 
 
+def with_extras(results: xr.Dataset, frames: xr.Dataset) -> xr.Dataset:
+    """``results`` with two extra per-slot variables a store keeps beside the labels: each
+    frame's zenith column (uint16, like a keogram) and a float16 vector (like an embedding)."""
+    zenith = frames["images"].isel(x=128).rename(y="keogram_row")
+    vector = xr.concat([results["probability"], 1 - results["probability"]], "class")
+    out = results.assign(
+        keogram=zenith.assign_attrs(long_name="zenith column"),
+        embedding=vector.rename({"class": "feature"}).astype(np.float16).drop_vars("feature"),
+    )
+    return out.assign_coords(keogram_row=np.arange(zenith.sizes["keogram_row"]))
+
+
 def minute_bytes(root: Path, hhmm: str) -> bytes:
     """Decompressed bytes of one sample minute file."""
     (path,) = (root / HOUR_DIR).glob(f"20140310_{hhmm}_gill_themis19_full.pgm*")
@@ -125,7 +137,9 @@ def assert_same_store(a: xr.Dataset, b: xr.Dataset) -> None:
     assert a.sizes == b.sizes
     for name in ("site", "time", "class"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
-    for name in STORE_VARIABLES:
+    extras = sorted(set(a.data_vars) - set(STORE_VARIABLES))
+    assert extras == sorted(set(b.data_vars) - set(STORE_VARIABLES))
+    for name in STORE_VARIABLES + extras:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 

@@ -6,6 +6,9 @@ A store (layout 2) is one Zarr group, Zarr format 3, with consolidated metadata:
   ``(site, time[, class])`` grid whose time axis covers whole UT days of 3-second slots, in
   chunks of one site-day (28,800 slots): one file per site-day per variable, which is what
   makes a site-year of labels quick to read;
+- any *extra variables* the results carry on ``(site, time, ...)`` (a keogram row per frame,
+  an embedding per frame), chunked the same way and whole along their own dimensions; the
+  set of them is fixed when the store is created;
 - ``frame_status`` is ``-1`` (its fill value) where nothing was written, so unwritten padding
   is never mistaken for frames that were not classified;
 - coordinates ``site``, ``time`` (int64 seconds, chunks of 32 days), ``class``, ``imager``, ``latitude``,
@@ -161,6 +164,14 @@ class StoreState:
     classes: list[str]
     attrs: dict[str, Any]
     dataset: xr.Dataset  # lazily opened, for the old layout's upgrade
+    extras: list[str] = field(default_factory=list)  # extra variables, in the store's order
+
+    @property
+    def variables(self) -> list[str]:
+        """Every variable written per slot, ``frame_status`` last (a slot with a status is
+        done, so it is written after everything else)."""
+        first = [v for v in RESULT_VARIABLES if v != "frame_status"]
+        return first + self.extras + ["frame_status"]
 
     @property
     def first_day(self) -> pd.Timestamp:
@@ -183,7 +194,30 @@ def read_state(loc: StoreLocation) -> StoreState | None:
         classes=[str(c) for c in ds["class"].values],
         attrs=dict(ds.attrs),
         dataset=ds,
+        extras=extra_variables(ds),
     )
+
+
+def extra_variables(ds: xr.Dataset) -> list[str]:
+    """The data variables of ``ds`` on ``(site, time, ...)`` other than the result variables,
+    sorted: what a store keeps beside the labels (``keogram``, ``embedding``)."""
+    return sorted(
+        str(name)
+        for name, var in ds.data_vars.items()
+        if var.dims[:2] == ("site", "time")
+        and name not in RESULT_VARIABLES
+        and name != "write_complete"  # the first release's layout
+    )
+
+
+def extra_fill(dtype: np.dtype) -> Any:
+    """What an unwritten slot of an extra variable reads as: NaN for floats, -1 for signed
+    integers (as ``label``: counts and indices are never negative), 0 for unsigned ones
+    (pixel values); ``frame_status`` says which slots were written."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return dtype.type(np.nan)
+    return dtype.type(-1) if dtype.kind == "i" else dtype.type(0)
 
 
 def has_intent(loc: StoreLocation) -> dict[str, Any] | None:
@@ -266,6 +300,15 @@ def template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dat
         return da.full(shape + extra, FILL[name], dtype=dtype, chunks=-1)
 
     coords = site_coords(results, sites)
+    extras = {}
+    for name in extra_variables(results):
+        var = results[name]
+        trailing = var.shape[2:]
+        extras[name] = (
+            var.dims,
+            da.full(shape + trailing, extra_fill(var.dtype), dtype=var.dtype, chunks=-1),
+            dict(var.attrs),
+        )
     ds = xr.Dataset(
         {
             "label": (("site", "time"), full("label", np.int8)),
@@ -276,6 +319,7 @@ def template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dat
             ),
             "timestamp": (("site", "time"), full("timestamp", "datetime64[ns]")),
             "frame_status": (("site", "time"), full("frame_status", np.int8)),
+            **extras,
         },
         coords={
             "site": ("site", np.array(sites, dtype=object)),
@@ -286,6 +330,10 @@ def template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dat
             "longitude": ("site", np.array(coords["longitude"], dtype=np.float64)),
         },
     )
+    for name in extras:  # coordinates of their own dimensions, if the results have them
+        for dim in results[name].dims[2:]:
+            if dim in results.coords and dim not in ds.coords:
+                ds = ds.assign_coords({dim: results[dim].values})
     apply_cf(ds, classes)
     ds.attrs = store_attrs(results.attrs)
     return ds
@@ -352,11 +400,13 @@ def apply_cf(ds: xr.Dataset, classes: list[str]) -> xr.Dataset:
 def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     """Chunks of one site-day, fill values, CF time units."""
     enc: dict[str, dict[str, Any]] = {}
-    for name in RESULT_VARIABLES:
+    for name in [*RESULT_VARIABLES, *extra_variables(ds)]:
         var = ds[name]
         enc[name] = {"chunks": (1, DAY_SLOTS, *var.shape[2:])}
         if name in ("label", "frame_status"):
             enc[name]["fill_value"] = FILL[name]
+        elif name not in RESULT_VARIABLES:
+            enc[name]["fill_value"] = extra_fill(var.dtype)
     enc["timestamp"].update(units=TIMESTAMP_UNITS, dtype="int64", _FillValue=_NAT, fill_value=_NAT)
     enc["time"] = {"units": TIME_UNITS, "dtype": "int64", "chunks": (TIME_CHUNK_DAYS * DAY_SLOTS,)}
     return enc
@@ -398,6 +448,7 @@ def extend(
     n_time: int,
     first_time: np.datetime64,
     known_n_time: int,
+    extras: list[str] = (),
 ) -> None:
     """Grow the store to ``sites`` and ``n_time`` slots; safe to run again after a crash.
 
@@ -409,6 +460,7 @@ def extend(
         "sites": sites,
         "n_time": int(n_time),
         "known_n_time": int(known_n_time),
+        "extras": list(extras),
         **coords,
     }
     intent["first_time"] = str(np.datetime64(first_time, "s"))
@@ -439,7 +491,7 @@ def _apply_extension(loc: StoreLocation, intent: dict[str, Any]) -> None:
     seconds = first.astype(np.int64) + SLOT_SECONDS * np.arange(old, n_time, dtype=np.int64)
     group["time"][old:] = seconds
     # ... then the data arrays' shapes, then the one object readers switch on
-    for name in RESULT_VARIABLES:
+    for name in [*RESULT_VARIABLES, *intent.get("extras", [])]:
         array = group[name]
         shape = (len(sites), n_time, *array.shape[2:])
         if array.shape != shape:

@@ -53,6 +53,7 @@ from ._layout import (
     day_axis,
     discard_unfinished_creation,
     extend,
+    extra_variables,
     finish_interrupted,
     holds_results,
     locate,
@@ -194,9 +195,10 @@ def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
             f"store: {loc.url} is in the first release's layout (chunks of 10 minutes); "
             f"rewrite it with: auroradask upgrade {loc.url}"
         )
+    extras = extra_variables(results)
     if not holds_results(loc):  # an empty store belongs to no model yet
         classes = [str(c) for c in results["class"].values]
-        if classes != state.classes:  # metadata only: made again for these classes
+        if classes != state.classes or extras != state.extras:  # metadata only: made again
             discard_unfinished_creation(loc)
             create(loc, results, request_sites, day_axis(request_times[0], request_times[-1]))
             return read_state(loc)
@@ -204,6 +206,7 @@ def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
             adopt_identity(loc, dict(results.attrs))
             state = read_state(loc)
     check_identity(state, results, loc.url)
+    _check_extras(state, results, loc.url)
     provenance = merged_provenance(state, results, loc.url)
     if request_times[0] < state.times[0]:
         raise StoreError(
@@ -220,12 +223,32 @@ def _prepare(loc: StoreLocation, results: xr.Dataset) -> StoreState:
                 _plain(stored[s]) if s in stored else v
                 for s, v in zip(sites, coords[name], strict=True)
             ]
-        extend(loc, sites, coords, n_time, state.times[0], len(state.times))
+        extend(loc, sites, coords, n_time, state.times[0], len(state.times), state.extras)
         state = read_state(loc)
     if provenance:
         write_attrs(loc, provenance)
         state = read_state(loc)
     return state
+
+
+def _check_extras(state: StoreState, results: xr.Dataset, url: str) -> None:
+    """The results must carry exactly the store's extra variables, of the same shape and
+    type: a store whose keogram is missing for some days would look complete but is not."""
+    extras = extra_variables(results)
+    if extras != state.extras:
+        raise StoreError(
+            f"store: {url} keeps the extra variables {state.extras}, the results carry "
+            f"{extras}; write them with the same options (or into a new store or group)"
+        )
+    stored = state.dataset
+    for name in extras:
+        want, got = stored[name], results[name]
+        if want.dims != got.dims or want.shape[2:] != got.shape[2:] or want.dtype != got.dtype:
+            raise StoreError(
+                f"store: {url} keeps {name!r} as {want.dtype} {want.dims} "
+                f"{want.shape[2:]} per slot; the results' {name!r} is {got.dtype} "
+                f"{got.dims} {got.shape[2:]}"
+            )
 
 
 def _client():
@@ -280,7 +303,7 @@ def _write(
             else:
                 todo.setdefault((site, day), []).append(j)
 
-    pieces = _piece_writers(loc, aligned, site_index, time_index, state.classes)
+    pieces = _piece_writers(loc, aligned, state, site_index, time_index)
     tasks, piece_tasks = [], {}
     for (site, day), chunks in todo.items():
         i = site_index.index(site)
@@ -290,7 +313,9 @@ def _write(
         if chunks or _staged(loc, site, day):
             name = "write-results-" + tokenize(loc.url, site, day, [d.key for d in deps])
             tasks.append(
-                dask.delayed(_compact_day, pure=False)(loc, site, day, *deps, dask_key_name=name)
+                dask.delayed(_compact_day, pure=False)(
+                    loc, site, day, state.variables, *deps, dask_key_name=name
+                )
             )
     if client is not None and tasks:
         from distributed import as_completed
@@ -375,12 +400,18 @@ def _staged(loc: StoreLocation, site: int, day: int) -> list[_Piece]:
 
 
 def _piece_writers(
-    loc: StoreLocation, aligned: xr.Dataset, site_index: list[int], time_index: int, classes
+    loc: StoreLocation,
+    aligned: xr.Dataset,
+    state: StoreState,
+    site_index: list[int],
+    time_index: int,
 ) -> np.ndarray:
     """One delayed writer per results chunk: ``(sites, chunks)`` object array of Delayed."""
-    data = {name: aligned[name].data for name in RESULT_VARIABLES}
-    if not all(isinstance(v, da.Array) for v in data.values()):
-        data = {k: da.asarray(v) for k, v in data.items()}
+    names = state.variables
+    data = {name: aligned[name].data for name in names}
+    data = {k: v if isinstance(v, da.Array) else da.asarray(v) for k, v in data.items()}
+    # every variable's own dimensions whole in each block: one piece holds whole slots
+    data = {k: v.rechunk({i: -1 for i in range(2, v.ndim)}) for k, v in data.items()}
     # where each block goes, as arrays blocked like the results (named as the write stage)
     token = tokenize(loc.url, site_index, time_index, aligned.chunks["time"])
     sites = da.from_array(
@@ -391,19 +422,15 @@ def _piece_writers(
         chunks=(aligned.chunks["time"],),
         name="write-results-" + tokenize(token, "slots"),
     )
+    # blockwise indices: "s" site, "t" time, then letters of each variable's own dimensions
+    own = iter("abcdefghijklmnopqruvwxyz")
+    arguments = []
+    for name in names:
+        arguments += [data[name], "st" + "".join(next(own) for _ in range(data[name].ndim - 2))]
     written = da.blockwise(
         _write_piece,
         "st",
-        data["label"],
-        "st",
-        data["confidence"],
-        "st",
-        data["probability"],
-        "stc",
-        data["timestamp"],
-        "st",
-        data["frame_status"],
-        "st",
+        *arguments,
         sites,
         "s",
         slots,
@@ -414,22 +441,19 @@ def _piece_writers(
         meta=np.empty((0, 0), dtype=object),
         name="write-results-" + tokenize(loc.url, *data.values(), site_index, time_index),
         loc=loc,
-        classes=classes,
+        classes=state.classes,
+        names=names,
     )
     return written.to_delayed()
 
 
-def _write_piece(label, confidence, probability, timestamp, status, site, slots, loc, classes):
+def _write_piece(*blocks, loc, classes, names):
     """Runs on a worker: one results chunk into a staged piece or straight into its day."""
+    *arrays, site, slots = blocks
     site, first = int(site[0]), int(slots[0])
     day, offset = divmod(first, DAY_SLOTS)
-    values = {
-        "label": label[0],
-        "confidence": confidence[0],
-        "probability": probability[0],
-        "timestamp": _timestamp_int(timestamp[0]),
-        "frame_status": status[0],
-    }
+    values = {name: array[0] for name, array in zip(names, arrays, strict=True)}
+    values["timestamp"] = _timestamp_int(values["timestamp"])
     n = len(values["label"])
     if n == DAY_SLOTS:  # a whole day: no staging, written straight into its chunks
         _write_day(loc, site, day, values)
@@ -466,7 +490,9 @@ def _counts(label: np.ndarray, status: np.ndarray, classes: list[str]) -> dict[s
     }
 
 
-def _compact_day(loc: StoreLocation, site: int, day: int, *pieces: np.ndarray) -> dict[str, Any]:
+def _compact_day(
+    loc: StoreLocation, site: int, day: int, names: list[str], *pieces: np.ndarray
+) -> dict[str, Any]:
     """Runs on a worker once the day's pieces are in: overlay them, write the day, tidy up."""
     total = {"written": 0, "status_counts": {}, "label_counts": {}}
     for piece in pieces:
@@ -481,12 +507,12 @@ def _compact_day(loc: StoreLocation, site: int, day: int, *pieces: np.ndarray) -
     folder = _staging_folder(loc, site, day)
     group = loc.open_group()
     day_slice = slice(day * DAY_SLOTS, (day + 1) * DAY_SLOTS)
-    values = {name: group[name][site, day_slice] for name in RESULT_VARIABLES}
+    values = {name: group[name][site, day_slice] for name in names}
     values["timestamp"] = values["timestamp"].astype(np.int64)
     for piece in staged:  # oldest first: a newer piece of the same slots wins
         with loc.fs.open(f"{folder}/{piece.name}", "rb") as f:
             stored = np.load(io.BytesIO(f.read()), allow_pickle=False)
-            for name in RESULT_VARIABLES:
+            for name in names:
                 values[name][piece.offset : piece.offset + piece.n] = stored[name]
     _write_day(loc, site, day, values, group)
     for piece in staged:
@@ -505,7 +531,7 @@ def _write_day(loc: StoreLocation, site: int, day: int, values: dict[str, np.nda
     slot with a status counts as done."""
     group = group if group is not None else loc.open_group()
     day_slice = slice(day * DAY_SLOTS, (day + 1) * DAY_SLOTS)
-    for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
+    for name in [n for n in values if n != "frame_status"] + ["frame_status"]:
         group[name][site, day_slice] = values[name]
 
 
