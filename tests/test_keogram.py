@@ -169,3 +169,24 @@ def test_classify_adds_the_keogram_from_the_same_read(frames, images):
     assert "keogram" not in auroradask.classify(frames, auroradask.demo_model(), keogram=False)
     ew = auroradask.classify(frames, auroradask.demo_model(), keogram={"direction": "east-west"})
     np.testing.assert_array_equal(ew["keogram"].values, images[:, :, 128, :])
+
+
+def test_stored_keogram_equals_the_keogram_of_the_archive(tmp_path):
+    """classify → to_zarr → open_results: the stored keogram is the archive's, slot for slot,
+    with its attributes (which draw its axis) and zeros where nothing was written."""
+    path = tmp_path / "store.zarr"
+    auroradask.to_zarr(
+        auroradask.classify(open_sample(chunk_minutes=1), auroradask.demo_model()), path
+    )
+    stored = auroradask.open_results(path)
+    assert stored["keogram"].dims == ("site", "time", "keogram_row")
+    assert stored["keogram"].dtype == np.uint16
+    computed = auroradask.keogram(open_sample())
+    np.testing.assert_array_equal(
+        stored["keogram"].sel(time=computed["time"]).values, computed.values
+    )
+    np.testing.assert_array_equal(stored["keogram_row"].values, np.arange(256))
+    for key in ("direction", "first_end", "last_end", "geometry"):
+        assert stored["keogram"].attrs[key] == computed.attrs[key]
+    unwritten = stored["frame_status"].values[0] < 0
+    assert unwritten.sum() == 28_800 - 120 and (stored["keogram"].values[0, unwritten] == 0).all()

@@ -20,8 +20,14 @@ from auroradask.errors import ArgumentError
 
 @pytest.fixture(scope="module")
 def results():
-    """The demo model's results on the real sample, in memory (no keogram stored)."""
+    """The demo model's results on the real sample, in memory, keogram included."""
     return classify_sample().compute()
+
+
+@pytest.fixture(scope="module")
+def labels_only(results):
+    """Results without a keogram, as a store written before keograms or with keogram=False."""
+    return results.drop_vars(["keogram", "keogram_row"])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,8 @@ def _image(ax) -> np.ndarray:
     return np.ma.filled(np.ma.asarray(ax.images[0].get_array(), dtype=float), np.nan)
 
 
-def test_quicklook_from_the_archive(results, keo, tmp_path):
+def test_quicklook_from_the_archive(labels_only, keo, tmp_path):
+    results = labels_only
     before = plt.get_fignums()
     path = tmp_path / "night.png"
     fig = auroradask.quicklook(
@@ -62,9 +69,10 @@ def test_quicklook_from_the_archive(results, keo, tmp_path):
     assert "gill: night of 2014-03-09" in keo_ax.get_title()
 
 
-def test_stored_keogram_is_used_without_the_archive(results, keo):
-    with_keogram = results.assign(keogram=keo)
-    fig = auroradask.quicklook(with_keogram, site="gill", night="2014-03-09")
+def test_stored_keogram_is_used_without_the_archive(results, keo, tmp_path):
+    # the source is never opened: it does not exist
+    nowhere = tmp_path / "no-archive"
+    fig = auroradask.quicklook(results, site="gill", night="2014-03-09", source=nowhere)
     np.testing.assert_array_equal(_image(fig.axes[0]), keo.values[0].T.astype(float))
 
 
@@ -109,8 +117,8 @@ def test_unwritten_unusable_and_missing_frames_are_marked(results, keo):
     assert np.isfinite(image[:, first : first + 10]).all()
 
 
-def test_without_keogram_or_source_the_labels_are_drawn_alone(results):
-    fig = auroradask.quicklook(results, site="gill", night="2014-03-09")
+def test_without_keogram_or_source_the_labels_are_drawn_alone(labels_only):
+    fig = auroradask.quicklook(labels_only, site="gill", night="2014-03-09")
     assert not fig.axes[0].images
     assert "no keogram" in fig.axes[0].texts[0].get_text()
 
