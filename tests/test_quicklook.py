@@ -3,7 +3,10 @@ confidence, unwritten and unusable time marked; a folder of them with an index l
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 
 import matplotlib.pyplot as plt
@@ -14,7 +17,7 @@ from synthetic import synthetic_results
 from utils import SKYMAP, classify_sample
 
 import auroradask
-from auroradask._quicklook import nights_written
+from auroradask._quicklook import index_html, nights_written
 from auroradask.errors import ArgumentError
 
 
@@ -186,3 +189,52 @@ def test_nights_follow_local_midnight():
     assert nights_written(results, "gill") == ["2014-03-09", "2014-03-10"]
     results["frame_status"] = results["frame_status"].where(hours < 18, -1)
     assert nights_written(results, "gill") == ["2014-03-09"]
+
+
+VIEWER_HARNESS = """
+const els = {};
+function el(id) {
+  if (!els[id]) els[id] = {id, hidden: true, options: [], value: null, textContent: "",
+                           add(o) { this.options.push(o); }};
+  return els[id];
+}
+global.document = {getElementById: el, onkeydown: null};
+global.location = {hash: "#fsmi/2014-03-09"};
+global.Option = function (text, value) { this.text = text; this.value = value; };
+%s
+const keys = %s;
+console.log(el("image").src);
+for (const key of keys) {
+  document.onkeydown({key, preventDefault() {}});
+  console.log(el("image").src);
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_index_viewer_pages_through_nights_and_sites(tmp_path):
+    """The page's own script, run by node with a minimal DOM: the arrows page through the
+    nights of a site and across sites, starting at the figure named in the URL."""
+    figures = [
+        {"site": s, "night": n, "file": f"{s}/{s}_{n}.png"}
+        for s in ("fsmi", "gill")
+        for n in ("2014-03-08", "2014-03-09", "2014-03-10")
+        if (s, n) != ("fsmi", "2014-03-08")
+    ]
+    page = index_html(figures)
+    script = re.search(r"<script>(.*)</script>", page, re.S).group(1)
+    keys = ["ArrowRight", "ArrowRight", "ArrowDown", "ArrowLeft", "ArrowLeft", "ArrowLeft"]
+    harness = tmp_path / "viewer.js"
+    harness.write_text(VIEWER_HARNESS % (script, json.dumps(keys)))
+    shown = subprocess.run(
+        ["node", str(harness)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert shown == [
+        "fsmi/fsmi_2014-03-09.png",  # from the URL's #fsmi/2014-03-09
+        "fsmi/fsmi_2014-03-10.png",
+        "fsmi/fsmi_2014-03-10.png",  # the last night: stays
+        "gill/gill_2014-03-10.png",  # next site, same night
+        "gill/gill_2014-03-09.png",
+        "gill/gill_2014-03-08.png",
+        "gill/gill_2014-03-08.png",
+    ]
