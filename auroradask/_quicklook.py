@@ -233,9 +233,9 @@ def quicklook(
     conf_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     conf_ax.set_xlabel(f"UT, {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M}")
     counts = {c: int((label == k).sum()) for k, c in enumerate(classes) if (label == k).any()}
-    hours = written.sum() * pd.Timedelta(SLOT).total_seconds() / 3600
+    hours = (status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
     keo_ax.set_title(
-        f"{site}: night of {pd.Timestamp(night).date()}, {hours:.2f} h written; "
+        f"{site}: night of {pd.Timestamp(night).date()}, {hours:.2f} h of frames; "
         + ", ".join(f"{c} {v}" for c, v in counts.items()),
         fontsize=10,
     )

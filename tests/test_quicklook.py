@@ -69,7 +69,7 @@ def test_quicklook_from_the_archive(labels_only, keo, tmp_path):
     codes = _image(strip)[0]
     label = results["label"].values[0]
     np.testing.assert_array_equal(codes, label)
-    assert "gill: night of 2014-03-09" in keo_ax.get_title()
+    assert keo_ax.get_title().startswith("gill: night of 2014-03-09, 0.10 h of frames;")
 
 
 def test_stored_keogram_is_used_without_the_archive(results, keo, tmp_path):
@@ -113,6 +113,7 @@ def test_unwritten_unusable_and_missing_frames_are_marked(results, keo):
     assert (mine[10:20] == n + 1).all()  # not written: white
     assert (mine[40:45] == n).all()  # written, not usable: grey
     assert (mine[:10] == n).all()  # bad_viewing excluded: grey
+    assert ", 0.09 h of frames;" in keo_ax.get_title()  # 105 frames of 3 s
     assert (codes[:first] == n + 1).all() and (codes[first + 120 :] == n + 1).all()
     image = _image(keo_ax)
     assert np.isnan(image[:, first + 10 : first + 20]).all()  # no frame drawn there
