@@ -308,7 +308,11 @@ def keogram(
     coords: dict[str, Any] = {
         k: v for k, v in frames.coords.items() if set(v.dims) <= {"site", "time"}
     }
-    coords[KEOGRAM_ROW] = (KEOGRAM_ROW, np.arange(n))
+    coords[KEOGRAM_ROW] = (
+        KEOGRAM_ROW,
+        np.arange(n),
+        {"long_name": f"sample along the keogram line, from {ENDS[direction][0]}"},
+    )
     coords["pixel_row"] = (("site", KEOGRAM_ROW), pixel_row)
     coords["pixel_col"] = (("site", KEOGRAM_ROW), pixel_col)
     first, last = ENDS[direction]
@@ -321,11 +325,11 @@ def keogram(
     }
     if zenith_angle is None:
         line = "column" if direction == "north-south" else "row"
-        attrs["geometry"] = f"pixel {line} {FRAME_SHAPE[1 if line == 'column' else 0] // 2}"
+        attrs["keogram_line"] = f"pixel {line} {FRAME_SHAPE[1 if line == 'column' else 0] // 2}"
     else:
         coords["zenith_angle"] = (KEOGRAM_ROW, zenith_angle.astype(np.float32))
         coords["elevation"] = (KEOGRAM_ROW, (90.0 - np.abs(zenith_angle)).astype(np.float32))
-        attrs["geometry"] = "skymap"
+        attrs["keogram_line"] = "skymap"
         attrs["min_elevation"] = float(min_elevation)
         attrs["azimuth"] = json.dumps(dict(zip(sites, azimuths, strict=True)))
         attrs["skymap"] = json.dumps(
@@ -369,7 +373,7 @@ def keogram_axis(keo: xr.DataArray) -> dict[str, Any]:
     n = keo.sizes[KEOGRAM_ROW]
     attrs = keo.attrs
     ends = (attrs.get("first_end", "N"), attrs.get("last_end", "S"))
-    if attrs.get("geometry") == "skymap":
+    if attrs.get("keogram_line") == "skymap":
         zmax = 90.0 - float(attrs.get("min_elevation", DEFAULT_MIN_ELEVATION))
         zenith = np.linspace(zmax, -zmax, n)
         ticks, labels = [], []
@@ -388,7 +392,7 @@ def keogram_axis(keo: xr.DataArray) -> dict[str, Any]:
             "ticks": [ticks[k] for k in order],
             "ticklabels": [labels[k] for k in order],
         }
-    line = str(attrs.get("geometry", "pixel column 128")).removeprefix("pixel ")
+    line = str(attrs.get("keogram_line", "pixel column 128")).removeprefix("pixel ")
     along = "row" if line.startswith("column") else "column"
     step = max(1, n // 4)
     ticks = list(range(0, n, step))

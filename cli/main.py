@@ -121,6 +121,13 @@ def _add_classify(commands) -> None:
         help="also store patch_count(site, time): auroral patches per frame, detected with "
         "auroradask patches' defaults in the same field of view (--skymap)",
     )
+    output.add_argument(
+        "--no-keogram",
+        action="store_true",
+        help="store no keogram (by default the zenith column of every frame is stored, "
+        "0.5 kB a frame, for quicklooks without the archive; a store keeps the variables "
+        "it was created with)",
+    )
     _add_cluster_options(run.add_argument_group("cluster"))
     run.set_defaults(func=cmd_classify)
 
@@ -220,7 +227,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.skymaps and args.skymap:
         raise UsageError("classify: give --skymap or --skymaps, not both")
     skymaps = auroradask.open_skymaps(args.skymaps, cache=args.cache) if args.skymaps else None
-    results = auroradask.classify(frames, model, elevation=args.skymap or "circle", skymaps=skymaps)
+    results = auroradask.classify(
+        frames,
+        model,
+        elevation=args.skymap or "circle",
+        skymaps=skymaps,
+        keogram=not args.no_keogram,
+    )
     if args.patch_counts:
         if skymaps is not None:
             raise UsageError("classify: --patch-counts takes one --skymap, not a --skymaps tree")

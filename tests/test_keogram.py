@@ -91,7 +91,7 @@ def test_skymap_keogram_samples_the_meridian_at_the_right_elevations(cdf_frames)
     # the values are the frames' pixels there
     images = cdf_frames["images"].values[0]
     np.testing.assert_array_equal(keo.values[0], images[:, rows, cols])
-    assert keo.attrs["geometry"] == "skymap"
+    assert keo.attrs["keogram_line"] == "skymap"
     assert json.loads(keo.attrs["azimuth"]) == {"gako": 0.0}
 
 
@@ -186,7 +186,7 @@ def test_stored_keogram_equals_the_keogram_of_the_archive(tmp_path):
         stored["keogram"].sel(time=computed["time"]).values, computed.values
     )
     np.testing.assert_array_equal(stored["keogram_row"].values, np.arange(256))
-    for key in ("direction", "first_end", "last_end", "geometry"):
+    for key in ("direction", "first_end", "last_end", "keogram_line"):
         assert stored["keogram"].attrs[key] == computed.attrs[key]
     unwritten = stored["frame_status"].values[0] < 0
     assert unwritten.sum() == 28_800 - 120 and (stored["keogram"].values[0, unwritten] == 0).all()
