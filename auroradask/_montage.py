@@ -310,7 +310,7 @@ def class_montage(
     )
     images = read_slots(source, slots)
     titles = [
-        f"{s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S}\np={c:.2f}"
+        f"{s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S}\np={c:.3f}"
         for s, t, c in zip(slots["site"], slots["time"], slots["confidence"], strict=True)
     ]
     what = {"random": "random", "most": "most confident", "least": "least confident"}[pick]
