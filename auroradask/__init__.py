@@ -26,6 +26,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   :func:`plot_events`;
 - against human labels or another store: :func:`evaluate` → :class:`Evaluation`,
   :data:`MAPPINGS` (named code → class mappings);
+- seeing what the model saw: :func:`keogram` (lazy), :func:`quicklook` (keogram, labels and
+  confidence of a night), :func:`quicklooks` (a folder of them with an HTML index),
+  :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`;
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`patch_counts` (lazy, for the store), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;
@@ -63,6 +66,7 @@ from ._evaluate import MAPPINGS, Evaluation, evaluate
 from ._frames import open_themis
 from ._heads import HeadFit, fit_head
 from ._images import open_images
+from ._keogram import keogram
 from ._model import Model, ModelCard, load_model, write_model_card
 from ._modeltools import (
     CheckReport,
@@ -72,6 +76,8 @@ from ._modeltools import (
     convert_model,
     quantize_model,
 )
+from ._montage import class_montage, montage
+from ._movie import MovieInfo, movie
 from ._patches import (
     PatchOptions,
     PatchResult,
@@ -90,6 +96,7 @@ from ._preprocess import (
     preprocess,
     preprocess_frames,
 )
+from ._quicklook import quicklook, quicklooks
 from ._schema import FRAME_STATUS_MEANINGS
 from ._skymap import PatchGeometry, circle_elevation, read_patch_geometry, read_skymap
 from ._skymaps import SkymapTree, check_skymap, open_skymaps
@@ -143,6 +150,7 @@ __all__ = [
     "check_skymap",
     "CheckReport",
     "circle_elevation",
+    "class_montage",
     "clahe_uint16",
     "cluster",
     "classify",
@@ -169,6 +177,7 @@ __all__ = [
     "InputDataError",
     "join_nearest",
     "join_over_events",
+    "keogram",
     "link_patches",
     "load_model",
     "magnetic_coordinates",
@@ -176,6 +185,9 @@ __all__ = [
     "Model",
     "ModelCard",
     "ModelError",
+    "montage",
+    "movie",
+    "MovieInfo",
     "occurrence",
     "open_archive",
     "open_images",
@@ -198,6 +210,8 @@ __all__ = [
     "PRESETS",
     "quantize_model",
     "QuantizeReport",
+    "quicklook",
+    "quicklooks",
     "read_patch_geometry",
     "read_skymap",
     "sample_archive",

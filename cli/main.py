@@ -29,7 +29,7 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
-from . import analysis, embed, evaluation, model, patches
+from . import analysis, embed, evaluation, model, patches, visual
 from .options import configure_logging, site_list, worker_logging
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     patches.add_commands(commands)
     model.add_commands(commands)
     embed.add_commands(commands)
+    visual.add_commands(commands)
     for command in commands.choices.values():
         _verbosity_options(command, argparse.SUPPRESS)
     return parser
@@ -169,6 +170,13 @@ def _add_classify(commands) -> None:
         action="store_true",
         help="say what would be read and written, and how long it would take at the rate "
         "measured on one chunk here; write nothing",
+    )
+    output.add_argument(
+        "--no-keogram",
+        action="store_true",
+        help="store no keogram (by default the zenith column of every frame is stored, "
+        "0.5 kB a frame, for quicklooks without the archive; a store keeps the variables "
+        "it was created with)",
     )
     cluster = run.add_argument_group("cluster")
     _add_cluster_options(cluster)
@@ -282,7 +290,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.skymaps and args.skymap:
         raise UsageError("classify: give --skymap or --skymaps, not both")
     skymaps = auroradask.open_skymaps(args.skymaps, cache=args.cache) if args.skymaps else None
-    results = auroradask.classify(frames, model, elevation=args.skymap or "circle", skymaps=skymaps)
+    results = auroradask.classify(
+        frames,
+        model,
+        elevation=args.skymap or "circle",
+        skymaps=skymaps,
+        keogram=not args.no_keogram,
+    )
     if args.patch_counts:
         if skymaps is not None:
             raise UsageError("classify: --patch-counts takes one --skymap, not a --skymaps tree")

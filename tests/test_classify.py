@@ -97,4 +97,4 @@ def test_the_dashboard_shows_the_pipeline_stages_only(tmp_path):
             prefixes = client.run_on_scheduler(
                 lambda dask_scheduler: sorted(dask_scheduler.task_prefixes)
             )
-    assert prefixes == ["classify", "read-themis", "write-results"]
+    assert prefixes == ["classify", "keogram", "read-themis", "write-results"]
