@@ -290,12 +290,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.skymaps and args.skymap:
         raise UsageError("classify: give --skymap or --skymaps, not both")
     skymaps = auroradask.open_skymaps(args.skymaps, cache=args.cache) if args.skymaps else None
+    keogram = not args.no_keogram
+    if keogram and _store_lacks(args.out, args.group, "keogram"):
+        # a store keeps the variables it was created with: continuing one made without a
+        # keogram (before keograms, or with --no-keogram) must not fail on the default
+        print(f"note: {args.out} keeps no keogram; classifying without one", file=sys.stderr)
+        keogram = False
     results = auroradask.classify(
-        frames,
-        model,
-        elevation=args.skymap or "circle",
-        skymaps=skymaps,
-        keogram=not args.no_keogram,
+        frames, model, elevation=args.skymap or "circle", skymaps=skymaps, keogram=keogram
     )
     if args.patch_counts:
         if skymaps is not None:
@@ -409,6 +411,14 @@ def _keep_dashboard(link: str | None, seconds: float) -> None:
             time.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
     except KeyboardInterrupt:  # the run is done and written: this is the normal way out
         print("dashboard closed", flush=True)
+
+
+def _store_lacks(store: str, group: str | None, name: str) -> bool:
+    """Whether ``store`` exists and holds results without the variable ``name``."""
+    try:
+        return name not in auroradask.open_results(store, group=group).data_vars
+    except auroradask.SourceNotFoundError:
+        return False
 
 
 def _print_summary(summary: auroradask.WriteSummary, out: str) -> None:

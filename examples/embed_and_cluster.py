@@ -130,6 +130,12 @@ def main() -> None:
     clusters.nearest.to_csv(nearest, index=False)
     print(f"frames nearest each centre -> {nearest}")
 
+    # 5. what each cluster is: a montage of the frames nearest its centre, a row a cluster
+    images, titles = clusters.nearest_images(frames)
+    montage = work / "clusters.png"
+    auroradask.montage(images, titles=titles, columns=8, path=montage)
+    print(f"montage of the clusters -> {montage}")
+
 
 if __name__ == "__main__":
     main()

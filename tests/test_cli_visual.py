@@ -57,11 +57,15 @@ def test_movie(store, tmp_path, capsys):
     assert imageio_ffmpeg.count_frames_and_secs(str(mp4)) == (20, 1.0)
 
 
-def test_classify_stores_the_keogram_unless_told_not_to(tmp_path):
+def test_classify_stores_the_keogram_unless_told_not_to(tmp_path, capsys):
     with_keogram, without = tmp_path / "with.zarr", tmp_path / "without.zarr"
     assert main(["classify", "--out", str(with_keogram), "--workers", "1"]) == 0
     assert "keogram" in auroradask.open_results(with_keogram)
     assert main(["classify", "--out", str(without), "--workers", "1", "--no-keogram"]) == 0
     assert "keogram" not in auroradask.open_results(without)
-    # a store keeps the variables it was created with: say so in one line, exit 2
-    assert main(["classify", "--out", str(without), "--workers", "1"]) == 2
+    # a store keeps the variables it was created with: the default continues one made
+    # without a keogram (before keograms existed) without it, and says so
+    capsys.readouterr()
+    assert main(["classify", "--out", str(without), "--workers", "1"]) == 0
+    assert "keeps no keogram" in capsys.readouterr().err
+    assert "keogram" not in auroradask.open_results(without)

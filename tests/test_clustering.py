@@ -103,3 +103,14 @@ def test_nearest_images_are_the_frames_for_a_montage(sky):
     index = np.searchsorted(frames["time"].values, expected["time"].to_numpy())
     np.testing.assert_array_equal(images[:3], frames["images"].values[0, index])
     assert titles[0].startswith("cluster 2 #0 synt ") and titles[3].startswith("cluster 0 #0")
+
+
+def test_a_montage_of_the_clusters_is_drawn(sky, tmp_path):
+    frames, _, embeddings = sky
+    result = auroradask.cluster(embeddings, 4, n_components=10, batch_frames=64, nearest=3)
+    images, titles = result.nearest_images(frames)
+    path = tmp_path / "clusters.png"
+    figure = auroradask.montage(images, titles=titles, columns=3, path=path)
+    assert path.stat().st_size > 10_000
+    assert len([ax for ax in figure.axes if ax.get_title()]) == 12  # 4 clusters x 3 frames
+    assert [ax.get_title() for ax in figure.axes][:3] == titles[:3]
