@@ -50,7 +50,7 @@ def start_client(
         "Profile" page). Off by default: every 10 ms it takes the GIL from the task thread,
         and on a machine whose cores other processes also use, each such hand-over can wait
         for the OS to schedule the task thread again; with it off the pipeline ran 1.3-1.6x
-        faster on a shared 2-core machine (``benchmarks/README-issue16.md``).
+        faster on a shared 2-core machine (``benchmarks/README.md``, throughput).
     dashboard_page
         Serve auroradask's own page (``/auroradask``: frames per second, per site progress,
         labels so far) beside Dask's; see :func:`auroradask.dashboard_page`.

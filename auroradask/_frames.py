@@ -130,7 +130,7 @@ def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
     of it (truncated stream, corrupt data).
     """
     if name.endswith(".gz"):
-        # the whole stream in one call through ISA-L's inflater (2-3x zlib's, the same bytes);
+        # the whole stream in one call through ISA-L's inflater (1.6x zlib's measured, the same bytes);
         # a damaged stream is decoded again by zlib step by step below, keeping all it can
         fast = isal_zlib.decompressobj(wbits=31)
         try:
