@@ -271,7 +271,7 @@ def embed(
     preset: Any = None,
     layout: str | None = None,
     outputs: str | None = None,
-    batch_size: int = 32,
+    batch_size: int | str = 32,
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int = 1,
 ) -> xr.Dataset:
@@ -298,8 +298,11 @@ def embed(
     dtype
         ``"float16"`` (default: half the storage; embeddings are activations of a float32
         network, whose last three digits no head or clustering needs) or ``"float32"``.
-    elevation, skymaps, classes, preset, layout, outputs, batch_size, providers, intra_op_threads
+    elevation, skymaps, classes, preset, layout, outputs, providers, intra_op_threads
         As for :func:`auroradask.classify`.
+    batch_size
+        Frames per onnxruntime call; 32 by default (``classify`` chooses its own from the
+        model's activation size, ``"auto"``, accepted here too).
 
     Returns
     -------

@@ -28,6 +28,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.base import tokenize
 
 from ._preprocess import field_of_view
 from ._schema import FRAME_SHAPE, OK, SLOT_SECONDS
@@ -364,7 +365,8 @@ def patch_blocks(
         fovs=fovs,
         geometries=geometries,
         options=options,
-        name="detect-patches",
+        name="detect-patches-"
+        + tokenize(images, background, status, sites, fovs, geometries, options, frames["time"]),
     )
 
 
@@ -738,7 +740,7 @@ def patch_counts(
         chunks=_images(frames).chunks[:2],
         dtype=np.int16,
         meta=np.empty((0, 0), dtype=np.int16),
-        name="count-patches",
+        name="count-patches-" + tokenize(blocks),
     )
     attrs = {
         "long_name": "auroral patches in the frame",

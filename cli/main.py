@@ -417,8 +417,8 @@ def _store_lacks(store: str, group: str | None, name: str) -> bool:
     """Whether ``store`` exists and holds results without the variable ``name``."""
     try:
         return name not in auroradask.open_results(store, group=group).data_vars
-    except auroradask.SourceNotFoundError:
-        return False
+    except (auroradask.SourceNotFoundError, auroradask.StoreError):
+        return False  # no store yet, or one whose creation the write will finish first
 
 
 def _print_summary(summary: auroradask.WriteSummary, out: str) -> None:

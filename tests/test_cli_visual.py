@@ -63,6 +63,11 @@ def test_classify_stores_the_keogram_unless_told_not_to(tmp_path, capsys):
     assert "keogram" in auroradask.open_results(with_keogram)
     assert main(["classify", "--out", str(without), "--workers", "1", "--no-keogram"]) == 0
     assert "keogram" not in auroradask.open_results(without)
+    # a first run killed while creating its store: the next one finishes the creation
+    killed = tmp_path / "killed.zarr"
+    (tmp_path / "killed.zarr.intent.json").write_text('{"step": "create"}')
+    assert main(["classify", "--out", str(killed), "--workers", "1"]) == 0
+    assert "keogram" in auroradask.open_results(killed)
     # a store keeps the variables it was created with: the default continues one made
     # without a keogram (before keograms existed) without it, and says so
     capsys.readouterr()

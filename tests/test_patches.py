@@ -16,6 +16,7 @@ per frame, on 4 frames out of 5, noise 60 counts, amplitudes 2000-4000 counts):
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -302,3 +303,11 @@ def test_cli_classify_stores_patch_counts(tmp_path):
     expected = auroradask.patches(frames, skymap=SKYMAP, elevation=SKYMAP).counts
     stored = auroradask.open_results(store).patch_count.sel(time=frames.time)
     np.testing.assert_array_equal(stored.values, expected.values)
+
+
+def test_two_count_arrays_in_one_graph_keep_their_own_values(truth):
+    _, frames = truth
+    bright = sky.dataset(frames, chunk=20)
+    dark = sky.dataset(np.zeros_like(frames), chunk=20)
+    a, b = dask.compute(auroradask.patch_counts(bright), auroradask.patch_counts(dark))
+    assert a.max() > 0 and b.max() == 0

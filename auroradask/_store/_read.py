@@ -163,6 +163,9 @@ def as_cf(results: xr.Dataset) -> xr.Dataset:
     cf = cf.reset_index(["site", "class"]).rename_vars({"site": "site_code", "class": "class_name"})
     cf = cf.set_coords(["site_code", "class_name"])
     for name, variable in cf.variables.items():
-        if variable.dtype == object or variable.dtype.kind in "US":
+        # object, fixed-width and numpy 2's variable-width StringDType (kind "T", what zarr
+        # 3 gives back for strings with numpy 2) alike
+        if variable.dtype == object or variable.dtype.kind in "UST":
+            cf[name] = cf[name].astype(object) if variable.dtype.kind == "T" else cf[name]
             cf[name].encoding["dtype"] = "S1"
     return cf
