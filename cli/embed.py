@@ -9,8 +9,6 @@ named, without reading data. :func:`add_commands` adds the subcommand.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from contextlib import nullcontext
 
 import pandas as pd
@@ -67,7 +65,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .main import UsageError, _print_summary, _ProgressBar
+    from .main import UsageError, _print_summary
 
     model_path = args.model or auroradask.demo_model()
     if args.list_layers:
@@ -121,12 +119,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
             from distributed import performance_report
 
             report = performance_report(filename=args.performance_report)
-        started = time.perf_counter()
         with report:
             summary = auroradask.to_zarr(
-                results, args.out, group=args.group, progress=_ProgressBar(total, started)
+                results, args.out, group=args.group, progress=not getattr(args, "quiet", False)
             )
-        print(file=sys.stderr)
     finally:
         client.close()
     _print_summary(summary, args.out)

@@ -21,7 +21,7 @@ import xarray as xr
 from .._schema import SLOT
 from ..errors import ArgumentError
 from ._layout import LAYOUT, locate, quiet_zarr, read_state
-from ._write import _done_slots
+from ._write import _all_staged, _done_slots
 
 
 @dataclass
@@ -129,7 +129,8 @@ def plan_write(
         known = [i for i, s in enumerate(sites) if s in state.sites]
         lo, hi = max(start, 0), min(stop, len(state.times))
         if known and hi > lo:
-            held = _done_slots(loc, [state.sites.index(sites[i]) for i in known], lo, hi)
+            index = [state.sites.index(sites[i]) for i in known]
+            held = _done_slots(loc, index, lo, hi, _all_staged(loc))
             done[known, lo - start : hi - start] = held
     todo = ~done
     minutes = times.astype("datetime64[m]")
