@@ -9,6 +9,7 @@ from pathlib import Path
 import cdflib
 import numpy as np
 import pytest
+from utils import GAKO_SKYMAP
 
 import auroradask
 from auroradask.errors import ArgumentError, InputDataError
@@ -16,7 +17,6 @@ from auroradask.errors import ArgumentError, InputDataError
 DATA = Path(__file__).parent / "data"
 CDF = DATA / "thg_l1_asf_gako_2011010617_v01.cdf"
 THUMBNAIL = DATA / "thg_l1_ast_gako_20110505_v01.cdf"
-GAKO_SKYMAP = str(DATA / "themis_skymap_gako_20110305-+_vXX.sav")
 HOUR = ("2011-01-06T17:00", "2011-01-06T18:00")
 
 

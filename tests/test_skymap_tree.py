@@ -10,12 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from utils import GAKO_SKYMAP
 
 import auroradask
 from auroradask.errors import ArgumentError
 
 DATA = Path(__file__).parent / "data"
-GAKO = DATA / "themis_skymap_gako_20110305-+_vXX.sav"
+GAKO = Path(GAKO_SKYMAP)
 ATHA = DATA / "themis_skymap_atha_20230115-+_v02.sav"
 
 

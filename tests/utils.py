@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,25 @@ HOUR_DIR = Path("2014/03/10/gill_themis19/ut06")
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
 #: A real THEMIS skymap (Athabasca); the tests use it for the Gillam frames.
 SKYMAP = str(Path(__file__).parent / "data" / "themis_skymap_atha_20230115-+_v02.sav")
+
+
 #: The real skymap of Gakona (the imager of the L1 CDF test file), valid from 2011-03-05.
-GAKO_SKYMAP = str(Path(__file__).parent / "data" / "themis_skymap_gako_20110305-+_vXX.sav")
+def _gunzipped(name: str) -> str:
+    """A test file kept gzipped in tests/data (a third of the size), as a plain file under the
+    temporary folder, made once (written whole, then renamed: parallel tests never see half)."""
+    folder = Path(tempfile.gettempdir()) / "auroradask-tests"
+    target = folder / name
+    if not target.exists():
+        folder.mkdir(exist_ok=True)
+        part = target.with_name(f"{name}.{os.getpid()}.part")
+        part.write_bytes(
+            gzip.decompress((Path(__file__).parent / "data" / f"{name}.gz").read_bytes())
+        )
+        part.replace(target)
+    return str(target)
+
+
+GAKO_SKYMAP = _gunzipped("themis_skymap_gako_20110305-+_vXX.sav")
 #: Every variable a store holds per slot.
 STORE_VARIABLES = ["label", "confidence", "probability", "timestamp", "frame_status"]
 
