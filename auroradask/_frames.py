@@ -89,6 +89,10 @@ _MAXVAL_LINE = b"65535"
 #: Longest frame header read (a real one is about 1.2 kB): a lost end of header stops here.
 _MAX_HEADER = 1 << 14
 _DECOMPRESS_STEP = 1 << 16
+#: The largest ISIZE believed from a gzip trailer, as a multiple of the compressed size (a
+#: minute file inflates about 2x; deflate's own limit is 1032x): a damaged trailer claiming
+#: more only loses the one-allocation speed-up.
+_MAX_GZIP_RATIO = 64
 
 
 @dataclass
@@ -130,17 +134,16 @@ def decompress(raw: bytes, name: str) -> tuple[bytes, str | None]:
     of it (truncated stream, corrupt data).
     """
     if name.endswith(".gz"):
-        # the whole stream in one call through ISA-L's inflater (1.6x zlib's measured, the same bytes);
-        # a damaged stream is decoded again by zlib step by step below, keeping all it can
-        fast = isal_zlib.decompressobj(wbits=31)
+        # the whole stream in one call through ISA-L's inflater (1.6x zlib's measured, the same
+        # bytes) into one buffer sized by the gzip trailer's ISIZE (20 % less again: no growing
+        # and copying; a damaged trailer costs only a resize). A damaged or truncated stream
+        # raises and is decoded again by zlib step by step below, keeping all it can.
+        size = int.from_bytes(raw[-4:], "little") if len(raw) >= 18 else 0
+        bufsize = size + 1 if 0 < size <= _MAX_GZIP_RATIO * len(raw) else _DECOMPRESS_STEP
         try:
-            data = fast.decompress(raw)
+            return isal_zlib.decompress(raw, wbits=31, bufsize=bufsize), None
         except (isal_zlib.error, OSError, ValueError):
-            pass
-        else:
-            if fast.eof:
-                return data, None
-        decoder = zlib.decompressobj(wbits=31)
+            decoder = zlib.decompressobj(wbits=31)
     elif name.endswith(".bz2"):
         decoder = bz2.BZ2Decompressor()
     else:
@@ -232,6 +235,44 @@ def _tail_fits(data: bytes, frame: int, tail: int = 16) -> bool:
     return bool(np.mean((end >= body.min()) & (end <= np.percentile(body, 99))) > 0.5)
 
 
+def _header_marks(data: bytes) -> np.ndarray:
+    """Where ``#"`` occurs in ``data``: every header line and every frame start holds one.
+
+    One vectorised pass over the bytes finds them all (parsing went from 0.14 to 0.06 ms a
+    frame), where searching for frame starts and then for header lines inside each frame's
+    pixels scanned the pixels twice: both searches below look only at these few positions
+    (about 15 a frame).
+    """
+    if len(data) < 2:
+        return np.zeros(0, dtype=np.intp)
+    # the two bytes as one 16-bit number, at even and at odd offsets: two compares of half the
+    # length, with small temporaries (three byte-sized ones cost more in page faults here)
+    mark = int.from_bytes(b'#"', "little")
+    even = np.frombuffer(data, dtype="<u2", count=len(data) // 2)
+    odd = np.frombuffer(data, dtype="<u2", count=(len(data) - 1) // 2, offset=1)
+    at = np.concatenate([np.flatnonzero(even == mark) * 2, np.flatnonzero(odd == mark) * 2 + 1])
+    at.sort()
+    return at
+
+
+def _frame_starts(data: bytes, marks: np.ndarray) -> list[int]:
+    """Every position of ``P5\n#"`` in ``data``, from the ``#"`` marks (its last two bytes)."""
+    head = len(_FRAME_START) - 2
+    octets = np.frombuffer(data, dtype=np.uint8)
+    marks = marks[marks >= head]
+    at = np.ones(len(marks), dtype=bool)
+    for k, octet in enumerate(_FRAME_START[:head]):
+        at &= octets[marks - head + k] == octet
+    return (marks[at] - head).tolist()
+
+
+def _has_header_line(data: bytes, marks: np.ndarray, start: int, stop: int) -> bool:
+    """Whether a header line (:data:`_HEADER_LINE`) lies wholly in ``data[start:stop]``: the
+    same answer as ``_HEADER_LINE.search(data, start, stop)``, trying only the marks there."""
+    first, last = np.searchsorted(marks, [start, stop])
+    return any(_HEADER_LINE.match(data, p, stop) for p in marks[first:last].tolist())
+
+
 def parse_frames(data: bytes) -> MinuteFrames:
     """Split decompressed minute-file bytes into frames, keeping every intact frame.
 
@@ -255,11 +296,8 @@ def parse_frames(data: bytes) -> MinuteFrames:
     metas: list[dict[str, float]] = []
     problems: list[str] = []
     size = len(data)
-    starts = []
-    at = data.find(_FRAME_START)
-    while at >= 0:
-        starts.append(at)
-        at = data.find(_FRAME_START, at + 1)
+    marks = _header_marks(data)
+    starts = _frame_starts(data, marks)
     if size == 0:
         problems.append("file is empty")
     elif not starts:
@@ -281,7 +319,7 @@ def parse_frames(data: bytes) -> MinuteFrames:
                 f"({stop - pixels} of {FRAME_BYTES} bytes); skipped"
             )
             continue
-        if _HEADER_LINE.search(data, pixels, end):
+        if _has_header_line(data, marks, pixels, end):
             problems.append(f"frame at byte {start}: pixels run into a frame header; skipped")
             continue
         if end < stop:

@@ -413,6 +413,27 @@ def _zlib_step_by_step(raw: bytes) -> tuple[bytes, str | None]:
     return b"".join(out), None if decoder.eof else "compressed stream is truncated"
 
 
+@pytest.mark.parametrize("kind", [*DAMAGE_KINDS, "whole", "one_byte_shifted"])
+def test_frame_and_header_searches_equal_a_plain_byte_search(kind, sample_copy):
+    """The reader finds frame starts and header lines from one vectorised pass; it must find
+    exactly what a byte-by-byte search finds, at even and odd offsets, damaged or not."""
+    from auroradask import _frames as reader
+
+    data = minute_bytes(sample_copy, "0602")
+    if kind == "one_byte_shifted":
+        data = b"x" + data
+    elif kind != "whole":
+        data = _damage(data, kind)[0]
+    marks = reader._header_marks(data)
+    assert reader._frame_starts(data, marks) == [
+        i for i in range(len(data)) if data.startswith(b'P5\n#"', i)
+    ]
+    edges = np.linspace(0, len(data), 200).astype(int)
+    for start, stop in zip(edges[:-1], edges[1:] + 7, strict=True):
+        want = reader._HEADER_LINE.search(data, start, stop) is not None
+        assert reader._has_header_line(data, marks, start, stop) == want, (start, stop)
+
+
 def test_gzip_through_isal_gives_zlib_s_bytes_whole_or_damaged(sample_copy):
     raw = (sample_copy / HOUR_DIR / "20140310_0601_gill_themis19_full.pgm.gz").read_bytes()
     middle = bytearray(raw)
@@ -425,6 +446,9 @@ def test_gzip_through_isal_gives_zlib_s_bytes_whole_or_damaged(sample_copy):
         "corrupt middle": bytes(middle),
         "bad crc": bytes(crc),
         "second member": raw + gzip.compress(b"more"),
+        # the trailer's size is the reader's buffer hint: a wrong one must change nothing
+        "size too small": raw[:-4] + (1000).to_bytes(4, "little"),
+        "size too large": raw[:-4] + (0xFFFFFFFF).to_bytes(4, "little"),
     }
     for name, data in cases.items():
         got, problem = decompress(data, "x.pgm.gz")
