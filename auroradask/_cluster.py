@@ -6,7 +6,7 @@ import json
 import os
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from .errors import ArgumentError
 
@@ -75,14 +75,15 @@ def start_client(
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
     environ["distributed.worker.profile.enabled"] = bool(worker_profile)
     with dask.config.set(environ):
-        cluster = LocalCluster(
+        # the client starts the LocalCluster itself (not Client(LocalCluster(...))), so it owns
+        # it: client.close() also stops the scheduler and the worker processes
+        client = Client(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
             memory_limit=memory_limit,
             dashboard_address=dashboard_address,
             host="127.0.0.1",
         )
-    client = Client(cluster)
     return _with_page(client, dashboard_page)
 
 

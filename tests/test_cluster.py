@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+
+import psutil
 import pytest
 
 import auroradask
@@ -35,3 +39,17 @@ def test_the_workers_statistical_profiler_is_off_unless_asked_for(profile):
         assert list(running.values()) == [profile]
     finally:
         client.close()
+
+
+def test_closing_the_client_stops_its_local_cluster():
+    """start_client's LocalCluster belongs to the client: closing it leaves no worker process
+    behind (before, the cluster outlived client.close() until the interpreter exited)."""
+    client = auroradask.start_client(workers=2, dashboard_address="127.0.0.1:0")
+    pids = list(client.run(os.getpid).values())
+    assert len(pids) == 2
+    client.close()
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in pids if psutil.pid_exists(pid)]
+    assert client.cluster.status.name == "closed"
