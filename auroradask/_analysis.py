@@ -30,6 +30,7 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from ._progress import compute_progress
 from ._schema import DAY_SLOTS, NOT_CLASSIFIED, NOT_WRITTEN, SLOT, label_attrs
 from .errors import ArgumentError
 
@@ -651,6 +652,7 @@ def occurrence(
     smooth: Window = None,
     altitude_km: float = DEFAULT_ALTITUDE_KM,
     compute: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> xr.Dataset:
     """Counts and rates of each class over usable slots, grouped, chunk by chunk.
 
@@ -679,6 +681,10 @@ def occurrence(
         Altitude of the magnetic coordinates, for ``mlt_hour``.
     compute
         Compute now (default) or return a dask-backed dataset.
+    progress
+        While computing: a bar of the tasks done (True), none (False), or a function called
+        with (tasks done, tasks in all). Local schedulers only; on a distributed client the
+        Dask dashboard shows the tasks.
 
     Returns
     -------
@@ -756,7 +762,10 @@ def occurrence(
             "slot_seconds": int(pd.Timedelta(SLOT).total_seconds()),
         },
     )
-    return out.compute() if compute else out
+    if not compute:
+        return out
+    with compute_progress(progress, "occurrence"):
+        return out.compute()
 
 
 def _default_cadence() -> int:
@@ -955,6 +964,7 @@ def events(
     smooth: Window = None,
     altitude_km: float = DEFAULT_ALTITUDE_KM,
     compute: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> pd.DataFrame | Delayed:
     """Intervals of a class at each site, whole across chunk and day boundaries.
 
@@ -988,6 +998,8 @@ def events(
         once: ``dask.compute(occurrence(..., compute=False), events(..., compute=False),
         optimize_graph=False)`` (dask 2026.8 loses a key when it optimises an xarray
         Dataset and a Delayed together).
+    progress
+        As for :func:`occurrence`.
 
     Returns
     -------
@@ -1037,7 +1049,10 @@ def events(
         _site_coord(results, "longitude"),
     )
     table = dask.delayed(_finish_events)(level[0], sites, cls, min_duration, altitude_km)
-    return table.compute() if compute else table
+    if not compute:
+        return table
+    with compute_progress(progress, f"events of {cls}"):
+        return table.compute()
 
 
 _FAN_IN = 8

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dask
@@ -22,6 +22,7 @@ import xarray as xr
 
 from ._evaluate import _open
 from ._heads import _sklearn
+from ._progress import counting
 from ._schema import DAY_SLOTS
 from .errors import ArgumentError
 
@@ -96,7 +97,9 @@ class ClusterResult:
         return (np.stack(images) if images else np.empty((0, 0, 0))), titles
 
 
-def _chunks(ds: xr.Dataset, most: int) -> Iterator[tuple[int, slice, np.ndarray, np.ndarray]]:
+def _chunks(
+    ds: xr.Dataset, most: int, advance: Callable[[int], None] = lambda n: None
+) -> Iterator[tuple[int, slice, np.ndarray, np.ndarray]]:
     """(site index, time slice, embedding rows float32 (n, f), valid (n,)) per dask chunk,
     cut into pieces of at most ``most`` frames (a store's dask chunk holds a month of a site),
     a few pieces computed at once."""
@@ -117,6 +120,7 @@ def _chunks(ds: xr.Dataset, most: int) -> Iterator[tuple[int, slice, np.ndarray,
         values = dask.compute(*[embedding[site, span] for site, span in batch])
         for (site, span), rows in zip(batch, values, strict=True):
             rows = np.asarray(rows, dtype=np.float32)
+            advance(len(rows))
             yield site, span, rows, np.isfinite(rows).all(axis=1)
 
 
@@ -130,6 +134,7 @@ def cluster(
     batch_frames: int = 2048,
     whiten: bool = False,
     seed: int = 0,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> ClusterResult:
     """Cluster embedded frames: incremental PCA, then mini-batch k-means, chunk by chunk.
 
@@ -158,6 +163,9 @@ def cluster(
         Scale the components to unit variance (every direction counts alike).
     seed
         Seeds k-means, so that a run can be repeated.
+    progress
+        A bar of the frames read over all the passes (True), none (False), or a function
+        called with (frames read, frames to read).
 
     Returns
     -------
@@ -190,47 +198,53 @@ def cluster(
     step = max(batch_frames, n_components, n_clusters)
     most = max(step, DAY_SLOTS)  # frames read at once: a site-day, a store's Zarr chunk
 
-    # pass 1: the principal components; partial_fit needs >= n_components rows a call
-    pca = IncrementalPCA(n_components=n_components, whiten=whiten)
-    total = 0
-    for rows in _buffered(_chunks(ds, most), step):
-        pca.partial_fit(rows)
-        total += len(rows)
-    if total < n_clusters or total < n_components:
-        raise ArgumentError(
-            f"embeddings: {total} embedded frames, fewer than n_clusters={n_clusters} or "
-            f"n_components={n_components}"
+    n_slots = ds.sizes["site"] * ds.sizes["time"]
+    with counting(progress, "cluster", (passes + 2) * n_slots, "frames") as advance:
+        # pass 1: the principal components; partial_fit needs >= n_components rows a call
+        pca = IncrementalPCA(n_components=n_components, whiten=whiten)
+        total = 0
+        for rows in _buffered(_chunks(ds, most, advance), step):
+            pca.partial_fit(rows)
+            total += len(rows)
+        if total < n_clusters or total < n_components:
+            raise ArgumentError(
+                f"embeddings: {total} embedded frames, fewer than n_clusters={n_clusters} or "
+                f"n_components={n_components}"
+            )
+        kmeans = MiniBatchKMeans(
+            n_clusters=n_clusters,
+            random_state=seed,
+            batch_size=step,
+            n_init=3,
+            reassignment_ratio=0.01,
         )
-    kmeans = MiniBatchKMeans(
-        n_clusters=n_clusters, random_state=seed, batch_size=step, n_init=3, reassignment_ratio=0.01
-    )
-    # k-means++ seeding on the first step, then mini-batches; passes over the archive
-    for _ in range(passes):
-        for rows in _buffered(_chunks(ds, most), step):
-            kmeans.partial_fit(pca.transform(rows))
+        # k-means++ seeding on the first step, then mini-batches; passes over the archive
+        for _ in range(passes):
+            for rows in _buffered(_chunks(ds, most, advance), step):
+                kmeans.partial_fit(pca.transform(rows))
 
-    labels = np.full((ds.sizes["site"], ds.sizes["time"]), -1, dtype=np.int16)
-    heaps: list[list[tuple[float, int, int, int]]] = [[] for _ in range(n_clusters)]
-    inertia = 0.0
-    for site, span, rows, valid in _chunks(ds, most):
-        if not valid.any():
-            continue
-        projected = pca.transform(rows[valid])
-        found = kmeans.predict(projected)
-        distance = np.linalg.norm(projected - kmeans.cluster_centers_[found], axis=1)
-        inertia += float((distance**2).sum())
-        slots = np.arange(span.start, span.stop)[valid]
-        labels[site, slots] = found
-        if nearest:
-            for k in np.unique(found):
-                mine = np.flatnonzero(found == k)
-                best = mine[np.argsort(distance[mine])[:nearest]]
-                for i in best:  # keep the `nearest` smallest: a max-heap of negated distances
-                    item = (-float(distance[i]), site, int(slots[i]), int(k))
-                    if len(heaps[k]) < nearest:
-                        heapq.heappush(heaps[k], item)
-                    elif item > heaps[k][0]:
-                        heapq.heapreplace(heaps[k], item)
+        labels = np.full((ds.sizes["site"], ds.sizes["time"]), -1, dtype=np.int16)
+        heaps: list[list[tuple[float, int, int, int]]] = [[] for _ in range(n_clusters)]
+        inertia = 0.0
+        for site, span, rows, valid in _chunks(ds, most, advance):
+            if not valid.any():
+                continue
+            projected = pca.transform(rows[valid])
+            found = kmeans.predict(projected)
+            distance = np.linalg.norm(projected - kmeans.cluster_centers_[found], axis=1)
+            inertia += float((distance**2).sum())
+            slots = np.arange(span.start, span.stop)[valid]
+            labels[site, slots] = found
+            if nearest:
+                for k in np.unique(found):
+                    mine = np.flatnonzero(found == k)
+                    best = mine[np.argsort(distance[mine])[:nearest]]
+                    for i in best:  # keep the `nearest` smallest: a max-heap of negated distances
+                        item = (-float(distance[i]), site, int(slots[i]), int(k))
+                        if len(heaps[k]) < nearest:
+                            heapq.heappush(heaps[k], item)
+                        elif item > heaps[k][0]:
+                            heapq.heapreplace(heaps[k], item)
     sites = ds["site"].values
     times = ds["time"].values
     rows = []

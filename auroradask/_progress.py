@@ -19,6 +19,10 @@ from .errors import ArgumentError
 #: tqdm's default, with the unit after the counts: "120/120 frames [00:04<00:00, 24.2 frames/s]"
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}]"
 
+#: Seconds before a task bar shows: a computation that ends sooner (most reads of a small
+#: store) prints nothing, as dask's own ProgressBar(minimum=1) did in the command line.
+TASK_BAR_DELAY_S = 1.0
+
 
 def _tqdm(**kwargs):
     from tqdm.auto import tqdm
@@ -110,32 +114,42 @@ def write_progress(
 
 @contextmanager
 def compute_progress(progress: bool | Callable | None, desc: str) -> Iterator[None]:
-    """A bar over the tasks of the dask computations inside the block (local schedulers).
+    """A bar over the tasks of the dask computations inside the block (local schedulers),
+    shown once they have run :data:`TASK_BAR_DELAY_S`.
 
     A dask callback: it sees the threaded and the synchronous schedulers, which is where
     analysis reads of a store run unless a distributed client is the default; on a client,
-    the Dask dashboard shows the tasks instead.
+    the Dask dashboard shows the tasks instead. A function as ``progress`` is called with
+    (tasks done, tasks in all).
     """
     check_progress(progress)
     if not progress:
         yield
         return
+    call = progress if callable(progress) else None
     from dask.callbacks import Callback
 
     bar = None
+    counts = [0, 0]  # tasks done, tasks in all (over every computation in the block)
 
     class _Bar(Callback):
         def _start_state(self, dsk, state):
             nonlocal bar
-            total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+            counts[1] += sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+            if call is not None:
+                return
             if bar is None:
-                bar = _tqdm(total=total, unit=" tasks", desc=desc)
+                bar = _tqdm(total=counts[1], unit=" tasks", desc=desc, delay=TASK_BAR_DELAY_S)
             else:
-                bar.total += total
+                bar.total = counts[1]
                 bar.refresh()
 
         def _posttask(self, key, result, dsk, state, worker_id):
-            bar.update(1)
+            counts[0] += 1
+            if call is not None:
+                call(*counts)
+            else:
+                bar.update(1)
 
     try:
         with _Bar():
@@ -145,4 +159,31 @@ def compute_progress(progress: bool | Callable | None, desc: str) -> Iterator[No
             bar.close()
 
 
-__all__ = ["WriteBar", "check_progress", "compute_progress", "write_progress"]
+@contextmanager
+def counting(
+    progress: bool | Callable | None, desc: str, total: int, unit: str
+) -> Iterator[Callable[[int], None]]:
+    """An ``advance(n)`` function for a loop over known work: a bar of ``total`` ``unit``
+    (``progress=True``), the user's ``progress(done, total)``, or nothing."""
+    check_progress(progress)
+    if not progress:
+        yield lambda n: None
+        return
+    if callable(progress):
+        done = 0
+
+        def call(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(done, total)
+
+        yield call
+        return
+    bar = _tqdm(total=total, unit=f" {unit}", desc=desc, bar_format=BAR_FORMAT)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+__all__ = ["WriteBar", "check_progress", "compute_progress", "counting", "write_progress"]

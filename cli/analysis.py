@@ -2,7 +2,7 @@
 
 Each command is a thin layer over the Python API (:func:`auroradask.occurrence`,
 :func:`auroradask.events`, :func:`auroradask.plot_timeline` and the other plots): it opens
-the store, passes the options through, shows dask's progress on stderr, and writes a table
+the store, passes the options through, shows a progress bar on stderr (none with -q), and writes a table
 or a figure. Bad arguments (unknown class or site, empty selection, unknown output type)
 raise :class:`auroradask.errors.ArgumentError`, which the command line turns into exit 2.
 """
@@ -10,23 +10,12 @@ raise :class:`auroradask.errors.ArgumentError`, which the command line turns int
 from __future__ import annotations
 
 import argparse
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 import auroradask
 from auroradask.errors import ArgumentError
-
-
-@contextmanager
-def _progress():
-    """Dask's progress bar on stderr for work longer than a second (local schedulers)."""
-    from dask.diagnostics import ProgressBar
-
-    with ProgressBar(minimum=1.0, out=sys.stderr):
-        yield
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,17 +135,17 @@ def cmd_occurrence(args: argparse.Namespace) -> int:
     if args.plot:
         _suffix(args.plot, (".png", ".pdf", ".svg"), "--plot")
     results = _open(args)
-    with _progress():
-        table = auroradask.occurrence(
-            results,
-            by=args.by,
-            freq=args.freq,
-            classes=_split(args.classes),
-            min_confidence=args.min_confidence,
-            exclude=_split(args.exclude),
-            smooth=_smooth(args.smooth),
-            altitude_km=args.altitude,
-        )
+    table = auroradask.occurrence(
+        results,
+        by=args.by,
+        freq=args.freq,
+        classes=_split(args.classes),
+        min_confidence=args.min_confidence,
+        exclude=_split(args.exclude),
+        smooth=_smooth(args.smooth),
+        altitude_km=args.altitude,
+        progress=not getattr(args, "quiet", False),
+    )
     usable = int(table["usable"].sum())
     if usable == 0:
         raise ArgumentError(
@@ -193,17 +182,17 @@ def cmd_events(args: argparse.Namespace) -> int:
     if args.plot:
         _suffix(args.plot, (".png", ".pdf", ".svg"), "--plot")
     results = _open(args)
-    with _progress():
-        table = auroradask.events(
-            results,
-            args.cls,
-            min_duration=args.min_duration,
-            max_gap=args.max_gap,
-            min_confidence=args.min_confidence,
-            exclude=_split(args.exclude),
-            smooth=_smooth(args.smooth),
-            altitude_km=args.altitude,
-        )
+    table = auroradask.events(
+        results,
+        args.cls,
+        min_duration=args.min_duration,
+        max_gap=args.max_gap,
+        min_confidence=args.min_confidence,
+        exclude=_split(args.exclude),
+        smooth=_smooth(args.smooth),
+        altitude_km=args.altitude,
+        progress=not getattr(args, "quiet", False),
+    )
     written = table.assign(duration=table["duration"].dt.total_seconds())
     written = written.rename(columns={"duration": "duration_s"})
     written.to_csv(args.output, index=False, date_format="%Y-%m-%dT%H:%M:%S")

@@ -10,6 +10,7 @@ import datetime as dt
 from collections import Counter
 
 import aacgmv2
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -536,3 +537,24 @@ def test_usable_kernel_needs_written_and_classified():
     confidence = np.array([0.9, 0.9, np.nan, 0.2, 0.7])
     got = _analysis.usable_kernel(label, status, confidence, min_confidence=0.5, exclude=[3])
     np.testing.assert_array_equal(got, [True, False, False, False, False])
+
+
+def test_occurrence_and_events_show_their_progress(store, capsys, monkeypatch):
+    """A bar by default, a function called with (done, total) when given, silence when off."""
+    monkeypatch.setattr("auroradask._progress.TASK_BAR_DELAY_S", 0)  # show even a short one
+    calls = []
+    with dask.config.set(scheduler="threads"):
+        auroradask.occurrence(store, by="site", progress=lambda *done: calls.append(done))
+        assert calls and calls[-1][0] == calls[-1][1] > 1
+        assert all(0 < done <= total for done, total in calls)
+        assert [done for done, _ in calls] == list(range(1, len(calls) + 1))
+        capsys.readouterr()
+        auroradask.occurrence(store, by="site")
+        auroradask.events(store, "pulsating")
+        err = capsys.readouterr().err
+        assert "occurrence: 100%" in err and "events of pulsating: 100%" in err
+        auroradask.events(store, "pulsating", progress=False)
+        auroradask.occurrence(store, by="site", progress=False)
+        assert capsys.readouterr().err == ""
+    with pytest.raises(ArgumentError, match="progress"):
+        auroradask.occurrence(store, by="site", progress="yes")

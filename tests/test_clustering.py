@@ -114,3 +114,18 @@ def test_a_montage_of_the_clusters_is_drawn(sky, tmp_path):
     assert path.stat().st_size > 10_000
     assert len([ax for ax in figure.axes if ax.get_title()]) == 12  # 4 clusters x 3 frames
     assert [ax.get_title() for ax in figure.axes][:3] == titles[:3]
+
+
+def test_progress_counts_every_frame_of_every_pass(embedded, capsys):
+    _, embeddings = embedded
+    calls = []
+    auroradask.cluster(
+        embeddings, 4, n_components=10, passes=2, progress=lambda *c: calls.append(c)
+    )
+    slots = embeddings.sizes["site"] * embeddings.sizes["time"]
+    assert calls[-1] == ((2 + 2) * slots, (2 + 2) * slots)
+    capsys.readouterr()
+    auroradask.cluster(embeddings, 4, n_components=10, passes=1)
+    assert "cluster: 100%" in capsys.readouterr().err
+    auroradask.cluster(embeddings, 4, n_components=10, passes=1, progress=False)
+    assert capsys.readouterr().err == ""

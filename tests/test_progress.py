@@ -73,7 +73,8 @@ def test_a_bad_progress_is_an_argument_error(tmp_path):
         auroradask.to_zarr(classify_sample(), tmp_path / "a.zarr", progress="yes")
 
 
-def test_compute_progress_counts_the_tasks(capsys):
+def test_compute_progress_counts_the_tasks(capsys, monkeypatch):
+    monkeypatch.setattr("auroradask._progress.TASK_BAR_DELAY_S", 0)  # show even a short one
     x = da.ones((100,), chunks=10).sum()
     with dask.config.set(scheduler="threads"), compute_progress(True, "reading"):
         assert x.compute() == 100
