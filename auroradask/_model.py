@@ -461,13 +461,19 @@ def model_tensor(model: Model, batch: np.ndarray) -> np.ndarray:
     if given == channels and size == n and (model.layout == "NHWC" or channels == 1):
         layout = batch if model.layout == "NHWC" else batch.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(layout)
-    shape = (size, rows, cols, channels) if model.layout == "NHWC" else (size, channels, rows, cols)
+    # room for a whole mini-batch: a chunk's last, partial batch uses the leading rows of the
+    # same buffer (a contiguous view) instead of a buffer of its own, made and dropped per chunk
+    rows_kept = max(size, model.batch_size)
+    if model.layout == "NHWC":
+        shape = (rows_kept, rows, cols, channels)
+    else:
+        shape = (rows_kept, channels, rows, cols)
     buffers = _TENSORS.__dict__.setdefault("buffers", {})
     key = (shape, batch.dtype.str)
     if key not in buffers:
         buffers.clear()  # one model's shape at a time per thread
         buffers[key] = np.empty(shape, dtype=batch.dtype)
-    tensor = buffers[key]
+    tensor = buffers[key][:size]
     if model.layout == "NHWC" and given == 1 and channels == 3:
         # GRAY2BGR copies one channel into three with SIMD, 10x numpy's broadcasting copy
         flat = np.ascontiguousarray(batch).reshape(n * rows, cols)

@@ -142,6 +142,11 @@ def test_one_channel_is_broadcast_only_in_the_model_s_tensor(tmp_path, layout, f
         np.testing.assert_array_equal(tensor[:5], want)
         assert (tensor[5:] == 0).all()
     np.testing.assert_array_equal(_model.predict(model, one), _model.predict(model, three))
+    # a chunk's last, partial mini-batch reuses the thread's buffer instead of making its own
+    whole = _model.model_tensor(model, np.repeat(one, 2, axis=0)[: model.batch_size])
+    part = _model.model_tensor(model, one[:3])
+    assert np.shares_memory(whole, part) and part.shape[0] == (8 if fixed else 3)
+    np.testing.assert_array_equal(part[:3], want[:3])
 
 
 def test_batch_size_is_chosen_from_the_model_s_activations(tmp_path, monkeypatch):
