@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -271,6 +272,8 @@ def _frames_request(args: argparse.Namespace) -> dict:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    if args.dry_run and args.keep_dashboard:
+        raise UsageError("classify: --dry-run starts no cluster, so --keep-dashboard has none")
     request = _frames_request(args)
     frames = auroradask.open_themis(
         request["source"],
@@ -294,7 +297,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if keogram and _store_lacks(args.out, args.group, "keogram"):
         # a store keeps the variables it was created with: continuing one made without a
         # keogram (before keograms, or with --no-keogram) must not fail on the default
-        print(f"note: {args.out} keeps no keogram; classifying without one", file=sys.stderr)
+        logging.getLogger("auroradask").warning(
+            "%s keeps no keogram; classifying without one", args.out
+        )
         keogram = False
     results = auroradask.classify(
         frames, model, elevation=args.skymap or "circle", skymaps=skymaps, keogram=keogram
@@ -472,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.quiet and args.verbose:  # one on each side of the command: argparse allows it
+            raise UsageError(f"{parser.prog}: -q/--quiet and -v/--verbose contradict each other")
         args.log_level = configure_logging(args.verbose, args.quiet)
         return args.func(args)
     except UsageError as error:

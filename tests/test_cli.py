@@ -270,6 +270,15 @@ def test_verbosity_before_or_after_the_command(argv, verbose, quiet):
 def test_verbose_and_quiet_together_exit_2(capsys):
     assert main(["info", "s", "-v", "-q"]) == 2
     assert "not allowed with" in capsys.readouterr().err
+    # one on each side of the command: two parsers, so the check is auroradask's own
+    assert main(["-q", "info", "s", "-v"]) == 2
+    assert "-q/--quiet and -v/--verbose contradict" in capsys.readouterr().err
+
+
+def test_dry_run_with_keep_dashboard_is_refused(tmp_path, capsys):
+    out = tmp_path / "new.zarr"
+    assert main(["classify", "--dry-run", "--keep-dashboard", "--out", str(out)]) == 2
+    assert "--keep-dashboard" in capsys.readouterr().err and not out.exists()
 
 
 def test_info_json(default_run, capsys):

@@ -72,5 +72,7 @@ def test_classify_stores_the_keogram_unless_told_not_to(tmp_path, capsys):
     # without a keogram (before keograms existed) without it, and says so
     capsys.readouterr()
     assert main(["classify", "--out", str(without), "--workers", "1"]) == 0
-    assert "keeps no keogram" in capsys.readouterr().err
+    assert "WARNING: " in (err := capsys.readouterr().err) and "keeps no keogram" in err
     assert "keogram" not in auroradask.open_results(without)
+    assert main(["classify", "-q", "--out", str(without), "--workers", "1"]) == 0
+    assert "keogram" not in capsys.readouterr().err  # -q: errors and results only
