@@ -35,8 +35,8 @@ The public API, in pipeline order (everything a user needs is importable from he
 - embeddings, new heads, morphologies: :func:`embed` (any tensor of a model, with its
   labels), :func:`embedding_layers`, :func:`fit_head` → :class:`HeadFit` (a linear head
   composed into one ONNX model), :func:`cluster` → :class:`ClusterResult`;
-- clusters: :func:`start_client`, :func:`dashboard_link`, :func:`dashboard_page` (auroradask's
-  own page, ``/auroradask``, beside Dask's dashboard);
+- clusters: :func:`start_client`, :func:`threads_for_model`, :func:`dashboard_link`,
+  :func:`dashboard_page` (auroradask's own page, ``/auroradask``, beside Dask's dashboard);
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
 """
 
@@ -58,7 +58,7 @@ from ._archive import open_archive
 from ._cdf import open_themis_cdf
 from ._clahe import clahe_uint16
 from ._classify import classify
-from ._cluster import dashboard_link, start_client
+from ._cluster import dashboard_link, start_client, threads_for_model
 from ._clustering import ClusterResult, cluster
 from ._dashboard import dashboard_page
 from ._embed import embed, embedding_layers
@@ -219,6 +219,7 @@ __all__ = [
     "smooth_labels",
     "SourceNotFoundError",
     "start_client",
+    "threads_for_model",
     "StoreError",
     "StoreLockedError",
     "summarize_tracks",

@@ -167,7 +167,16 @@ def ceiling_model(spec) -> dict:
 
 
 def run_auroradask(spec) -> dict:
-    client = auroradask.start_client(workers=spec["cores"], dashboard_address="127.0.0.1:0")
+    # as the command line chooses: one single-threaded worker per core, or for a big model one
+    # worker with a thread per core, its weights in memory once ("threads_per_worker" forces)
+    threads = spec.get("threads_per_worker") or auroradask.threads_for_model(
+        spec["model"], spec["cores"]
+    )
+    client = auroradask.start_client(
+        workers=max(1, spec["cores"] // threads),
+        threads_per_worker=threads,
+        dashboard_address="127.0.0.1:0",
+    )
     client.run(_warm_worker)  # imports only, as the baseline's forked processes inherit them
     try:
         start = time.perf_counter()

@@ -17,6 +17,8 @@ import auroradask
 from auroradask._embed import EMBEDDING_DTYPES
 from auroradask._schema import DEFAULT_CHUNK_MINUTES
 
+from .options import threads_for
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``embed`` subcommand to ``commands``."""
@@ -108,7 +110,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     client = auroradask.start_client(
         args.scheduler,
         workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
+        threads_per_worker=args.threads_per_worker or threads_for(model, args),
         memory_limit=args.memory_limit,
         dashboard_address=args.dashboard_address,
     )

@@ -31,7 +31,7 @@ from auroradask.errors import (
 )
 
 from . import analysis, embed, evaluation, model, patches, visual
-from .options import configure_logging, site_list, worker_logging
+from .options import configure_logging, site_list, threads_for, worker_logging
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -204,8 +204,8 @@ def _add_cluster_options(cluster) -> None:
     cluster.add_argument(
         "--threads-per-worker",
         type=int,
-        default=1,
-        help="threads per LocalCluster worker (default 1)",
+        help="threads per LocalCluster worker (default 1; for a model file of 32 MB or more, "
+        "one worker with a thread per core, so that its weights are in memory once)",
     )
     cluster.add_argument(
         "--memory-limit",
@@ -334,6 +334,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(results, args)
 
+    args.threads_per_worker = args.threads_per_worker or threads_for(model, args)
     client = auroradask.start_client(
         args.scheduler,
         workers=args.workers,
@@ -366,6 +367,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def _dry_run(results, args: argparse.Namespace) -> int:
     plan = auroradask.plan_write(results, args.out, group=args.group)
+    args.threads_per_worker = args.threads_per_worker or 1
     threads = args.threads_per_worker * (
         args.workers or max(1, (os.cpu_count() or 1) // args.threads_per_worker)
     )

@@ -8,10 +8,13 @@ worker processes, whose warnings would otherwise print raw with their own format
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 
 from distributed.diagnostics.plugin import WorkerPlugin
+
+import auroradask
 
 FORMAT = "auroradask: %(levelname)s: %(message)s"
 #: loggers whose level -v/-q set; distributed's own default shows INFO lines on every start
@@ -21,6 +24,20 @@ LOGGERS = ("auroradask", "distributed", "py.warnings")
 def site_list(value: str) -> list[str]:
     """``--site gill,fsmi`` and ``--site gill --site fsmi`` both give ``["gill", "fsmi"]``."""
     return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def threads_for(model, args) -> int:
+    """--threads-per-worker's default: see auroradask.threads_for_model (said when not 1)."""
+    if args.scheduler or args.workers:
+        return 1
+    threads = auroradask.threads_for_model(model)
+    if threads > 1:
+        print(
+            f"model {model.name} is {os.path.getsize(model.path) / 2**20:.0f} MB: one worker "
+            f"with {threads} threads, so that its weights are in memory once "
+            "(--threads-per-worker to choose)"
+        )
+    return threads
 
 
 def level_of(verbose: int, quiet: bool) -> int:

@@ -53,3 +53,15 @@ def test_closing_the_client_stops_its_local_cluster():
         time.sleep(0.2)
     assert not [pid for pid in pids if psutil.pid_exists(pid)]
     assert client.cluster.status.name == "closed"
+
+
+def test_a_big_model_runs_as_one_worker_with_a_thread_per_core(tmp_path):
+    """Threads share one session's weights: chosen for a model file of 32 MB or more."""
+    assert auroradask.threads_for_model(auroradask.demo_model(), cores=4) == 1
+    assert auroradask.threads_for_model(auroradask.load_model(auroradask.demo_model()), 4) == 1
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as f:  # a sparse file: only its size matters here
+        f.truncate(32 * 2**20)
+    assert auroradask.threads_for_model(big, cores=4) == 4
+    assert auroradask.threads_for_model(str(big), cores=2) == 2
+    assert auroradask.threads_for_model(tmp_path / "missing.onnx", cores=4) == 1
