@@ -107,6 +107,11 @@ def threads_for_model(model, cores: int | None = None) -> int:
         A :class:`~auroradask.Model` or the path of an ONNX file.
     cores
         Cores to fill (default: all of this machine's).
+
+    Notes
+    -----
+    The size is the ``.onnx`` file's own: a model saved with its weights in an external data
+    file looks small here; pass ``threads_per_worker`` to :func:`start_client` for it.
     """
     cores = cores or os.cpu_count() or 1
     path = getattr(model, "path", model)

@@ -92,7 +92,7 @@ _DECOMPRESS_STEP = 1 << 16
 #: The largest ISIZE believed from a gzip trailer, as a multiple of the compressed size (a
 #: minute file inflates about 2x; deflate's own limit is 1032x): a damaged trailer claiming
 #: more only loses the one-allocation speed-up.
-_MAX_GZIP_RATIO = 64
+_MAX_GZIP_RATIO = 16
 
 
 @dataclass

@@ -110,7 +110,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
     client = auroradask.start_client(
         args.scheduler,
         workers=args.workers,
-        threads_per_worker=args.threads_per_worker or threads_for(model, args),
+        threads_per_worker=(
+            args.threads_per_worker
+            if args.threads_per_worker is not None
+            else threads_for(model, args)
+        ),
         memory_limit=args.memory_limit,
         dashboard_address=args.dashboard_address,
     )

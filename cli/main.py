@@ -31,7 +31,7 @@ from auroradask.errors import (
 )
 
 from . import analysis, embed, evaluation, model, patches, visual
-from .options import configure_logging, site_list, threads_for, worker_logging
+from .options import configure_logging, positive_int, site_list, threads_for, worker_logging
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
@@ -199,11 +199,13 @@ def _add_cluster_options(cluster) -> None:
         help="address (tcp://host:8786) or scheduler file of a running Dask scheduler",
     )
     cluster.add_argument(
-        "--workers", type=int, help="LocalCluster worker processes (default: cores / threads)"
+        "--workers",
+        type=positive_int,
+        help="LocalCluster worker processes (default: cores / threads)",
     )
     cluster.add_argument(
         "--threads-per-worker",
-        type=int,
+        type=positive_int,
         help="threads per LocalCluster worker (default 1; for a model file of 32 MB or more, "
         "one worker with a thread per core, so that its weights are in memory once)",
     )
@@ -318,12 +320,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
         )
         for site, result in report.items():
             if not result["ok"]:
-                print(
-                    f"warning: site {site}: skymap {result['skymap']} does not line up with "
-                    f"the frames' dark corners ({result['mismatch']} pixels disagree; "
-                    f"{result['best_other']} it would be {result['best_other_mismatch']}): "
-                    "flipped, turned or not this imager's",
-                    file=sys.stderr,
+                logging.getLogger("auroradask").warning(
+                    "site %s: skymap %s does not line up with the frames' dark corners (%s "
+                    "pixels disagree; %s it would be %s): flipped, turned or not this imager's",
+                    site,
+                    result["skymap"],
+                    result["mismatch"],
+                    result["best_other"],
+                    result["best_other_mismatch"],
                 )
     total = frames.sizes["site"] * frames.sizes["time"]
     print(
@@ -334,7 +338,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(results, args)
 
-    args.threads_per_worker = args.threads_per_worker or threads_for(model, args)
+    if args.threads_per_worker is None:
+        args.threads_per_worker = threads_for(model, args)
     client = auroradask.start_client(
         args.scheduler,
         workers=args.workers,
@@ -367,7 +372,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def _dry_run(results, args: argparse.Namespace) -> int:
     plan = auroradask.plan_write(results, args.out, group=args.group)
-    args.threads_per_worker = args.threads_per_worker or 1
+    if args.threads_per_worker is None:
+        args.threads_per_worker = 1  # a big model's one worker × cores threads: the same total
     threads = args.threads_per_worker * (
         args.workers or max(1, (os.cpu_count() or 1) // args.threads_per_worker)
     )

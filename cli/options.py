@@ -7,6 +7,7 @@ worker processes, whose warnings would otherwise print raw with their own format
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -27,17 +28,33 @@ def site_list(value: str) -> list[str]:
 
 
 def threads_for(model, args) -> int:
-    """--threads-per-worker's default: see auroradask.threads_for_model (said when not 1)."""
-    if args.scheduler or args.workers:
+    """--threads-per-worker's default: see auroradask.threads_for_model (said when not 1).
+
+    Only for a LocalCluster shaped by auroradask: with --scheduler, --workers or an explicit
+    --memory-limit (which is per worker) the user has chosen the shape, and it stays one
+    thread per worker.
+    """
+    if args.scheduler or args.workers or args.memory_limit not in (None, "auto"):
         return 1
     threads = auroradask.threads_for_model(model)
-    if threads > 1:
+    if threads > 1 and not getattr(args, "quiet", False):
         print(
             f"model {model.name} is {os.path.getsize(model.path) / 2**20:.0f} MB: one worker "
             f"with {threads} threads, so that its weights are in memory once "
             "(--threads-per-worker to choose)"
         )
     return threads
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
 
 
 def level_of(verbose: int, quiet: bool) -> int:

