@@ -256,7 +256,7 @@ def _header_marks(data: bytes) -> np.ndarray:
 
 
 def _frame_starts(data: bytes, marks: np.ndarray) -> list[int]:
-    """Every position of ``P5\n#"`` in ``data``, from the ``#"`` marks (its last two bytes)."""
+    """Every position of ``P5\\n#"`` in ``data``, from the ``#"`` marks (its last two bytes)."""
     head = len(_FRAME_START) - 2
     octets = np.frombuffer(data, dtype=np.uint8)
     marks = marks[marks >= head]
