@@ -413,12 +413,12 @@ def _duration(seconds: float | None) -> str:
 
 def _keep_dashboard(link: str | None, seconds: float) -> None:
     forever = seconds == float("inf")
-    print(
-        f"dashboard kept open at {link or '(none)'} "
-        + ("until Ctrl-C" if forever else f"for {seconds:g} s (Ctrl-C ends it sooner)"),
-        flush=True,
-    )
-    try:
+    try:  # the line inside: a Ctrl-C right after it is read still ends the wait normally
+        print(
+            f"dashboard kept open at {link or '(none)'} "
+            + ("until Ctrl-C" if forever else f"for {seconds:g} s (Ctrl-C ends it sooner)"),
+            flush=True,
+        )
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
