@@ -26,8 +26,8 @@ import pandas as pd
 import psutil
 
 import auroradask
-from benchmarks.archive import make_archive
-from benchmarks.models import build_resnet50
+from tests.support.archive import make_archive
+from tests.support.models import build_resnet50
 
 MODES = {
     # sites, hours, minute files per hour (20 frames each); double length doubles the minutes

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the synthetic-results builder
+sys.path.insert(0, str(ROOT))  # tests.support: the synthetic-results builder
 
 CLASS = "pulsating"
 EVENTS = {"min_duration": "5min", "max_gap": "30s"}
@@ -217,9 +217,8 @@ def _child_main(spec: dict) -> None:
 
 
 def build_store(path: Path, sites: list[str], days: int) -> float:
-    from synthetic import synthetic_results
-
     import auroradask
+    from tests.support.synthetic import synthetic_results
 
     started = time.perf_counter()
     auroradask.to_zarr(synthetic_results(sites, "2014-01-01", days=days), path)
@@ -247,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import auroradask
-    from auroradask._sites import THEMIS_SITES
+    from auroradask.io._sites import THEMIS_SITES
 
     codes = list(THEMIS_SITES)[: args.sites]
     if len(codes) < args.sites:

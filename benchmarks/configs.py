@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 
 import auroradask
-from auroradask._frames import read_minute_file
-from auroradask._preprocess import (
+from auroradask.io._stream0 import read_minute_file
+from auroradask.preprocessing._preprocess import (
     field_of_view,
     get_preset,
     preprocess_frames,
     preprocess_into,
     published_sequence,
 )
-from auroradask._skymap import circle_elevation
+from auroradask.skymaps._skymap import circle_elevation
 
 FOV = field_of_view(circle_elevation(), 15)
 #: frames preprocessed at once in the preprocessing ceiling: the demo model's batch size
@@ -196,7 +196,7 @@ def run_auroradask(spec) -> dict:
 def _warm_worker() -> None:
     import onnxruntime  # noqa: F401
 
-    import auroradask._classify  # noqa: F401
+    import auroradask.models._classify  # noqa: F401
 
     _warm_kernel()
 
@@ -226,7 +226,7 @@ def preprocess_compare(spec) -> dict:
 
 
 def open_cost(spec) -> dict:
-    from benchmarks.archive import make_empty_tree
+    from tests.support.archive import make_empty_tree
 
     root = os.path.join(spec["workdir"], "empty-stream0")
     files = make_empty_tree(root)

@@ -28,8 +28,8 @@ from pathlib import Path
 import psutil
 
 import auroradask
-from benchmarks.archive import make_archive
-from benchmarks.models import build_resnet50
+from tests.support.archive import make_archive
+from tests.support.models import build_resnet50
 
 SITE, START = "bnch", "2014-03-10T06:00"
 

@@ -29,14 +29,14 @@ import cv2
 import numpy as np
 
 import auroradask
-from auroradask._frames import read_minute_file
-from auroradask._preprocess import (
+from auroradask.io._stream0 import read_minute_file
+from auroradask.preprocessing._preprocess import (
     _preprocess_frames_reference,
     field_of_view,
     get_preset,
     preprocess_frames,
 )
-from auroradask._skymap import circle_elevation
+from auroradask.skymaps._skymap import circle_elevation
 
 BEFORE = "1cb21ea"  # main before issue 16
 
@@ -78,7 +78,7 @@ def _previous_reader():
 def first_call_seconds() -> float:
     """The compiled kernel's first call, in a fresh process."""
     code = (
-        "import time, numpy as np; from auroradask._preprocess import preprocess_frames, "
+        "import time, numpy as np; from auroradask.preprocessing._preprocess import preprocess_frames, "
         "get_preset; f = np.zeros((1, 256, 256), np.uint16); f[0, 100:150] = 500; "
         "t = time.perf_counter(); preprocess_frames(f, np.ones((256, 256), bool), "
         "get_preset('themis-pa')); print(time.perf_counter() - t)"

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import auroradask
-from auroradask._patches import (
+from auroradask.patchtracking._patches import (
     PatchOptions,
     _site_geometry,
     detect_frames,
@@ -39,8 +39,7 @@ from auroradask._patches import (
     running_background,
     summarize_tracks,
 )
-
-from .archive import make_archive
+from tests.support.archive import make_archive
 
 SKYMAP = str(
     Path(__file__).parent.parent / "tests" / "data" / "themis_skymap_atha_20230115-+_v02.sav"

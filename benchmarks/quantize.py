@@ -1,7 +1,7 @@
 """Float vs int8 (``auroradask.quantize_model``): frames/s per core and label agreement.
 
 Models: the bundled demo model; the benchmarks' ResNet-50-sized CNN with random weights
-(:func:`benchmarks.models.build_resnet50`), whose labels hardly vary, so agreement on it
+(:func:`tests.support.models.build_resnet50`), whose labels hardly vary, so agreement on it
 says little; and the same network with its last layer fitted (ridge regression on its
 2048 pooled features) to synthetic frames of the four classes, so that its labels vary and
 its decision margins are those of a classifier, not of noise.
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 import auroradask
-from auroradask import _modeltools
-from auroradask._model import load_model, predict
-from benchmarks.models import build_resnet50
+from auroradask.models import _modeltools
+from auroradask.models._model import load_model, predict
+from tests.support.models import build_resnet50
 
 SEEDS = {"fit": 1, "calibration": 2, "held_out": 3}
 

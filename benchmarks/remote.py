@@ -32,9 +32,9 @@ import dask
 import pandas as pd
 
 import auroradask
-from auroradask._archive import Archive
-from benchmarks.archive import make_archive, make_empty_tree
-from benchmarks.servers import in_subprocess, s3_options, set_latency, upload
+from auroradask.io._archive import Archive
+from tests.support.archive import make_archive, make_empty_tree
+from tests.support.servers import in_subprocess, s3_options, set_latency, upload
 
 DISCOVERY = dict(start="2014-03-10T00:00", end="2014-03-11T14:00")
 E2E_START = "2014-03-10T06:00"

@@ -32,10 +32,11 @@ import dask
 import numpy as np
 
 import auroradask
+from tests.support.archive import make_archive
 
-from .archive import make_archive
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))  # the synthetic-results builder
+sys.path.insert(
+    0, str(Path(__file__).parent.parent)
+)  # tests.support: the synthetic-results builder
 
 
 def _timed(fn):
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
         out["movie_bytes_per_frame"] = (workdir / "movie.mp4").stat().st_size / info.frames
     # a whole night from a dataset in memory with a keogram: the figure alone
     print(json.dumps(out), flush=True)
-    from synthetic import synthetic_results  # tests/synthetic.py
+    from tests.support.synthetic import synthetic_results  # tests/synthetic.py
 
     night = synthetic_results(["gill"], "2014-03-09", days=2, chunk=28_800).compute()
     rng = np.random.default_rng(0)

@@ -1,6 +1,6 @@
 """The README's dashboard figure: auroradask's page in headless Chromium, part-way through a run.
 
-Writes a small three-site archive (real sample minutes relabelled, ``benchmarks.archive``),
+Writes a small three-site archive (real sample minutes relabelled, ``tests.support.archive``),
 classifies it on a LocalCluster, and saves ``examples/figures/dashboard.png`` once about half
 the frames are done. Needs Chromium (``apt-get install chromium``) and Playwright's Python
 package (``pip install ".[test]"``); run from the repository root:
@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.archive
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support.archive
 
 import auroradask  # noqa: E402
-from benchmarks.archive import make_archive  # noqa: E402
+from tests.support.archive import make_archive  # noqa: E402
 
 CHROMIUM = os.environ.get("AURORADASK_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

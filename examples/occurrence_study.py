@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from synthetic import synthetic_results  # noqa: E402
+sys.path.insert(0, str(ROOT))  # tests.support
 
 import auroradask  # noqa: E402
+from tests.support.synthetic import synthetic_results  # noqa: E402
 
 
 def main(outdir: str | None = None) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from utils import sample_files
 
 import auroradask
+from tests.support.utils import sample_files
 
 
 @pytest.fixture(scope="session")
@@ -86,10 +86,10 @@ def s3_server():
     Started by the tests and stopped when they end; each test takes its own bucket
     (:func:`s3_bucket`), so that tests never see each other's objects.
     """
-    from benchmarks.servers import s3_server
+    from tests.support.servers import s3_server
 
     # one request at a time: moto's conditional writes are check-then-write, racy under
-    # concurrent requests, where AWS S3's are atomic (see benchmarks.servers.s3_server)
+    # concurrent requests, where AWS S3's are atomic (see tests.support.servers.s3_server)
     with s3_server(serialize=True) as options:
         yield options
 

@@ -1,0 +1,226 @@
+"""``auroradask occurrence | events | timeline``: analysis of a results store.
+
+Each command is a thin layer over the Python API (:func:`auroradask.occurrence`,
+:func:`auroradask.events`, :func:`auroradask.plot_timeline` and the other plots): it opens
+the store, passes the options through, shows a progress bar on stderr (none with -q), and writes a table
+or a figure. Bad arguments (unknown class or site, empty selection, unknown output type)
+raise :class:`auroradask.errors.ArgumentError`, which the command line turns into exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+import auroradask
+
+from ..errors import ArgumentError
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("store", help="results store: path or fsspec URL")
+    parser.add_argument("--group", help="group inside the store")
+
+
+def _usable_arguments(parser: argparse.ArgumentParser) -> None:
+    usable = parser.add_argument_group("usable slots")
+    usable.add_argument(
+        "--min-confidence",
+        type=float,
+        help="lowest confidence (probability of the label) that counts, 0..1",
+    )
+    usable.add_argument(
+        "--exclude",
+        help="comma-separated classes whose slots are not usable (e.g. bad_viewing)",
+    )
+    usable.add_argument(
+        "--smooth",
+        help="smooth labels first: most common label in a window of N slots or a duration (30s)",
+    )
+
+
+def _smooth(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _suffix(path: str, allowed: tuple[str, ...], arg: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise ArgumentError(f"{arg}: {path!r} must end in {' or '.join(allowed)}")
+    return suffix
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``occurrence``, ``events`` and ``timeline`` subcommands to ``commands``."""
+    occurrence = commands.add_parser(
+        "occurrence",
+        help="counts and rates of classes over usable slots, grouped (e.g. MLT hour x month)",
+        description="Occurrence of classes over usable slots (written, classified, confident "
+        "enough, not excluded), grouped; the usable counts are written beside the rates.",
+    )
+    _store_arguments(occurrence)
+    occurrence.add_argument(
+        "--class",
+        dest="classes",
+        help="comma-separated classes to report (default: all not excluded)",
+    )
+    occurrence.add_argument(
+        "--by",
+        default="mlt_hour",
+        help="comma-separated groupings: site, year, month, doy, ut_hour, mlt_hour, season "
+        "(default mlt_hour)",
+    )
+    occurrence.add_argument("--freq", help="also bin time at a pandas frequency: 1D, MS, 1h")
+    occurrence.add_argument(
+        "--altitude", type=float, default=110.0, help="km, for mlt_hour (default 110)"
+    )
+    _usable_arguments(occurrence)
+    occurrence.add_argument(
+        "-o", "--output", required=True, help="table to write: .csv (long form) or .nc"
+    )
+    occurrence.add_argument("--plot", metavar="FIG.png", help="also draw the rate as a figure")
+    occurrence.set_defaults(func=cmd_occurrence)
+
+    events = commands.add_parser(
+        "events",
+        help="intervals of a class per site, whole across chunks and days",
+        description="Events of a class: runs of usable slots of the class, joined across "
+        "gaps of at most --max-gap, at least --min-duration long.",
+    )
+    _store_arguments(events)
+    events.add_argument("--class", dest="cls", required=True, help="class name")
+    events.add_argument(
+        "--min-duration", default="0s", help="shortest event kept (e.g. 5min; default 0s)"
+    )
+    events.add_argument(
+        "--max-gap", default="0s", help="longest gap bridged inside an event (e.g. 30s)"
+    )
+    events.add_argument(
+        "--altitude", type=float, default=110.0, help="km, for the MLT columns (default 110)"
+    )
+    _usable_arguments(events)
+    events.add_argument("-o", "--output", required=True, help="event table to write (.csv)")
+    events.add_argument("--plot", metavar="FIG.png", help="also draw the events per site")
+    events.set_defaults(func=cmd_events)
+
+    timeline = commands.add_parser(
+        "timeline",
+        help="figure of one site's labels and confidence through one night (UT)",
+        description="Draw a site's labels through the night starting on --night: the 24 h "
+        "UT centred on local midnight.",
+    )
+    _store_arguments(timeline)
+    timeline.add_argument("--site", required=True, help="site code")
+    timeline.add_argument("--night", required=True, help="date the night starts, YYYY-MM-DD")
+    _usable_arguments(timeline)
+    timeline.add_argument(
+        "-o", "--output", required=True, help="figure to write (.png, .pdf, .svg)"
+    )
+    timeline.set_defaults(func=cmd_timeline)
+
+
+def _open(args: argparse.Namespace):
+    return auroradask.open_results(args.store, group=args.group)
+
+
+def cmd_occurrence(args: argparse.Namespace) -> int:
+    suffix = _suffix(args.output, (".csv", ".nc"), "--output")
+    if args.plot:
+        _suffix(args.plot, (".png", ".pdf", ".svg"), "--plot")
+    results = _open(args)
+    table = auroradask.occurrence(
+        results,
+        by=args.by,
+        freq=args.freq,
+        classes=_split(args.classes),
+        min_confidence=args.min_confidence,
+        exclude=_split(args.exclude),
+        smooth=_smooth(args.smooth),
+        altitude_km=args.altitude,
+        progress=not getattr(args, "quiet", False),
+    )
+    usable = int(table["usable"].sum())
+    if usable == 0:
+        raise ArgumentError(
+            f"store: no usable slot in {args.store} with these options (min-confidence "
+            f"{args.min_confidence}, exclude {args.exclude})"
+        )
+    if suffix == ".csv":
+        order = list(table["count"].dims)  # class first, then the groupings as given
+        table.to_dataframe(dim_order=order).reset_index().to_csv(args.output, index=False)
+    else:
+        table.to_netcdf(args.output)
+    hours = usable * 3 / 3600
+    print(
+        f"occurrence of {', '.join(map(str, table['class'].values))} by "
+        f"{args.by or '(all)'}{f' and {args.freq}' if args.freq else ''}: {usable} usable "
+        f"slots ({hours:.1f} h) -> {args.output}"
+    )
+    if args.plot:
+        dims = [d for d in table["count"].dims if d != "class"]
+        if not dims:
+            raise ArgumentError("--plot: the table has no grouping to plot (give --by or --freq)")
+        cls = str(table["class"].values[0]) if table.sizes["class"] == 1 else None
+        if cls is None:
+            names = list(map(str, table["class"].values))
+            cls = "pulsating" if "pulsating" in names else names[0]
+        x, y = dims[0], (dims[1] if len(dims) > 1 else None)
+        auroradask.plot_occurrence(table, cls, x=x, y=y).savefig(args.plot, dpi=120)
+        print(f"figure of {cls} -> {args.plot}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    _suffix(args.output, (".csv",), "--output")
+    if args.plot:
+        _suffix(args.plot, (".png", ".pdf", ".svg"), "--plot")
+    results = _open(args)
+    table = auroradask.events(
+        results,
+        args.cls,
+        min_duration=args.min_duration,
+        max_gap=args.max_gap,
+        min_confidence=args.min_confidence,
+        exclude=_split(args.exclude),
+        smooth=_smooth(args.smooth),
+        altitude_km=args.altitude,
+        progress=not getattr(args, "quiet", False),
+    )
+    written = table.assign(duration=table["duration"].dt.total_seconds())
+    written = written.rename(columns={"duration": "duration_s"})
+    written.to_csv(args.output, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    hours = table["duration"].sum() / pd.Timedelta(hours=1) if len(table) else 0.0
+    print(
+        f"{len(table)} events of {args.cls} at {table['site'].nunique()} sites, "
+        f"{hours:.1f} h in all -> {args.output}"
+    )
+    if args.plot:
+        auroradask.plot_events(table, sites=[str(s) for s in results["site"].values]).savefig(
+            args.plot, dpi=120
+        )
+        print(f"figure -> {args.plot}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    _suffix(args.output, (".png", ".pdf", ".svg"), "--output")
+    results = _open(args)
+    figure = auroradask.plot_timeline(
+        results,
+        args.site,
+        args.night,
+        smooth=_smooth(args.smooth),
+        min_confidence=args.min_confidence,
+        exclude=_split(args.exclude),
+    )
+    figure.savefig(args.output, dpi=120)
+    print(f"timeline of {args.site}, night of {args.night} -> {args.output}")
+    return 0

@@ -1,0 +1,174 @@
+"""``model convert|check|quantize``: bring a PyTorch, Keras or TensorFlow model, with numbers.
+
+Thin over :func:`auroradask.convert_model`, :func:`auroradask.check_model` and
+:func:`auroradask.quantize_model`; :func:`add_commands` adds ``auroradask model ...``.
+Frames come from a stream0 archive (``SOURCE --site --start --end``) or, by default, the
+bundled sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import auroradask
+
+from ..errors import ArgumentError
+from ..models._modeltools import CONVERT_TOLERANCE
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``model`` subcommand (``convert``, ``check``, ``quantize``) to ``commands``."""
+    model = commands.add_parser(
+        "model",
+        help="convert a PyTorch/Keras/TensorFlow model to ONNX, check it, quantise it to int8",
+        description="Bring your own model: convert it to ONNX with its model card, check it "
+        "on real frames, quantise it to int8; each step reports what changed.",
+    )
+    actions = model.add_subparsers(dest="model_command", required=True, parser_class=type(model))
+
+    convert = actions.add_parser(
+        "convert",
+        help="PyTorch / Keras / TensorFlow model → ONNX with its card, checked for agreement",
+        description="Convert SRC to ONNX, write the model card into it, run SRC and the ONNX "
+        "model on the same preprocessed frames, and refuse to write a model whose "
+        "probabilities differ by more than --tolerance (unless --force). SRC: a TorchScript "
+        "file (.pt/.pth/.ts), a torch.export file (.pt2), module:callable or file.py:callable "
+        "building a torch.nn.Module, a Keras .keras/.h5 file, or a TensorFlow SavedModel folder.",
+    )
+    convert.add_argument("src", help="the source model")
+    convert.add_argument("-o", "--out", required=True, metavar="model.onnx")
+    convert.add_argument(
+        "--classes", required=True, help="comma-separated class names, in output order"
+    )
+    convert.add_argument("--preset", default="themis-pa", help="preprocessing preset (themis-pa)")
+    convert.add_argument(
+        "--layout",
+        choices=("NCHW", "NHWC"),
+        help="the input layout SRC takes (default: NCHW for PyTorch, NHWC for Keras/TF)",
+    )
+    convert.add_argument(
+        "--logits", action="store_true", help="SRC outputs logits (no final softmax)"
+    )
+    convert.add_argument("--description", default="", help="free text for the model card")
+    convert.add_argument(
+        "--tolerance",
+        type=float,
+        default=CONVERT_TOLERANCE,
+        help=f"largest accepted probability difference (default {CONVERT_TOLERANCE:g})",
+    )
+    convert.add_argument(
+        "--force", action="store_true", help="write the model even if it disagrees"
+    )
+    convert.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    _add_frames_options(convert, "--frames", "frames to compare on")
+    convert.set_defaults(func=cmd_convert)
+
+    check = actions.add_parser(
+        "check",
+        help="card, graph inputs/outputs, preset, frames/s per core, label counts",
+        description="Describe MODEL and run it on real frames (default: the bundled sample).",
+    )
+    check.add_argument("model", help="ONNX model")
+    check.add_argument("--classes", help="comma-separated class names, overriding the card")
+    check.add_argument("--preset", help="preprocessing preset, overriding the card")
+    check.add_argument("--batch-size", type=int, default=32, help="frames per call (default 32)")
+    check.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (3)")
+    _add_frames_options(check, "--frames", "frames to run on")
+    check.set_defaults(func=cmd_check)
+
+    quantize = actions.add_parser(
+        "quantize",
+        help="static int8 quantisation calibrated on real frames, checked on held-out frames",
+        description="Quantise MODEL to int8 (onnxruntime static QDQ, per-channel weights), "
+        "calibrated on the first --frames valid frames of the calibration source; report "
+        "label agreement, largest probability difference and speed ratio on the others.",
+    )
+    quantize.add_argument("model", help="float ONNX model with a card")
+    quantize.add_argument("-o", "--out", required=True, metavar="model-int8.onnx")
+    quantize.add_argument(
+        "--frames",
+        dest="n_frames",
+        type=int,
+        default=40,
+        help="calibration frames, the first valid ones in time (default 40)",
+    )
+    quantize.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (3)")
+    _add_frames_options(quantize, "--calibration", "frames to calibrate and compare on")
+    quantize.set_defaults(func=cmd_quantize)
+
+
+def _add_frames_options(parser, flag: str, what: str) -> None:
+    group = parser.add_argument_group("frames")
+    group.add_argument(
+        flag,
+        dest="source",
+        metavar="SOURCE",
+        help=f"{what}: stream0 root, local path or fsspec URL, with --site --start --end "
+        "(default: the bundled sample, 120 real frames)",
+    )
+    group.add_argument("--site", action="append", help="site code, repeatable")
+    group.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
+    group.add_argument("--end", help="UT end (exclusive ISO time, or a date: that day)")
+    group.add_argument("--cache", help="local folder for copies of remote files")
+    group.add_argument(
+        "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
+    )
+
+
+def _frames(args: argparse.Namespace):
+    if args.source is None:
+        if args.site or args.start or args.end:
+            raise ArgumentError("frames: --site/--start/--end need a frames source")
+        return None
+    missing = [f"--{n}" for n in ("site", "start") if not getattr(args, n)]
+    if missing:
+        raise ArgumentError(f"frames: {' '.join(missing)} required with a frames source")
+    return auroradask.open_themis(
+        args.source, args.site, args.start, args.end or args.start[:10], cache=args.cache
+    )
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    report = auroradask.convert_model(
+        args.src,
+        args.out,
+        classes=args.classes.split(","),
+        preset=args.preset,
+        layout=args.layout,
+        outputs="logits" if args.logits else "probabilities",
+        description=args.description,
+        frames=_frames(args),
+        elevation=args.skymap or "circle",
+        tolerance=args.tolerance,
+        force=args.force,
+        opset=args.opset,
+    )
+    print(report.summary())
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    report = auroradask.check_model(
+        args.model,
+        _frames(args),
+        elevation=args.skymap or "circle",
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        classes=args.classes.split(",") if args.classes else None,
+        preset=args.preset,
+    )
+    print(report.summary())
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    report = auroradask.quantize_model(
+        args.model,
+        args.out,
+        calibration=_frames(args),
+        calibration_frames=args.n_frames,
+        elevation=args.skymap or "circle",
+        repeats=args.repeats,
+    )
+    print(report.summary())
+    return 0

@@ -1,0 +1,191 @@
+"""``auroradask quicklook | movie | montage``: see what the model saw.
+
+Thin over :func:`auroradask.quicklook`, :func:`auroradask.quicklooks`,
+:func:`auroradask.movie` and :func:`auroradask.class_montage`; :func:`add_commands` adds the
+subcommands to the ``auroradask`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import auroradask
+
+from ..errors import ArgumentError
+
+_FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``quicklook``, ``movie`` and ``montage`` subcommands to ``commands``."""
+    quick = commands.add_parser(
+        "quicklook",
+        help="keogram, labels and confidence of a night (a figure, or a folder of them)",
+        description="Draw a site's night: the keogram (stored with the results, else computed "
+        "from --source) over the label strip and the confidence, in UT. With -o FIG.png: one "
+        "site and night. With -o FOLDER: every site and night with data (or those given), "
+        "plus FOLDER/index.html to page through them.",
+    )
+    quick.add_argument("store", help="results store: path or fsspec URL")
+    quick.add_argument("--group", help="group inside the store")
+    quick.add_argument("--source", help="stream0 archive to compute keograms the store lacks")
+    quick.add_argument("--site", action="append", help="site code (repeatable in the folder form)")
+    quick.add_argument(
+        "--night", action="append", help="date the night starts, YYYY-MM-DD (repeatable)"
+    )
+    quick.add_argument("--skymap", help="skymap .sav: keogram along the meridian, in elevation")
+    quick.add_argument(
+        "--span",
+        choices=("written", "night"),
+        default="written",
+        help="time axis: the written slots (default) or the whole 24 h",
+    )
+    quick.add_argument("-o", "--output", required=True, help="FIG.png|.pdf|.svg, or a FOLDER")
+    quick.set_defaults(func=cmd_quicklook)
+
+    film = commands.add_parser(
+        "movie",
+        help="a video of the frames with labels, beside the keogram with a cursor",
+        description="Encode a site's frames from --start to --end as a video (H.264 by "
+        "ffmpeg from imageio-ffmpeg): each frame with its time, label and confidence (from "
+        "--store) beside the keogram of the interval with a moving cursor. Frames are read "
+        "and drawn in parallel, encoded in order.",
+    )
+    film.add_argument("--source", required=True, help="stream0 root: local path or fsspec URL")
+    film.add_argument("--site", required=True, help="site code")
+    film.add_argument("--start", required=True, help="UT start (ISO time)")
+    film.add_argument("--end", required=True, help="UT end (exclusive ISO time, or a date)")
+    film.add_argument("--store", help="results store: labels, confidence, stored keogram")
+    film.add_argument("--group", help="group inside the store")
+    film.add_argument(
+        "--speedup", type=float, default=60.0, help="times faster than real time (default 60)"
+    )
+    film.add_argument("--height", type=int, default=512, help="pixels, multiple of 16")
+    film.add_argument("--skymap", help="skymap .sav: keogram along the geographic meridian")
+    film.add_argument(
+        "--chunk-minutes",
+        type=int,
+        default=2,
+        help="minute files read per task (default 2: 40 frames, bounded memory)",
+    )
+    film.add_argument("-o", "--output", required=True, metavar="night.mp4")
+    film.set_defaults(func=cmd_movie)
+
+    grid = commands.add_parser(
+        "montage",
+        help="a grid of frames the model gave one class (random, most or least confident)",
+        description="Pick frames that the store labelled --class and draw them in a grid, "
+        "reading only those frames from --source.",
+    )
+    grid.add_argument("store", help="results store: path or fsspec URL")
+    grid.add_argument("--group", help="group inside the store")
+    grid.add_argument("--source", required=True, help="stream0 archive holding the frames")
+    grid.add_argument("--class", dest="cls", required=True, help="class name")
+    grid.add_argument("-n", type=int, default=32, help="frames (default 32)")
+    grid.add_argument(
+        "--pick", choices=("random", "most", "least"), default="random", help="(default random)"
+    )
+    grid.add_argument("--seed", type=int, default=0, help="for --pick random (default 0)")
+    grid.add_argument("--site", action="append", help="only these sites (repeatable)")
+    grid.add_argument("--min-confidence", type=float, help="only frames at least this confident")
+    grid.add_argument("--columns", type=int, default=8, help="tiles per row (default 8)")
+    grid.add_argument("-o", "--output", required=True, help="figure (.png, .pdf, .svg)")
+    grid.set_defaults(func=cmd_montage)
+
+
+def _keogram_options(args: argparse.Namespace) -> dict:
+    return {"skymap": args.skymap} if args.skymap else {}
+
+
+def cmd_quicklook(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    options = {"span": args.span, **_keogram_options(args)}
+    if out.suffix.lower() in _FIGURE_SUFFIXES:
+        if not args.site or len(args.site) != 1 or not args.night or len(args.night) != 1:
+            raise ArgumentError(
+                "--site, --night: a figure (-o FIG.png) shows one site and one night; give a "
+                "folder as -o for several"
+            )
+        auroradask.quicklook(
+            args.store,
+            site=args.site[0],
+            night=args.night[0],
+            source=args.source,
+            group=args.group,
+            path=out,
+            **options,
+        )
+        print(f"quicklook of {args.site[0]}, night of {args.night[0]} -> {out}")
+        return 0
+    if out.suffix:
+        raise ArgumentError(
+            f"--output: {str(out)!r} must end in .png, .pdf or .svg, or be a folder"
+        )
+    count = 0
+
+    def progress(site, night, path):
+        nonlocal count
+        count += 1
+        print(f"{site} {night} -> {path}", file=sys.stderr)
+
+    index = auroradask.quicklooks(
+        args.store,
+        out,
+        sites=args.site,
+        nights=args.night,
+        source=args.source,
+        group=args.group,
+        progress=progress,
+        **options,
+    )
+    print(f"{count} quicklooks -> {out}; open {index}")
+    return 0
+
+
+def cmd_movie(args: argparse.Namespace) -> int:
+    frames = auroradask.open_themis(
+        args.source, args.site, args.start, args.end, chunk_minutes=args.chunk_minutes
+    )
+    total = frames.sizes["time"]
+
+    def progress(written):
+        print(f"\r{written} video frames", end="", file=sys.stderr, flush=True)
+
+    info = auroradask.movie(
+        frames,
+        args.output,
+        results=args.store,
+        group=args.group,
+        speedup=args.speedup,
+        height=args.height,
+        progress=progress,
+        **_keogram_options(args),
+    )
+    print(file=sys.stderr)
+    print(
+        f"{info.data_frames} of {total} slots as {info.frames} video frames "
+        f"({info.size[0]}x{info.size[1]}, {info.fps:g} fps) -> {info.path}"
+    )
+    return 0
+
+
+def cmd_montage(args: argparse.Namespace) -> int:
+    if Path(args.output).suffix.lower() not in _FIGURE_SUFFIXES:
+        raise ArgumentError(f"--output: {args.output!r} must end in .png, .pdf or .svg")
+    auroradask.class_montage(
+        args.store,
+        args.source,
+        args.cls,
+        n=args.n,
+        pick=args.pick,
+        seed=args.seed,
+        sites=args.site,
+        min_confidence=args.min_confidence,
+        columns=args.columns,
+        group=args.group,
+        path=args.output,
+    )
+    print(f"{args.pick} frames labelled {args.cls} -> {args.output}")
+    return 0

@@ -1,0 +1,22 @@
+"""Finding and reading frames and label files: the archive listing (any fsspec URL,
+``_archive``), THEMIS stream0 minute files (``_stream0``), NASA level-1 CDF hour files
+(``_cdf``), folders of images (``_images``), the site table (``_sites``), the published
+classifier's text files (``_textfiles``), and the bundled sample (``_bundled``).
+"""
+
+from ._archive import open_archive
+from ._bundled import sample_archive
+from ._cdf import open_themis_cdf
+from ._images import open_images
+from ._stream0 import open_themis
+from ._textfiles import export_text, import_text
+
+__all__ = [
+    "export_text",
+    "import_text",
+    "open_archive",
+    "open_images",
+    "open_themis",
+    "open_themis_cdf",
+    "sample_archive",
+]

@@ -1,0 +1,23 @@
+"""Looking at what the model saw: figures of the analysis (``_plots``), keograms
+(``_keogram``), quicklooks (``_quicklook``), movies (``_movie``) and montages
+(``_montage``).
+"""
+
+from ._keogram import keogram
+from ._montage import class_montage, montage
+from ._movie import MovieInfo, movie
+from ._plots import plot_events, plot_occurrence, plot_timeline
+from ._quicklook import quicklook, quicklooks
+
+__all__ = [
+    "class_montage",
+    "keogram",
+    "montage",
+    "movie",
+    "MovieInfo",
+    "plot_events",
+    "plot_occurrence",
+    "plot_timeline",
+    "quicklook",
+    "quicklooks",
+]

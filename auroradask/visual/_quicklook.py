@@ -1,0 +1,507 @@
+"""Nightly quicklooks: the keogram over the label strip and the confidence, per site and night.
+
+A quicklook is what a user checks a classifier with: the sky (a keogram, so the whole night
+fits one figure) and the labels on the same UT axis, with "no data" never drawn as "no
+aurora". The keogram comes from the store when ``classify`` stored one (no pass over the raw
+archive), else it is computed from the frames of ``source`` for the night's written span.
+:func:`quicklooks` draws every (site, night) of a store into a folder with a static
+``index.html`` that pages through nights and sites (no server needed).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._schema import OK, SLOT
+from ..analysis._analysis import _check_site, _classes, _site_coord, usable
+from ..errors import ArgumentError
+from ..io._stream0 import open_themis
+from ..store import open_results
+from ._keogram import KEOGRAM, keogram, keogram_axis
+from ._plots import _UNUSABLE, _UNWRITTEN, _class_colors, _figure, night_window
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Slots per hour: the unit in which :func:`nights_written` looks for written data.
+_HOUR_SLOTS = 3600 // int(pd.Timedelta(SLOT).total_seconds())
+#: Keogram pixels (values) that are not a frame: no frame in the slot, or not written.
+_NO_FRAME_COLOR = "#f3e6d0"
+
+
+def _results(store: Any, group: str | None) -> xr.Dataset:
+    if isinstance(store, xr.Dataset):
+        return store
+    if isinstance(store, str | os.PathLike):
+        return open_results(store, group=group)
+    raise ArgumentError(
+        f"store: expected a results store (path or URL) or dataset, got {type(store).__name__}"
+    )
+
+
+def _frames(source: Any, site: str, start: pd.Timestamp, end: pd.Timestamp) -> xr.Dataset:
+    """Frames of one site over [start, end) from an archive path/URL or a frames dataset."""
+    if isinstance(source, xr.Dataset):
+        if site not in [str(s) for s in source["site"].values]:
+            raise ArgumentError(f"source: the frames have no site {site!r}")
+        return source.sel(site=[site]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
+
+    return open_themis(source, site, start, end)
+
+
+def night_keogram(
+    results: xr.Dataset,
+    site: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    source: Any = None,
+    **keogram_options: Any,
+) -> xr.DataArray | None:
+    """The keogram of ``site`` over [start, end): stored in ``results`` if it is there, else
+    computed from ``source`` (an archive or frames dataset), else None. Computed (numpy)."""
+    if KEOGRAM in results and not keogram_options:
+        keo = results[KEOGRAM].isel(site=_check_site(results, site))
+        return keo.sel(time=slice(start, end - pd.Timedelta(SLOT))).compute()
+    if source is None:
+        return None
+    frames = _frames(source, site, start, end)
+    return keogram(frames, **keogram_options).isel(site=0).compute()
+
+
+def quicklook(
+    store: str | os.PathLike | xr.Dataset,
+    *,
+    site: str,
+    night: Any,
+    source: Any = None,
+    path: str | os.PathLike | None = None,
+    group: str | None = None,
+    span: str = "written",
+    contrast: tuple[float, float] = (1, 99),
+    min_confidence: float | None = None,
+    exclude: str | Iterable[str] | None = None,
+    dpi: int = 110,
+    **keogram_options: Any,
+) -> Figure:
+    """One site's night at a glance: keogram, label strip and confidence on one UT axis.
+
+    Parameters
+    ----------
+    store
+        A results store (path or URL) or a results dataset.
+    site
+        Site code.
+    night
+        The date on which the night starts (``"2014-03-09"``): the 24 h UT centred on local
+        midnight, as :func:`auroradask.plot_timeline`.
+    source
+        Where to read frames when the store holds no keogram: a stream0 archive (path or
+        URL) or a frames dataset. Without it and without a stored keogram, the keogram panel
+        says so and the labels are drawn alone.
+    path
+        Also save the figure there (``.png``, ``.pdf``, ``.svg``).
+    group
+        Group inside the store.
+    span
+        ``"written"`` (default): the time axis covers the night's written slots (rounded out
+        to 10 minutes, or to a minute when they span less than 2 h); ``"night"``: the whole 24 h window.
+    contrast
+        Percentiles of the keogram's counts (over its frames in the span) mapped to black
+        and white: raw counts span 3,000 to 65,535 and one bright moment would darken the rest.
+    min_confidence, exclude
+        What counts as usable (as for :func:`auroradask.occurrence`); unusable written slots
+        are grey in the label strip, unwritten ones white.
+    dpi
+        Resolution of the saved figure.
+    **keogram_options
+        Passed to :func:`auroradask.keogram` when the keogram is computed from ``source``
+        (``skymap=``, ``direction=``, ...); given, they also override a stored keogram.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ArgumentError
+        For an unknown site, a date that cannot be read, or a night with nothing written.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if span not in ("written", "night"):
+        raise ArgumentError(f"span: expected 'written' or 'night', got {span!r}")
+    lo_pct, hi_pct = _check_contrast(contrast)
+    results = _results(store, group)
+    row = _check_site(results, site)
+    classes = _classes(results)
+    lon = _site_coord(results, "longitude")[row]
+    start, end = night_window(night, lon)
+    one = results.isel(site=[row]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
+    status = one["frame_status"].values[0] if one.sizes["time"] else np.zeros(0, np.int8)
+    written = status >= 0
+    if not written.any():
+        raise ArgumentError(
+            f"night: nothing of site {site!r} was written in {start} to {end} UT (night of "
+            f"{pd.Timestamp(night).date()})"
+        )
+    times = one["time"].values
+    if span == "written":
+        first, last = times[written][0], times[written][-1]
+        unit = (
+            "1min" if pd.Timestamp(last) - pd.Timestamp(first) < pd.Timedelta(hours=2) else "10min"
+        )
+        t0 = max(pd.Timestamp(first).floor(unit), start)
+        t1 = min((pd.Timestamp(last) + pd.Timedelta(SLOT)).ceil(unit), end)
+        if t1 <= pd.Timestamp(last):
+            t1 = pd.Timestamp(last) + pd.Timedelta(SLOT)
+    else:
+        t0, t1 = start, end
+    inside = (times >= t0.to_datetime64()) & (times < t1.to_datetime64())
+    one = one.isel(time=np.flatnonzero(inside))
+    times, status, written = times[inside], status[inside], written[inside]
+    ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
+    label = np.where(ok, one["label"].values[0], -1)
+    confidence = one["confidence"].values[0]
+
+    # the strip and the keogram cover the whole span: slots outside the dataset are unwritten
+    grid = np.arange(t0.to_datetime64(), t1.to_datetime64(), SLOT).astype("datetime64[ns]")
+    where = np.searchsorted(grid, times)
+    n = len(classes)
+    code = np.full(len(grid), n + 1, dtype=np.int64)
+    code[where] = np.where(label >= 0, label, np.where(written, n, n + 1))
+
+    keo = night_keogram(results, site, t0, t1, source, **keogram_options)
+    fig = _figure(11, 6.2)
+    keo_ax, strip, conf_ax = fig.subplots(3, 1, sharex=True, height_ratios=[5, 0.6, 1.8])
+    x0, x1 = mdates.date2num(t0), mdates.date2num(t1)
+    if keo is not None:
+        _draw_keogram(fig, keo_ax, keo, grid, one, (x0, x1), (lo_pct, hi_pct))
+    else:
+        keo_ax.set_facecolor(_NO_FRAME_COLOR)
+        keo_ax.text(
+            0.5,
+            0.5,
+            "no keogram: the store holds none; give source= (the archive) to compute it",
+            transform=keo_ax.transAxes,
+            ha="center",
+            va="center",
+        )
+        keo_ax.set_yticks([])
+    colors = _class_colors(n)
+    strip.imshow(
+        code[None, :],
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap([*colors, _UNUSABLE, _UNWRITTEN]),
+        vmin=-0.5,
+        vmax=n + 1.5,
+        extent=(x0, x1, 0, 1),
+    )
+    strip.set_yticks([])
+    strip.set_ylabel("label", rotation=0, ha="right", va="center")
+    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes, strict=True)]
+    handles += [
+        Patch(facecolor=_UNUSABLE, label="not usable"),
+        Patch(facecolor=_UNWRITTEN, edgecolor="black", label="not written"),
+        Patch(facecolor=_NO_FRAME_COLOR, edgecolor="black", label="no frame (keogram)"),
+    ]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    for k in range(n):
+        mine = label == k
+        if mine.any():
+            conf_ax.plot(mdates.date2num(times[mine]), confidence[mine], ".", ms=2, color=colors[k])
+    conf_ax.set_ylim(0, 1.05)
+    conf_ax.set_yticks([0, 0.5, 1])
+    conf_ax.set_ylabel("confidence")
+    conf_ax.grid(alpha=0.3)
+    conf_ax.set_xlim(x0, x1)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
+    conf_ax.xaxis.set_major_locator(locator)
+    conf_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    conf_ax.set_xlabel(f"UT, {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M}")
+    counts = {c: int((label == k).sum()) for k, c in enumerate(classes) if (label == k).any()}
+    hours = (status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
+    keo_ax.set_title(
+        f"{site}: night of {pd.Timestamp(night).date()}, {hours:.2f} h of frames; "
+        + ", ".join(f"{c} {v}" for c, v in counts.items()),
+        fontsize=10,
+    )
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def _check_contrast(contrast: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in contrast)
+    except (TypeError, ValueError):
+        raise ArgumentError(
+            f"contrast: expected two percentiles (1, 99), got {contrast!r}"
+        ) from None
+    if not 0 <= lo < hi <= 100:
+        raise ArgumentError(f"contrast: expected 0 <= low < high <= 100, got {contrast!r}")
+    return lo, hi
+
+
+def keogram_image(
+    keo: xr.DataArray, grid: np.ndarray, status: xr.DataArray | None = None
+) -> np.ndarray:
+    """``(rows, len(grid))`` float counts of a one-site keogram on the slot grid, NaN where
+    there is no frame (slot outside the keogram, or ``frame_status`` not ok)."""
+    values = np.asarray(keo.values, dtype=np.float32)
+    times = keo["time"].values
+    good = values.max(axis=-1) > 0  # a slot without a frame is all zeros
+    if "frame_status" in keo.coords:
+        good &= keo["frame_status"].values == OK
+    if status is not None:
+        st = status.reindex(time=times, fill_value=-1).values
+        good &= st == OK
+    image = np.full((values.shape[-1], len(grid)), np.nan, dtype=np.float32)
+    where = np.searchsorted(grid, times)
+    inside = (where < len(grid)) & (grid[np.minimum(where, len(grid) - 1)] == times)
+    keep = inside & good
+    image[:, where[keep]] = values[keep].T
+    return image
+
+
+def _draw_keogram(fig, ax, keo, grid, one, xlim, contrast) -> None:
+    image = keogram_image(keo, grid, one["frame_status"].isel(site=0))
+    finite = image[np.isfinite(image)]
+    if finite.size:
+        vmin, vmax = np.percentile(finite, contrast)
+        vmax = max(vmax, vmin + 1)
+    else:
+        vmin, vmax = 0, 1
+    from matplotlib import colormaps
+
+    cmap = colormaps["gray"].with_extremes(bad=_NO_FRAME_COLOR)
+    n = image.shape[0]
+    shown = ax.imshow(
+        np.ma.masked_invalid(image),
+        aspect="auto",
+        interpolation="antialiased",
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        extent=(xlim[0], xlim[1], n - 0.5, -0.5),  # keogram_row 0 (north or east) on top
+    )
+    axis = keogram_axis(keo)
+    ax.set_yticks(axis["ticks"])
+    ax.set_yticklabels(axis["ticklabels"], fontsize=8)
+    ax.set_ylabel(axis["label"])
+    first, last = axis["ends"]
+    for y, text, va in ((0.99, first, "top"), (0.01, last, "bottom")):
+        ax.text(
+            1.005, y, text, transform=ax.transAxes, ha="left", va=va, fontsize=11, weight="bold"
+        )
+    colorbar = fig.colorbar(shown, ax=ax, pad=0.03, fraction=0.03)
+    colorbar.set_label(f"counts ({contrast[0]:g}–{contrast[1]:g} %)", fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)
+
+
+# ----------------------------------------------------------------------------- many nights
+
+
+def nights_written(results: xr.Dataset, site: str) -> list[str]:
+    """The nights (dates they start on, ``YYYY-MM-DD``) in which ``site`` has written slots.
+
+    Computed hour by hour from ``frame_status`` chunk by chunk, so a store of years is never
+    loaded whole.
+    """
+    row = _check_site(results, site)
+    status = results["frame_status"].isel(site=row).data
+    if not isinstance(status, da.Array):
+        status = da.from_array(np.asarray(status))
+    n = status.shape[0]
+    pad = (-n) % _HOUR_SLOTS
+    written = status >= 0
+    if pad:
+        written = da.concatenate([written, da.zeros(pad, dtype=bool)])
+    hourly = written.reshape(-1, _HOUR_SLOTS).any(axis=1).compute()
+    times = results["time"].values
+    lon = _site_coord(results, "longitude")[row]
+    offset = pd.Timedelta(hours=round(0.0 if not np.isfinite(lon) else -float(lon) / 15.0))
+    nights = set()
+    for k in np.flatnonzero(hourly):
+        first = pd.Timestamp(times[k * _HOUR_SLOTS])
+        last = pd.Timestamp(times[min((k + 1) * _HOUR_SLOTS, n) - 1])
+        for t in (first, last):
+            nights.add((t - pd.Timedelta(hours=12) - offset).floor("D").strftime("%Y-%m-%d"))
+    return sorted(nights)
+
+
+def quicklooks(
+    store: str | os.PathLike | xr.Dataset,
+    folder: str | os.PathLike,
+    *,
+    sites: str | Sequence[str] | None = None,
+    nights: Sequence[Any] | None = None,
+    source: Any = None,
+    group: str | None = None,
+    progress: Any = None,
+    **options: Any,
+) -> Path:
+    """Draw the quicklook of every (site, night) with data into ``folder``, and an index.
+
+    Writes ``folder/<site>/<site>_<YYYY-MM-DD>.png`` per site and night, and
+    ``folder/index.html``: a static page (no server, no network) with a viewer that pages
+    through nights (←/→) and sites (↑/↓) and a table linking every figure.
+
+    Parameters
+    ----------
+    store, source, group
+        As for :func:`quicklook`.
+    folder
+        Output folder (created).
+    sites
+        Sites to draw (default: all of the store's).
+    nights
+        Nights to draw (default: every night with written slots, per site).
+    progress
+        Called with ``(site, night, path)`` after each figure.
+    **options
+        Passed to :func:`quicklook`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``index.html``.
+    """
+    results = _results(store, group)
+    all_sites = [str(s) for s in results["site"].values]
+    if sites is None:
+        chosen = all_sites
+    else:
+        chosen = [sites] if isinstance(sites, str) else list(sites)
+        for s in chosen:
+            _check_site(results, s)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    figures: list[dict[str, str]] = []
+    for site in chosen:
+        wanted = (
+            nights_written(results, site)
+            if nights is None
+            else [pd.Timestamp(n).strftime("%Y-%m-%d") for n in nights]
+        )
+        for night in wanted:
+            relative = f"{site}/{site}_{night}.png"
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fig = quicklook(results, site=site, night=night, source=source, **options)
+            except ArgumentError as error:
+                if "nothing of site" in str(error):  # an edge hour of another night
+                    continue
+                raise
+            fig.savefig(target, dpi=options.get("dpi", 110))
+            figures.append({"site": site, "night": night, "file": relative})
+            if progress is not None:
+                progress(site, night, target)
+    index = folder / "index.html"
+    index.write_text(index_html(figures, title=_title(results)), encoding="utf-8")
+    return index
+
+
+def _title(results: xr.Dataset) -> str:
+    model = results.attrs.get("model_file") or results.attrs.get("model") or ""
+    return f"auroradask quicklooks{f' ({model})' if model else ''}"
+
+
+def index_html(figures: list[dict[str, str]], *, title: str = "auroradask quicklooks") -> str:
+    """A static page paging through quicklooks: a viewer (night ←/→, site ↑/↓ or the
+    buttons) over a table of nights × sites linking every figure, which works without
+    JavaScript too. ``figures``: ``{"site", "night", "file"}`` with paths relative to it."""
+    sites = sorted({f["site"] for f in figures})
+    nights = sorted({f["night"] for f in figures})
+    by_key = {(f["night"], f["site"]): f["file"] for f in figures}
+    rows = []
+    for night in nights:
+        cells = []
+        for site in sites:
+            file = by_key.get((night, site))
+            cells.append(
+                f'<td><a href="{html.escape(file)}">{html.escape(site)}</a></td>'
+                if file
+                else "<td></td>"
+            )
+        rows.append(f"<tr><th>{html.escape(night)}</th>{''.join(cells)}</tr>")
+    header = "".join(f"<th>{html.escape(s)}</th>" for s in sites)
+    data = json.dumps(figures)
+    esc_title = html.escape(title)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc_title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1em; }}
+#viewer img {{ max-width: 100%; border: 1px solid #ccc; }}
+#bar button, #bar select {{ font-size: 1em; margin-right: .4em; }}
+table {{ border-collapse: collapse; margin-top: 1em; }}
+td, th {{ border: 1px solid #ddd; padding: .2em .5em; }}
+</style></head>
+<body>
+<h1>{esc_title}</h1>
+<p>{len(figures)} quicklooks, {len(nights)} nights, {len(sites)} sites.
+Keys: &larr;/&rarr; night, &uarr;/&darr; site.</p>
+<div id="viewer" hidden>
+<div id="bar"><button id="prev">&larr; night</button><button id="next">night &rarr;</button>
+<select id="site"></select><select id="night"></select> <span id="where"></span></div>
+<a id="link"><img id="image" alt="quicklook"></a>
+</div>
+<table><tr><th>night</th>{header}</tr>
+{chr(10).join(rows)}
+</table>
+<script>
+const figures = {data};
+const sites = [...new Set(figures.map(f => f.site))].sort();
+const nights = [...new Set(figures.map(f => f.night))].sort();
+const file = (n, s) => (figures.find(f => f.night === n && f.site === s) || {{}}).file;
+let site = sites[0], night = nights[0];
+const $ = id => document.getElementById(id);
+for (const s of sites) $("site").add(new Option(s, s));
+for (const n of nights) $("night").add(new Option(n, n));
+function nightsOf(s) {{ return nights.filter(n => file(n, s)); }}
+function show() {{
+  if (!file(night, site)) night = nightsOf(site)[0];
+  const f = file(night, site);
+  $("image").src = f; $("link").href = f; $("site").value = site; $("night").value = night;
+  const mine = nightsOf(site);
+  $("where").textContent = `night ${{mine.indexOf(night) + 1}} of ${{mine.length}} at ${{site}}`;
+  location.hash = `${{site}}/${{night}}`;
+}}
+function step(d) {{
+  const mine = nightsOf(site); const i = mine.indexOf(night) + d;
+  if (i >= 0 && i < mine.length) {{ night = mine[i]; show(); }}
+}}
+function stepSite(d) {{
+  const i = sites.indexOf(site) + d;
+  if (i >= 0 && i < sites.length) {{ site = sites[i]; show(); }}
+}}
+$("prev").onclick = () => step(-1); $("next").onclick = () => step(1);
+$("site").onchange = e => {{ site = e.target.value; show(); }};
+$("night").onchange = e => {{ night = e.target.value; show(); }};
+document.onkeydown = e => {{
+  const k = {{ArrowLeft: () => step(-1), ArrowRight: () => step(1),
+             ArrowUp: () => stepSite(-1), ArrowDown: () => stepSite(1)}}[e.key];
+  if (k) {{ k(); e.preventDefault(); }}
+}};
+if (figures.length) {{
+  const [s, n] = location.hash.slice(1).split("/");
+  if (sites.includes(s)) site = s;
+  if (nights.includes(n)) night = n;
+  $("viewer").hidden = false; show();
+}}
+</script>
+</body></html>
+"""

@@ -1,0 +1,271 @@
+"""import_text: the published text format onto the store's 3-s slot grid, and back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+
+import auroradask
+from auroradask._schema import DAY_SLOTS, FRAME_MISSING, NOT_WRITTEN, OK
+from auroradask.errors import ArgumentError, InputDataError, SourceNotFoundError
+from tests.support.textfiles import (
+    HAND_CLASSES,
+    HAND_FILES,
+    PRODUCER,
+    data_rows,
+    hand_archive,
+    realistic_archive,
+    write_classifications,
+)
+
+
+def slot(day: str, hhmmss: str) -> int:
+    """Index on the import's time axis (which starts on 2014-03-10) of a time's 3-s slot."""
+    t = pd.Timestamp(f"{day} {hhmmss}") - pd.Timestamp("2014-03-10")
+    return int(t.total_seconds()) // 3
+
+
+def test_rows_out_of_order_land_in_their_slots(tmp_path):
+    hand_archive(tmp_path)
+    results = auroradask.import_text(tmp_path)
+    assert list(results["class"].values) == list(HAND_CLASSES)  # from the pairs, by index
+    assert list(results["site"].values) == ["fsmi", "gill"]
+    assert results.sizes["time"] == 2 * DAY_SLOTS
+    assert results["time"].values[0] == np.datetime64("2014-03-10T00:00")
+    assert isinstance(results["label"].data, da.Array)
+    assert results["label"].data.chunks == ((1, 1), (DAY_SLOTS, DAY_SLOTS))
+    assert results["probability"].data.chunks[:2] == ((1, 1), (DAY_SLOTS, DAY_SLOTS))
+
+    got = results.sel(site="gill").compute()
+    for hhmmss, index, name, confidence in HAND_FILES[("gill", "20140310")]:
+        i = slot("20140310", hhmmss)
+        assert got["label"].values[i] == index and HAND_CLASSES[index] == name
+        assert got["confidence"].values[i] == np.float32(confidence)
+        assert got["timestamp"].values[i] == np.datetime64(f"2014-03-10T{hhmmss}", "ns")
+        assert got["frame_status"].values[i] == OK
+    assert got["time"].values[slot("20140310", "06:00:04")] == np.datetime64("2014-03-10T06:00:03")
+    assert (got["label"].values >= 0).sum() == 6
+    assert np.isnan(got["probability"].values).all()
+    # no row: frame_missing on a day with a file (the empty file's day too)
+    assert (got["frame_status"].values == FRAME_MISSING).sum() == 2 * DAY_SLOTS - 6
+    assert np.isnat(got["timestamp"].values[got["label"].values < 0]).all()
+    assert np.isnan(got["confidence"].values[got["label"].values < 0]).all()
+
+    fsmi = results.sel(site="fsmi").compute()
+    day2 = fsmi["frame_status"].values[DAY_SLOTS:]
+    assert (day2 == NOT_WRITTEN).all()  # the missing site-day
+    assert (fsmi["label"].values >= 0).sum() == 3
+    assert fsmi["latitude"].values == pytest.approx(60.017)
+
+
+def test_attributes_say_the_results_were_imported(tmp_path):
+    hand_archive(tmp_path)
+    results = auroradask.import_text(str(tmp_path))
+    files = json.loads(results.attrs["import_files"])
+    assert len(files) == 3
+    for entry in files:
+        data = open(entry["file"], "rb").read()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["producer"] == PRODUCER
+    assert sorted(e["rows"] for e in files) == [0, 3, 6]
+    assert json.loads(results.attrs["import_producers"]) == [PRODUCER]
+    assert results.attrs["model_file"] == PRODUCER
+    sha = hashlib.sha256(PRODUCER.encode()).hexdigest()
+    assert results.attrs["model_sha256"] == f"imported-text:{sha}"
+    assert results.attrs["preset"] == "imported-text"
+    assert "unknown" in results["probability"].attrs["comment"]
+
+
+def test_an_empty_file_alone_needs_the_classes(tmp_path):
+    write_classifications(tmp_path, "gill", "20140311", [], header=False)
+    with pytest.raises(InputDataError, match="classes="):
+        auroradask.import_text(tmp_path)
+    results = auroradask.import_text(tmp_path, classes=HAND_CLASSES).compute()
+    assert (results["label"].values == -1).all()
+    assert (results["frame_status"].values == FRAME_MISSING).all()
+
+
+def exported_file(root, site: str, day: str):
+    return root / day[:4] / day[4:6] / day[6:] / f"{day}_{site}_classifications.txt"
+
+
+def test_round_trip_gives_the_same_rows_sorted(tmp_path):
+    hand_archive(tmp_path / "in")
+    store = tmp_path / "imported.zarr"
+    auroradask.to_zarr(auroradask.import_text(tmp_path / "in"), store)
+    written = auroradask.export_text(auroradask.open_results(store), tmp_path / "out")
+    assert len(written) == 2  # the empty day has no classified frame: no file
+    for (site, day), rows in HAND_FILES.items():
+        if not rows:
+            continue
+        (original,) = (tmp_path / "in").glob(f"**/{day}_{site}_*_classifications.txt")
+        exported = exported_file(tmp_path / "out", site, day)
+        assert (
+            exported.read_text().splitlines()[3] == "date,time,prediction,prediction_str,confidence"
+        )
+        assert data_rows(exported) == sorted(data_rows(original))
+        assert data_rows(original) != sorted(data_rows(original))  # it was out of order
+
+
+def test_realistic_files_round_trip(tmp_path):
+    written = realistic_archive(tmp_path / "in")
+    store = tmp_path / "imported.zarr"
+    auroradask.to_zarr(auroradask.import_text(tmp_path / "in"), store)
+    auroradask.export_text(auroradask.open_results(store), tmp_path / "out")
+    for (site, day), table in written.items():
+        (original,) = (tmp_path / "in").glob(f"**/{day}_{site}_*_classifications.txt")
+        exported = exported_file(tmp_path / "out", site, day)
+        if table.empty:
+            assert not exported.exists()
+            continue
+        assert data_rows(exported) == sorted(data_rows(original))
+
+
+def test_an_import_store_resumes_and_extends_but_refuses_another_producer(tmp_path):
+    first = tmp_path / "first"
+    write_classifications(first, "gill", "20140310", HAND_FILES[("gill", "20140310")])
+    store = tmp_path / "s.zarr"
+    summary = auroradask.to_zarr(auroradask.import_text(first), store)
+    assert summary.written == DAY_SLOTS
+    again = auroradask.to_zarr(auroradask.import_text(first), store)
+    assert again.written == 0 and again.skipped == DAY_SLOTS
+
+    later = tmp_path / "later"
+    write_classifications(later, "gill", "20140311", [("01:00:00", 0, "no_aurora", 0.5)])
+    write_classifications(later, "fsmi", "20140311", [("02:00:00", 2, "other_aurora", 0.7)])
+    auroradask.to_zarr(auroradask.import_text(later, classes=HAND_CLASSES), store)
+    stored = auroradask.open_results(store)
+    assert list(stored["site"].values) == ["gill", "fsmi"]
+    assert stored.sizes["time"] == 2 * DAY_SLOTS
+    labels = stored["label"].values
+    assert (labels >= 0).sum() == 8
+    assert labels[1, slot("20140311", "02:00:00")] == 2
+
+    other = tmp_path / "other"
+    write_classifications(
+        other, "gill", "20140312", [("01:00:00", 0, "no_aurora", 0.5)], producer="another model"
+    )
+    with pytest.raises(auroradask.StoreError, match="another model"):
+        auroradask.to_zarr(auroradask.import_text(other, classes=HAND_CLASSES), store)
+
+
+def test_files_are_read_again_when_computed_and_checked(tmp_path):
+    path = write_classifications(tmp_path, "gill", "20140310", [("06:00:00", 0, "a", 0.5)])
+    results = auroradask.import_text(tmp_path)
+    path.write_text(path.read_text().replace("0.5000", "0.6000"))
+    with pytest.raises(InputDataError, match="changed since"):
+        results.compute()
+
+
+BAD = "date,time,prediction,prediction_str,confidence"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("20140310_gill_x_classifications.txt", "# c\n\ndate,time,label\n", "expected the header"),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"# c\n\n{BAD}\n20140310,6:00,0,a,0.5\n",
+            ":4: cannot read",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,0,a,1.5\n",
+            ":2: cannot read",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,x,a,0.5\n",
+            "cannot read",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140311,06:00:00,0,a,0.5\n",
+            "not the file's day",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,0,a,0.5\n20140310,06:00:02,0,a,0.5\n",
+            "same 3-s slot",
+        ),
+        ("20140310_Gill_x_classifications.txt", f"{BAD}\n", "not a site code"),
+        ("20141310_gill_x_classifications.txt", f"{BAD}\n", "not a YYYYMMDD date"),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,0,a,0.5\n20140310,06:00:03,0,b,0.5\n",
+            "class index 0 has several names",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,1,b,0.5\n",
+            "indices \\[0\\]",
+        ),
+    ],
+)
+def test_malformed_files_are_refused_with_the_place(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(InputDataError, match=message):
+        auroradask.import_text(tmp_path / name)
+
+
+def test_two_files_for_one_site_day_or_two_producers_are_refused(tmp_path):
+    write_classifications(
+        tmp_path / "a", "gill", "20140310", [("06:00:00", 0, "a", 0.5)], extra="v1"
+    )
+    write_classifications(
+        tmp_path / "a", "gill", "20140310", [("06:00:00", 0, "a", 0.5)], extra="v2"
+    )
+    with pytest.raises(InputDataError, match="two files for site gill on 20140310"):
+        auroradask.import_text(tmp_path / "a")
+    write_classifications(tmp_path / "b", "gill", "20140310", [("06:00:00", 0, "a", 0.5)])
+    write_classifications(
+        tmp_path / "b", "gill", "20140311", [("06:00:00", 0, "a", 0.5)], producer="version 2"
+    )
+    with pytest.raises(InputDataError, match="2 producers"):
+        auroradask.import_text(tmp_path / "b")
+    results = auroradask.import_text(tmp_path / "b", producer="the published classifier")
+    assert results.attrs["model_file"] == "the published classifier"
+    assert json.loads(results.attrs["import_producers"]) == [PRODUCER, "version 2"]
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(SourceNotFoundError, match="^paths:"):
+        auroradask.import_text(tmp_path / "nothing")
+    with pytest.raises(ArgumentError, match="^paths: no"):
+        auroradask.import_text(tmp_path)
+    write_classifications(tmp_path, "gill", "20140310", [("06:00:00", 1, "b", 0.5)])
+    with pytest.raises(ArgumentError, match="^classes:"):
+        auroradask.import_text(tmp_path, classes=["b", "a"])
+    assert list(auroradask.import_text([tmp_path], classes=["a", "b"])["class"].values) == [
+        "a",
+        "b",
+    ]
+
+
+def test_generator_paths_and_single_files(tmp_path):
+    paths = [
+        write_classifications(tmp_path, "gill", d, [("06:00:00", 0, "a", 0.5)])
+        for d in ("20140310", "20140312")
+    ]
+    results = auroradask.import_text(p for p in paths)
+    assert results.sizes["time"] == 3 * DAY_SLOTS
+    assert json.loads(results.attrs["source"]) == [os.fspath(p) for p in paths]
+    status = results["frame_status"].values[0]
+    assert (status[DAY_SLOTS : 2 * DAY_SLOTS] == NOT_WRITTEN).all()
+
+
+def test_a_later_import_into_the_store_lists_its_files_too(tmp_path):
+    first = write_classifications(tmp_path / "a", "gill", "20140310", [("06:00:00", 0, "a", 0.5)])
+    later = write_classifications(tmp_path / "b", "gill", "20140311", [("06:00:00", 0, "a", 0.7)])
+    store = tmp_path / "s.zarr"
+    auroradask.to_zarr(auroradask.import_text(first), store)
+    auroradask.to_zarr(auroradask.import_text(later), store)
+    files = json.loads(auroradask.open_results(store).attrs["import_files"])
+    assert [f["file"] for f in files] == [str(first), str(later)]

@@ -1,0 +1,421 @@
+"""Writing stores: round trip, layout, resume after SIGKILL and at every crash point, extension,
+refusal, retries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import auroradask
+from auroradask._schema import FILE_UNREACHABLE
+from auroradask.store import _write
+from tests.support.utils import (
+    CLASSES,
+    CrashAt,
+    SimulatedCrash,
+    assert_same_store,
+    classify_sample,
+    copy_as,
+    open_sample,
+    tiny_model,
+    with_extras,
+)
+
+WRITER = Path(__file__).parents[1] / "support" / "store_writer.py"
+
+
+@pytest.fixture(scope="module")
+def in_memory():
+    return classify_sample().compute()
+
+
+def test_store_reads_back_equal_to_the_in_memory_results(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    summary = auroradask.to_zarr(classify_sample(), store)
+    assert summary.written == 120 and summary.skipped == 0
+    assert summary.status_counts == {"ok": 120}
+    assert sum(summary.label_counts.values()) == 120
+    stored = auroradask.open_results(store)
+    assert stored.sizes["time"] == 28_800  # the store's time axis covers whole UT days
+    sample = stored.sel(time=in_memory.time)
+    for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
+        assert sample[name].dtype == in_memory[name].dtype
+        np.testing.assert_array_equal(sample[name].values, in_memory[name].values, err_msg=name)
+    before = stored.sel(time=slice(None, "2014-03-10T05:59:57"))
+    assert (before.label == -1).all() and (before.frame_status == -1).all()
+    assert np.isnat(before.timestamp.values).all() and np.isnan(before.confidence).all()
+    assert stored.attrs["model_sha256"] == in_memory.attrs["model_sha256"]
+    assert json.loads(stored.attrs["preset"])["tile_grid"] == [8, 8]
+    assert stored.label.attrs["flag_meanings"] == "not_classified " + " ".join(CLASSES)
+    plain = xr.open_zarr(store)  # plain xarray reads it too
+    np.testing.assert_array_equal(
+        plain.label.sel(time=in_memory.time).values, in_memory.label.values
+    )
+    assert not Path(f"{store}.lock").exists()
+
+
+def test_one_chunk_per_site_day_and_no_staging_left(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(chunk_minutes=1), store)  # six pieces of a minute
+    stored = auroradask.open_results(store)
+    for name in ("label", "confidence", "probability", "timestamp", "frame_status"):
+        assert stored[name].encoding["chunks"][:2] == (1, 28_800)
+        chunk_files = [p for p in (store / name / "c").rglob("*") if p.is_file()]
+        assert len(chunk_files) == 1, name  # one site-day: one file per variable
+    assert not any(Path(f"{store}.staging").rglob("*.npz"))
+
+
+def test_rerun_skips_complete_chunks(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(), store)
+    again = auroradask.to_zarr(classify_sample(chunk_minutes=2), store)
+    assert again.written == 0 and again.skipped == 120
+
+
+def test_whole_day_chunks_are_written_without_staging(tmp_path, in_memory, monkeypatch):
+    day = in_memory.reindex(
+        time=pd.date_range("2014-03-10", periods=28_800, freq="3s"),
+        fill_value={"label": -1, "frame_status": 1, "keogram": 0},
+    )
+    staged = []
+    monkeypatch.setattr(_write, "write_bytes", lambda *a: staged.append(a))
+    summary = auroradask.to_zarr(day.chunk({"time": 28_800}), tmp_path / "day.zarr")
+    assert staged == [] and summary.written == 28_800
+    stored = auroradask.open_results(tmp_path / "day.zarr")
+    np.testing.assert_array_equal(stored.label.values, day.label.values)
+    assert summary.status_counts == {"ok": 120, "no_file": 28_680}
+
+
+def test_transport_failures_are_retried_by_the_next_run(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    failed = in_memory.copy(deep=True)
+    failed["frame_status"][0, 40:60] = FILE_UNREACHABLE
+    failed["label"][0, 40:60] = -1
+    first = auroradask.to_zarr(failed.chunk({"time": 20}), store)
+    assert first.status_counts == {"ok": 100, "file_unreachable": 20}
+    again = auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    assert again.skipped == 100 and again.written == 20
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+    assert (stored.frame_status == 0).all()
+
+
+def test_results_must_be_consecutive_slots(tmp_path, in_memory):
+    gappy = in_memory.isel(time=[0, 1, 5]).chunk()
+    with pytest.raises(auroradask.ArgumentError, match="^results: time must be consecutive"):
+        auroradask.to_zarr(gappy, tmp_path / "x.zarr")
+
+
+def run_writer(store, env, stop_after=None, delay=None):
+    process = subprocess.Popen(
+        [sys.executable, str(WRITER), str(store)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    if stop_after is None and delay is None:
+        out, _ = process.communicate(timeout=300)
+        assert process.returncode == 0 and out.strip().endswith("done")
+        return
+    for line in process.stdout:
+        if line.startswith(stop_after or "start"):
+            if delay:
+                time.sleep(delay)
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stop_after", "delay"), [("start", None), ("start", 1.5), ("chunk", None)]
+)
+def test_a_killed_writer_rerun_gives_the_uninterrupted_store(tmp_path, stop_after, delay):
+    env = {**os.environ, "PYTHONPATH": str(Path(auroradask.__file__).parent.parent)}
+    reference = tmp_path / "reference.zarr"
+    auroradask.to_zarr(classify_sample(), reference)
+    store = tmp_path / "killed.zarr"
+    run_writer(store, env, stop_after=stop_after, delay=delay)
+    run_writer(store, env)  # the stale lock of the killed writer does not block the rerun
+    assert_same_store(auroradask.open_results(store), auroradask.open_results(reference))
+    times = auroradask.open_results(store).time.values
+    assert len(np.unique(times)) == len(times)
+
+
+def test_extension_by_time_and_by_site(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(end="2014-03-10T06:03"), store)
+    later = auroradask.to_zarr(classify_sample(start="2014-03-10T06:02"), store)
+    assert later.written == 60 and later.skipped == 20
+    next_day = copy_as(tmp_path, day="11")
+    auroradask.to_zarr(classify_sample(next_day, "2014-03-11T06:00", "2014-03-11T06:06"), store)
+    fake = copy_as(tmp_path, site="fake")
+    both = fake / "2014"
+    shutil.copytree(Path(auroradask.sample_archive()) / "2014", both, dirs_exist_ok=True)
+    grown = auroradask.to_zarr(classify_sample(fake, sites=["gill", "fake"]), store)
+    assert grown.written == 120 and grown.skipped == 120
+
+    stored = auroradask.open_results(store)
+    assert stored.site.values.tolist() == ["gill", "fake"]
+    assert stored.sizes["time"] == 2 * 28_800
+    for site in ("gill", "fake"):
+        got = stored.sel(site=site, time=in_memory.time)
+        np.testing.assert_array_equal(got.label.values, in_memory.label.values[0])
+        np.testing.assert_array_equal(got.probability.values, in_memory.probability.values[0])
+    day_two = stored.sel(site="gill", time=slice("2014-03-11T06:00", "2014-03-11T06:05:57"))
+    np.testing.assert_array_equal(day_two.label.values, in_memory.label.values[0])
+    assert (stored.sel(site="fake", time=slice("2014-03-11", None)).frame_status == -1).all()
+    assert stored.imager.values.tolist() == ["themis19", "themis19"]
+
+
+def test_a_different_model_is_refused_but_an_empty_store_belongs_to_no_model(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(classify_sample(), store)
+    other = tmp_path / "other.onnx"
+    tiny_model(other, logits=False)
+    model = auroradask.load_model(other, classes=CLASSES, preset="themis-pa")
+    with pytest.raises(auroradask.StoreError, match="another model"):
+        auroradask.to_zarr(classify_sample(model=model), store)
+    other_preset = auroradask.classify(
+        open_sample(), auroradask.load_model(auroradask.demo_model(), preset={"clip_limit": 2.0})
+    )
+    with pytest.raises(auroradask.StoreError, match="another preset"):
+        auroradask.to_zarr(other_preset, store)
+
+    # a run that failed before writing anything leaves a store that any model may take
+    empty = tmp_path / "empty.zarr"
+    broken = classify_sample(model=model)
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write_piece", _fail)
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(broken, empty)
+    assert auroradask.to_zarr(classify_sample(), empty).written == 120
+    assert auroradask.open_results(empty).attrs["model_sha256"] == (
+        auroradask.load_model(auroradask.demo_model()).sha256
+    )
+
+
+def _fail(*args, **kwargs):
+    raise RuntimeError("model failed")
+
+
+def test_results_before_the_store_start_are_refused(tmp_path):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(
+        classify_sample(copy_as(tmp_path, day="11"), "2014-03-11T06:00", "2014-03-11T06:01"), store
+    )
+    with pytest.raises(auroradask.StoreError, match="cannot be put before it"):
+        auroradask.to_zarr(classify_sample(), store)
+
+
+# ------------------------------------------------------------------ every crash point
+
+
+@pytest.fixture(scope="module")
+def crash_steps(in_memory):
+    """Three writes: creation with pieces and a compaction, an extension by a day and a site,
+    and a top-up of the first day that compacts into the stored day; with extra variables."""
+    in_memory = with_extras(in_memory, open_sample()).compute()
+    one_day = np.timedelta64(1, "D")
+    next_day = in_memory.assign_coords(time=in_memory.time + one_day)
+    next_day["timestamp"] = next_day.timestamp + one_day
+    two_sites = xr.concat(
+        [next_day, next_day.assign_coords(site=["fake"], imager=("site", ["themis99"]))], "site"
+    )
+    whole_day = in_memory.reindex(  # written straight into its chunks, without staging
+        time=pd.date_range("2014-03-12", periods=28_800, freq="3s"),
+        fill_value={"label": -1, "frame_status": 1, "keogram": 0},
+    )
+    whole_day["frame_status"][0, 100:200] = 0
+    return [
+        in_memory.isel(time=slice(0, 60)),
+        two_sites,
+        in_memory.isel(time=slice(40, 120)),
+        whole_day,
+    ]
+
+
+def write_steps(store, steps, monkeypatch, crash_at=None) -> int:
+    """Write the steps in order; after a simulated crash, run that step and the rest again.
+    Returns the number of store writes of an uninterrupted run when ``crash_at`` is None."""
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        crash = CrashAt(patch, crash_at)
+        for i, step in enumerate(steps):
+            try:
+                auroradask.to_zarr(_chunked(step), store)
+            except SimulatedCrash:
+                crash.crash_at = None
+                try:  # readers see the store as it was before the step, or no store yet
+                    auroradask.open_results(store)
+                except (auroradask.SourceNotFoundError, auroradask.StoreError):
+                    assert i == 0
+                for again in steps[i:]:
+                    auroradask.to_zarr(_chunked(again), store)
+                break
+        return crash.count
+
+
+def _chunked(step: xr.Dataset) -> xr.Dataset:
+    """Pieces of a minute, or a whole site-day as one chunk when the step is a whole day."""
+    whole_day = step.sizes["time"] == 28_800
+    return step.chunk({"site": 1, "time": 28_800 if whole_day else 20})
+
+
+@pytest.mark.slow
+def test_every_crash_point_resumes_to_the_uninterrupted_store(tmp_path, crash_steps, monkeypatch):
+    reference = tmp_path / "reference.zarr"
+    writes = write_steps(reference, crash_steps, monkeypatch)
+    assert writes > 60  # creation, pieces, compactions, extension: each step is reached
+    expected = auroradask.open_results(reference).load()
+    for crash_at in range(1, writes + 1):
+        store = tmp_path / f"crash-{crash_at}.zarr"
+        write_steps(store, crash_steps, monkeypatch, crash_at)
+        assert_same_store(auroradask.open_results(store), expected)
+        assert not Path(f"{store}.intent.json").exists()
+        assert not any(Path(f"{store}.staging").rglob("*.npz")), crash_at
+        shutil.rmtree(store)
+
+
+def test_a_staged_piece_with_transport_failures_is_computed_again(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    failed = in_memory.isel(time=slice(0, 40)).copy(deep=True)
+    failed["frame_status"][0, 20:30] = FILE_UNREACHABLE
+    failed["label"][0, 20:30] = -1
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_compact_day", _fail)  # killed after staging, before compaction
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(failed.chunk({"time": 20}), store)
+    healthy = auroradask.to_zarr(in_memory.isel(time=slice(0, 40)).chunk({"time": 20}), store)
+    assert healthy.skipped == 20 and healthy.written == 20
+    stored = auroradask.open_results(store).sel(time=in_memory.time[:40])
+    assert (stored.frame_status == 0).all()
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values[:, :40])
+
+
+def test_other_class_names_are_refused(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    renamed = in_memory.assign_coords({"class": ["a", "b", "c", "d"]})
+    with pytest.raises(auroradask.StoreError, match="has classes"):
+        auroradask.to_zarr(renamed.chunk({"time": 20}), store)
+    # a store that holds nothing yet is made again for them
+    empty = tmp_path / "empty.zarr"
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write_piece", _fail)
+        with pytest.raises(RuntimeError):
+            auroradask.to_zarr(in_memory.chunk({"time": 20}), empty)
+    assert auroradask.to_zarr(renamed.chunk({"time": 20}), empty).written == 120
+    assert auroradask.open_results(empty)["class"].values.tolist() == ["a", "b", "c", "d"]
+
+
+def test_a_damaged_intent_is_refused_and_deletes_nothing(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    Path(f"{store}.intent.json").write_text('{"step": "ext')
+    with pytest.raises(auroradask.StoreError, match="intent.json is not readable"):
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    Path(f"{store}.intent.json").write_text('{"step": "create"}')
+    with pytest.raises(auroradask.StoreError, match="holds results"):
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+
+
+def test_a_relative_store_path_is_the_clients_even_for_workers_elsewhere(tmp_path, monkeypatch):
+    from distributed import Client, LocalCluster
+
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "client").mkdir()
+    monkeypatch.chdir(tmp_path / "workers")  # the workers start here ...
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with Client(cluster):
+            monkeypatch.chdir(tmp_path / "client")  # ... the client writes from here
+            summary = auroradask.to_zarr(classify_sample(end="2014-03-10T06:01"), "rel.zarr")
+    assert summary.written == 20
+    assert (tmp_path / "client" / "rel.zarr").is_dir()
+    assert not (tmp_path / "workers" / "rel.zarr").exists()
+
+
+def test_later_writes_add_their_provenance_and_keep_a_sites_field_of_view(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    first = in_memory.isel(time=slice(0, 40))
+    auroradask.to_zarr(first.chunk({"time": 20}), store)
+    other_site = in_memory.assign_coords(site=["fake"])
+    other_site.attrs["elevation_source"] = json.dumps({"fake": "skymap fake.sav"})
+    auroradask.to_zarr(other_site.chunk({"time": 20}), store)
+    stored = auroradask.open_results(store)
+    assert json.loads(stored.attrs["elevation_source"]) == {
+        **json.loads(in_memory.attrs["elevation_source"]),
+        "fake": "skymap fake.sav",
+    }
+    assert "extended by auroradask" in stored.attrs["history"]
+    other_map = in_memory.copy()
+    other_map.attrs["elevation_source"] = json.dumps({"gill": "skymap other.sav"})
+    with pytest.raises(auroradask.StoreError, match="site 'gill' classified with the elevation"):
+        auroradask.to_zarr(other_map.chunk({"time": 20}), store)
+
+
+def test_extra_variables_are_kept_like_the_labels(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    lazy = with_extras(classify_sample(end="2014-03-10T06:03"), open_sample())
+    first = auroradask.to_zarr(lazy, store)  # pieces of a minute, compacted
+    assert first.written == 60
+    later = with_extras(
+        classify_sample(copy_as(tmp_path, day="11"), "2014-03-11T06:00", "2014-03-11T06:06"),
+        open_sample(copy_as(tmp_path, day="11"), "2014-03-11T06:00", "2014-03-11T06:06"),
+    )
+    auroradask.to_zarr(later, store)  # an extension by a day grows them too
+    again = auroradask.to_zarr(lazy, store)
+    assert again.skipped == 60 and again.written == 0
+
+    stored = auroradask.open_results(store)
+    assert stored.sizes["time"] == 2 * 28_800
+    frames = open_sample().images.values
+    expected = with_extras(in_memory, open_sample()).compute()
+    day_one = stored.sel(time=in_memory.time[:60])
+    assert day_one.keogram.dtype == np.uint16 and day_one.embedding.dtype == np.float16
+    np.testing.assert_array_equal(day_one.keogram.values, frames[:, :60, :, 128])
+    np.testing.assert_array_equal(day_one.embedding.values, expected.embedding.values[:, :60])
+    day_two = stored.sel(time=slice("2014-03-11T06:00", "2014-03-11T06:05:57"))
+    np.testing.assert_array_equal(day_two.keogram.values, frames[:, :, :, 128])
+    unwritten = stored.sel(time=in_memory.time[60:])
+    assert (unwritten.keogram == 0).all() and unwritten.embedding.isnull().all()
+    assert stored.keogram.attrs["long_name"] == "zenith column"
+    np.testing.assert_array_equal(stored.keogram_row.values, np.arange(256))
+    assert stored.keogram.encoding["chunks"] == (1, 28_800, 256)
+
+
+def test_results_with_other_extra_variables_are_refused(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    extras = with_extras(in_memory.isel(time=slice(0, 20)), open_sample()).compute()
+    auroradask.to_zarr(extras, store)
+    with pytest.raises(auroradask.StoreError, match=r"\['embedding', 'keogram'\].*\[\]"):
+        # results without extras (classify adds a keogram by default): a store whose
+        # keogram stops would look whole
+        auroradask.to_zarr(in_memory.drop_vars(["keogram", "keogram_row"]), store)
+    wider = extras.assign(embedding=extras.embedding.astype(np.float32))
+    with pytest.raises(auroradask.StoreError, match="'embedding' as float16"):
+        auroradask.to_zarr(wider, store)
+    stored = auroradask.open_results(store)
+    assert (stored.frame_status.sel(time=in_memory.time[20:]) == -1).all()  # nothing written
+
+
+def test_an_empty_store_is_made_again_for_other_extra_variables(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write", _fail)  # created, nothing written
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(in_memory, store)
+    extras = with_extras(in_memory, open_sample()).compute()
+    auroradask.to_zarr(extras, store)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.keogram.values, extras.keogram.values)

@@ -1,0 +1,126 @@
+"""The figures are drawn: files exist, axes carry the expected labels, data and titles."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import auroradask
+from auroradask.errors import ArgumentError
+from auroradask.visual._plots import night_window
+from tests.support.synthetic import CLASSES, make_results, synthetic_results
+
+
+@pytest.fixture(scope="module")
+def night():
+    """Gillam, 2014-03-09 12:00 to 2014-03-10 12:00 UT, chunks of 900 slots."""
+    results = synthetic_results(["gill", "fsmi"], "2014-03-09", days=2, chunk=900)
+    return results.isel(time=slice(14_400, 14_400 + 28_800))
+
+
+def test_night_window_is_centred_on_local_midnight():
+    start, end = night_window("2014-03-09", -94.64)  # Gillam: midnight at 06:18 UT
+    assert start == pd.Timestamp("2014-03-09T18:00") and end == pd.Timestamp("2014-03-10T18:00")
+    assert night_window("2014-03-09", np.nan)[0] == pd.Timestamp("2014-03-09T12:00")
+
+
+def test_timeline_has_a_label_strip_and_confidence_in_ut(night, tmp_path):
+    before = plt.get_fignums()
+    fig = auroradask.plot_timeline(night, "gill", "2014-03-09")
+    strip, conf = fig.axes
+    assert strip.get_ylabel() == "label" and conf.get_ylabel() == "confidence"
+    assert conf.get_xlabel().startswith("UT, 2014-03-09 18:00 to 2014-03-10 18:00")
+    assert "gill: night of 2014-03-09, MLAT 65.7" in strip.get_title()
+    image = np.asarray(strip.get_images()[0].get_array())
+    assert image.shape == (1, 28_800)  # the whole window, 3-s slots
+    n = len(CLASSES)
+    # the window runs 6 h past the dataset's end at 12:00: 7,200 slots "not written"
+    assert (image[0, -7_200:] == n + 1).all() and (image[0, :-7_200] != n + 1).any()
+    gill = night.sel(site="gill", time=slice("2014-03-09T18:00", None))
+    np.testing.assert_array_equal(
+        image[0, : gill.sizes["time"]], np.where(gill.label >= 0, gill.label, n)
+    )
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [*CLASSES, "not usable", "not written"]
+    points = sum(len(line.get_xdata()) for line in conf.get_lines())
+    assert points == int((gill.label >= 0).sum())
+    path = tmp_path / "timeline.png"
+    fig.savefig(path)
+    assert path.stat().st_size > 10_000
+    assert plt.get_fignums() == before  # no pyplot figure left behind
+
+
+def test_timeline_of_a_night_without_data_is_an_argument_error(night):
+    with pytest.raises(ArgumentError, match=r"^night: nothing of site 'gill' was written"):
+        auroradask.plot_timeline(night, "gill", "2014-06-01")
+    with pytest.raises(ArgumentError, match=r"^site: unknown site 'atha'"):
+        auroradask.plot_timeline(night, "atha", "2014-03-09")
+    with pytest.raises(ArgumentError, match=r"^night: cannot read"):
+        auroradask.plot_timeline(night, "gill", "yesterday")
+
+
+def test_timeline_smoothed_shows_fewer_changes(night):
+    raw = auroradask.plot_timeline(night, "gill", "2014-03-09").axes[0].get_images()[0]
+    smooth = auroradask.plot_timeline(night, "gill", "2014-03-09", smooth="30s")
+    changes = [
+        np.count_nonzero(np.diff(np.asarray(im.get_array())[0]))
+        for im in (raw, smooth.axes[0].get_images()[0])
+    ]
+    assert changes[1] < changes[0]
+
+
+def test_occurrence_heatmap_axes_and_cells(night, tmp_path):
+    occ = auroradask.occurrence(night, by=["mlt_hour", "site"], exclude="bad_viewing")
+    fig = auroradask.plot_occurrence(occ, "pulsating", x="mlt_hour", y="site")
+    ax, colorbar = fig.axes
+    assert ax.get_xlabel() == "MLT hour (AACGM-v2)" and ax.get_ylabel() == "site"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["gill", "fsmi"]
+    assert colorbar.get_ylabel() == "rate of pulsating (of usable slots)"
+    mesh = ax.collections[0].get_array()
+    expected = (occ["count"].sel({"class": "pulsating"}) / occ["usable"]).transpose(
+        "site", "mlt_hour"
+    )
+    np.testing.assert_allclose(np.ma.filled(mesh, np.nan).ravel(), expected.values.ravel())
+    assert np.ma.getmaskarray(mesh).sum() == int((occ["usable"] == 0).sum())  # no data: masked
+    path = tmp_path / "occ.png"
+    fig.savefig(path)
+    assert path.exists()
+
+
+def test_occurrence_one_grouping_is_a_bar_chart_and_other_groupings_are_summed(night):
+    occ = auroradask.occurrence(night, by=["site", "ut_hour"])
+    fig = auroradask.plot_occurrence(occ, "pulsating", x="ut_hour", y=None)
+    bars = fig.axes[0].patches[:24]
+    total = occ.sum("site")
+    expected = (total["count"].sel({"class": "pulsating"}) / total["usable"]).fillna(0).values
+    np.testing.assert_allclose([b.get_height() for b in bars], expected)
+    with pytest.raises(ArgumentError, match=r"^cls: unknown class"):
+        auroradask.plot_occurrence(occ, "pa")
+    with pytest.raises(ArgumentError, match=r"^x: 'month' is not a grouping"):
+        auroradask.plot_occurrence(occ, "pulsating", x="month")
+
+
+def test_events_per_site(night, tmp_path):
+    events = auroradask.events(night, "pulsating", min_duration="2min", max_gap="15s")
+    fig = auroradask.plot_events(events)
+    raster, bars = fig.axes
+    assert raster.get_xlabel() == "UT" and raster.get_ylabel() == "site"
+    assert [t.get_text() for t in raster.get_yticklabels()] == ["fsmi", "gill"]
+    assert [b.get_width() for b in bars.patches] == [
+        int((events.site == "fsmi").sum()),
+        int((events.site == "gill").sum()),
+    ]
+    assert sum(len(c.get_paths()) for c in raster.collections) == len(events)
+    assert raster.get_title() == f"{len(events)} events of pulsating"
+    fig.savefig(tmp_path / "events.png")
+    empty = auroradask.plot_events(events.iloc[:0], sites=["gill"])
+    assert empty.axes[0].texts[0].get_text() == "no events"
+
+
+def test_plot_of_a_small_made_up_store(tmp_path):
+    results = make_results(np.r_[np.full(100, 3), np.full(50, 1)], start="2014-03-10T05:00")
+    fig = auroradask.plot_timeline(results, "gill", "2014-03-09")
+    fig.savefig(tmp_path / "t.png")
+    assert (tmp_path / "t.png").exists()
