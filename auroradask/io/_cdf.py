@@ -66,7 +66,7 @@ THUMBNAIL_FILE = re.compile(r"^thg_l1_ast_(?P<site>[a-z0-9]+)_\d{8,10}_v\d+\.cdf
 CDF_TO_STREAM0 = (slice(None, None, -1), slice(None, None, -1))
 
 
-def _thumbnail_error(name: str) -> ArgumentError:
+def thumbnail_error(name: str) -> ArgumentError:
     return ArgumentError(
         f"source: {name!r} is the THEMIS ASI thumbnail product (thg_l1_ast: 32×32 frames about "
         "once a minute, for keograms and overviews), not full-resolution frames: give "
@@ -96,7 +96,7 @@ def read_cdf_frames(
     if frames_var is None:
         raise ValueError("no thg_asf_<site> variable")
     if frames_var.startswith("thg_ast_"):
-        raise _thumbnail_error(os.path.basename(path))
+        raise thumbnail_error(os.path.basename(path))
     shape = tuple(cdf.varinq(frames_var).Dim_Sizes)
     if shape != FRAME_SHAPE:
         raise ValueError(f"{frames_var} frames are {shape}, not (256, 256)")
@@ -258,7 +258,7 @@ def open_themis_cdf(
     url = os.fspath(source)
     name = url.rstrip("/").rsplit("/", 1)[-1]
     if THUMBNAIL_FILE.match(name):
-        raise _thumbnail_error(name)
+        raise thumbnail_error(name)
     single = HOUR_FILE.match(name)
     if single:
         parent = url.rstrip("/").rsplit("/", 1)[0] if "/" in url.rstrip("/") else "."
