@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 import auroradask
+from tests.support import aurora
 
 _SAMPLE_MINUTES: list[bytes] | None = None
 
@@ -47,14 +48,26 @@ def make_archive(
     hours: int,
     minutes_per_hour: int = 60,
     imager: str = "themis99",
+    sky: str = "real",
 ) -> list[Path]:
-    """Write ``sites × hours × minutes_per_hour`` gzip minute files; return their paths."""
+    """Write ``sites × hours × minutes_per_hour`` gzip minute files; return their paths.
+
+    ``sky="real"``: the real sample minutes as they are (reading costs what it costs on real
+    data). ``sky="varied"``: SYNTHETIC aurora, clouds and moon painted over the real stars
+    and noise, one scene per block of minutes of each site's run (:mod:`tests.support.aurora`),
+    so that the demo model's labels vary; the root gets ``SYNTHETIC.txt`` and ``scenes.csv``.
+    """
+    if sky not in ("real", "varied"):
+        raise ValueError(f"sky: 'real' or 'varied', not {sky!r}")
     root = Path(root)
     written = []
     minutes = _sample_minutes()
     first = pd.Timestamp(start)
     n = 0
+    scenes = []
     for site in sites:
+        plan = aurora.night_plan(hours * minutes_per_hour, aurora.seed_for(site, start))
+        scenes += [(site, first + pd.Timedelta(minutes=b.first), b.minutes, b.scene) for b in plan]
         for hour in range(hours):
             for minute in range(minutes_per_hour):
                 t = first + pd.Timedelta(hours=hour, minutes=minute)
@@ -63,11 +76,21 @@ def make_archive(
                 path = folder / f"{t:%Y%m%d_%H%M}_{site}_{imager}_full.pgm.gz"
                 if not path.exists():  # the same bytes every time: an archive is reused
                     data = relabel_minute(minutes[n % len(minutes)], site, t)
+                    if sky == "varied":
+                        index = hour * minutes_per_hour + minute
+                        block = aurora.block_at(plan, index)
+                        data = aurora.paint_minute(data, block, index - block.first)
                     part = path.with_name(path.name + ".part")  # no half-written file is kept
                     part.write_bytes(gzip.compress(data, compresslevel=6))
                     part.replace(path)
                 written.append(path)
                 n += 1
+    if sky == "varied":
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "SYNTHETIC.txt").write_text(aurora.PROVENANCE)
+        pd.DataFrame(scenes, columns=["site", "start", "minutes", "scene"]).to_csv(
+            root / "scenes.csv", index=False
+        )
     return written
 
 
