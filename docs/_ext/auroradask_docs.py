@@ -168,7 +168,20 @@ def check_api_page(app) -> None:
             )
 
 
+def remove_stale_api_pages(app, config) -> None:
+    """Remove the autosummary pages of names no longer in ``auroradask.__all__``: autosummary
+    writes a page per name into the source folder and never removes one, and a page in no
+    toctree is a warning (an error under ``-W``)."""
+    import auroradask
+
+    wanted = {f"auroradask.{name}.rst" for name in auroradask.__all__}
+    for page in (DOCS / "reference" / "generated").glob("*.rst"):
+        if page.name not in wanted:
+            page.unlink()
+
+
 def setup(app):
+    app.connect("config-inited", remove_stale_api_pages)
     app.add_directive("auroradask-cli", CliDirective)
     app.connect("builder-inited", check_api_page)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
