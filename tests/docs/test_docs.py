@@ -30,7 +30,7 @@ import pytest
 
 import auroradask
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 API_PAGE = DOCS / "reference" / "api.md"
