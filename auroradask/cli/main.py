@@ -350,7 +350,7 @@ def _dry_run(results, args: argparse.Namespace) -> int:
     threads = args.threads_per_worker * (
         args.workers or max(1, (os.cpu_count() or 1) // args.threads_per_worker)
     )
-    print("dry run: nothing is read beyond one chunk, nothing is written")
+    print("dry run: nothing is read beyond the measured chunks, nothing is written")
     print(
         f"store: {plan.store} ({'holds ' + str(plan.in_store) + ' of these slots' if plan.exists else 'new'})"
     )
@@ -361,15 +361,21 @@ def _dry_run(results, args: argparse.Namespace) -> int:
         + "), "
         f"in at most {plan.minute_files} minute files"
     )
-    rate = plan.frames_per_second
-    if rate is None:
+    seconds = plan.estimate_seconds(threads)
+    if not plan.to_do:
         print("nothing to do: every slot is in the store already")
+    elif seconds is None:
+        print("time: not measured")
     else:
-        seconds = plan.estimate_seconds(threads)
         where = "the scheduler's threads" if args.scheduler else f"{threads} threads"
+        rate = plan.frames_per_second
         print(
-            f"measured {rate:.1f} frames/s on one thread ({plan.measured_frames} frames, one "
-            f"chunk, model loading included): about {_duration(seconds)} on {where}"
+            f"measured {plan.measured_chunks} of {plan.chunks_to_do} chunks on one thread, "
+            f"spread over the request ({plan.measured_frames} frames in "
+            f"{plan.measured_slots} slots, {plan.measured_seconds:.1f} s, model loading "
+            "included"
+            + (f"; {rate:.1f} frames/s where there are frames" if rate else "; no frame in them")
+            + f"): about {_duration(seconds)} on {where}"
             + (" each" if args.scheduler else "")
         )
     return 0

@@ -178,5 +178,8 @@ def print_summary(summary: auroradask.WriteSummary, out: str) -> None:
     print(
         "per class: " + (", ".join(f"{k} {v}" for k, v in summary.label_counts.items()) or "none")
     )
-    rate = summary.written / summary.seconds if summary.seconds else 0.0
-    print(f"wall time {summary.seconds:.1f} s, {rate:.1f} frames/s")
+    slots = summary.written / summary.seconds if summary.seconds else 0.0
+    print(
+        f"wall time {summary.seconds:.1f} s, {summary.frames_per_second:.1f} frames/s "
+        f"({summary.written} slots written, {slots:.1f} slots/s)"
+    )

@@ -27,7 +27,8 @@ logger = logging.getLogger("auroradask")
 
 PAGE_PATH = "/auroradask"
 METADATA_KEY = "auroradask-dashboard"
-#: samples of (time, frames written) kept for the rate figure; older ones are thinned out
+#: samples of (time, slots written, frames written) kept for the rate figure; older ones are
+#: thinned out
 MAX_SAMPLES = 1000
 #: at most this many publications a second (each is one message to the scheduler)
 MIN_INTERVAL = 0.5
@@ -137,6 +138,7 @@ class RunPublisher:
             "total": 0,
             "done": 0,
             "written": 0,
+            "frames": 0,
             "skipped": 0,
             "sites": {},
             "labels": {},
@@ -162,13 +164,14 @@ class RunPublisher:
             total=summary.total,
             done=summary.done,
             written=summary.written,
+            frames=summary.frames,
             skipped=summary.skipped,
             sites={s: [summary.site_done.get(s, 0), n] for s, n in summary.site_total.items()},
             labels=dict(summary.label_counts),
             frame_status=dict(summary.status_counts),
         )
         if not self.samples or self.samples[-1][1] != summary.written:
-            self.samples.append([now, summary.written])
+            self.samples.append([now, summary.written, summary.frames])
         if len(self.samples) > MAX_SAMPLES:  # thin out the old half, keep the recent detail
             half = len(self.samples) // 2
             self.samples[:half] = self.samples[:half:2]

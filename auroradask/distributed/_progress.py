@@ -18,6 +18,10 @@ from ..errors import ArgumentError
 
 #: tqdm's default, with the unit after the counts: "120/120 frames [00:04<00:00, 24.2 frames/s]"
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}]"
+#: a write's bar: slots done and time left, and frames with their rate in the postfix
+WRITE_BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}{postfix}]"
+)
 
 #: Seconds before a task bar shows: a computation that ends sooner (most reads of a small
 #: store) prints nothing, as dask's own ProgressBar(minimum=1) did in the command line.
@@ -43,10 +47,12 @@ def check_progress(progress: Any, argument: str = "progress") -> None:
 
 
 class WriteBar:
-    """A bar of the slots of a write: frames done of the total, rate, time left.
+    """A bar of the slots of a write: slots done of the total, time left, and the frames
+    (slots that held one) classified so far with their rate.
 
-    Slots already in the store start the bar (``initial``), so the rate and the time left count
-    only the frames computed now; a write with nothing left to do shows no bar at all.
+    Slots already in the store start the bar (``initial``), so the time left counts only the
+    slots computed now; a write with nothing left to do shows no bar at all. The rate shown is
+    frames per second: an archive with gaps has many empty slots, written fast.
     """
 
     def __init__(self, desc: str) -> None:
@@ -60,10 +66,13 @@ class WriteBar:
             self.bar = _tqdm(
                 total=summary.total,
                 initial=summary.skipped,
-                unit=" frames",
+                unit=" slots",
                 desc=self.desc,
-                bar_format=BAR_FORMAT,
+                bar_format=WRITE_BAR_FORMAT,
             )
+        elapsed = self.bar.format_dict["elapsed"]
+        rate = summary.frames / elapsed if elapsed > 0 else 0.0
+        self.bar.set_postfix_str(f"{summary.frames} frames, {rate:.1f} frames/s", refresh=False)
         self.bar.update(summary.done - self.bar.n)
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._schema import SLOT
+from .._schema import OK, SLOT
 from ..errors import ArgumentError
 from ._layout import LAYOUT, locate, quiet_zarr, read_state
 from ._write import _all_staged, _done_slots
@@ -46,9 +46,13 @@ class WritePlan:
     minute_files
         Minute files (one per site and minute) the slots to do lie in: at most this many
         files are read.
-    measured_frames, measured_seconds
-        The frames computed here to measure the rate (one chunk of the results: a task's
-        work), and how long they took on one thread, loading the model included.
+    chunks_to_do
+        Chunks of the results (one task each) that hold slots to do.
+    measured_chunks, measured_slots, measured_frames, measured_seconds
+        What was computed here to measure the rate: a few chunks spread over the chunks to
+        do (a task's work each), their slots, the frames among them (slots with a frame: an
+        archive with gaps has many chunks without one), and how long they took on one
+        thread, loading the model included.
     """
 
     store: str
@@ -61,27 +65,35 @@ class WritePlan:
     to_do: int
     site_to_do: dict[str, int] = field(default_factory=dict)
     minute_files: int = 0
+    chunks_to_do: int = 0
+    measured_chunks: int = 0
+    measured_slots: int = 0
     measured_frames: int = 0
     measured_seconds: float = 0.0
 
     @property
     def frames_per_second(self) -> float | None:
-        """Measured frames per second on one thread (None if nothing was measured)."""
+        """Frames (slots with a frame) per second on one thread, over the measured chunks;
+        None if they held no frame."""
         if not self.measured_frames or self.measured_seconds <= 0:
             return None
         return self.measured_frames / self.measured_seconds
 
     def estimate_seconds(self, threads: int = 1) -> float | None:
-        """Seconds for the slots to do on ``threads`` threads at the measured rate.
+        """Seconds for the chunks to do on ``threads`` threads: the measured chunks' mean
+        time, times the chunks to do.
 
-        A rough figure: it assumes the threads scale linearly, as they do on a machine's
-        cores for this work (each thread reads, preprocesses and classifies its own chunk),
-        and leaves out starting the cluster.
+        The measured chunks are spread over the request, so chunks without frames (cheap:
+        nothing to read) and full ones count in their proportions. A rough figure: it assumes
+        the threads scale linearly, as they do on a machine's cores for this work, and leaves
+        out starting the cluster.
         """
-        rate = self.frames_per_second
-        if rate is None:
-            return None if self.to_do else 0.0
-        return self.to_do / (rate * max(int(threads), 1))
+        if not self.to_do:
+            return 0.0
+        if not self.measured_chunks:
+            return None
+        per_chunk = self.measured_seconds / self.measured_chunks
+        return per_chunk * self.chunks_to_do / max(int(threads), 1)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -97,6 +109,7 @@ def plan_write(
     group: str | None = None,
     storage_options: dict[str, Any] | None = None,
     measure: bool = True,
+    sample_chunks: int = 4,
 ) -> WritePlan:
     """What :func:`auroradask.to_zarr` would read and write, and how fast; writes nothing.
 
@@ -107,8 +120,11 @@ def plan_write(
     store, group, storage_options
         As for :func:`auroradask.to_zarr`.
     measure
-        Compute one chunk of the slots to do on one thread (what one task does: read,
+        Compute a few chunks of the slots to do on one thread (what one task does: read,
         preprocess, classify) to measure the rate; False skips it.
+    sample_chunks
+        How many chunks to compute, spread evenly over the chunks to do (the first and the
+        last included).
 
     Returns
     -------
@@ -146,18 +162,34 @@ def plan_write(
         site_to_do={s: int(todo[i].sum()) for i, s in enumerate(sites)},
         minute_files=int(sum(len(np.unique(minutes[todo[i]])) for i in range(len(sites)))),
     )
-    if measure and plan.to_do:
-        site, first = (int(i) for i in np.argwhere(todo)[0])
-        chunks = results["label"].chunks
-        edges = np.cumsum((0, *chunks[1])) if chunks is not None else np.array([0, len(times)])
-        block = int(np.searchsorted(edges, first, side="right")) - 1
-        lo, hi = int(edges[block]), int(edges[block + 1])
+    chunks = results["label"].chunks
+    edges = np.cumsum((0, *chunks[1])) if chunks is not None else np.array([0, len(times)])
+    blocks = [
+        (s, lo, hi)
+        for s in range(len(sites))
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        if todo[s, lo:hi].any()
+    ]
+    plan.chunks_to_do = len(blocks)
+    if measure and blocks:
+        names = [n for n in ("label", "frame_status") if n in results]
+        picks = np.unique(np.linspace(0, len(blocks) - 1, max(int(sample_chunks), 1)).round())
         started = time.perf_counter()
-        with dask.config.set(scheduler="synchronous"):  # one thread, as one task runs
-            results["label"].isel(site=site, time=slice(lo, hi)).compute()
+        for s, lo, hi in (blocks[int(i)] for i in picks):
+            with dask.config.set(scheduler="synchronous"):  # one thread, as one task runs
+                part = results[names].isel(site=s, time=slice(lo, hi)).compute()
+            plan.measured_slots += int(hi - lo)
+            plan.measured_frames += int(_frames_in(part))
         plan.measured_seconds = time.perf_counter() - started
-        plan.measured_frames = hi - lo
+        plan.measured_chunks = len(picks)
     return plan
+
+
+def _frames_in(part: xr.Dataset) -> int:
+    """Slots with a frame: status ok, or, for results without a status, a label."""
+    if "frame_status" in part:
+        return int((part["frame_status"].values == OK).sum())
+    return int((part["label"].values >= 0).sum())
 
 
 __all__ = ["WritePlan", "plan_write"]

@@ -109,6 +109,17 @@ class WriteSummary:
         """Slots done so far: written now or already in the store."""
         return self.written + self.skipped
 
+    @property
+    def frames(self) -> int:
+        """Frames classified now: written slots that held a frame (status ok). An archive
+        with gaps has many slots without one; rates are frames per second, not slots."""
+        return self.status_counts.get("ok", 0)
+
+    @property
+    def frames_per_second(self) -> float:
+        """:attr:`frames` over the wall time (0 when nothing was written)."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
     def add(self, part: dict[str, Any], site: str | None = None) -> None:
         self.written += part["written"]
         if site is not None:

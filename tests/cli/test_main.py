@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from distributed import Client
 
 import auroradask
 from auroradask.cli.main import build_parser, main
+from tests.support.archive import make_archive
 from tests.support.utils import COMMAND, ENV
 
 
@@ -42,7 +44,7 @@ def test_no_argument_run_classifies_the_sample(default_run):
     assert "auroradask page: http://127.0.0.1:" in done.stdout
     assert "classified 120 frames into auroradask-results.zarr" in done.stdout
     assert "skipped: none" in done.stdout and "frames/s" in done.stdout
-    assert "120/120 frames" in done.stderr
+    assert "120/120 slots" in done.stderr and "120 frames, " in done.stderr
     stored = auroradask.open_results(folder / "auroradask-results.zarr")
     assert int((stored.frame_status >= 0).sum()) == 120
     counts = [line for line in done.stdout.splitlines() if line.startswith("per class:")][0]
@@ -323,7 +325,8 @@ def test_dry_run_says_what_and_how_long_and_writes_nothing(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"store: {out} (new)" in text
     assert "to do: 120 of 120 slots (gill 120), in at most 6 minute files" in text
-    assert "frames/s on one thread (120 frames, one chunk" in text and "on 2 threads" in text
+    assert "measured 1 of 1 chunks on one thread" in text and "(120 frames in 120 slots" in text
+    assert "frames/s where there are frames" in text and "on 2 threads" in text
     assert not out.exists()
 
 
@@ -427,3 +430,41 @@ def test_keep_dashboard_keeps_the_page_up_until_ctrl_c(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def gappy_archive(tmp_path_factory):
+    """An hour of gill with files in its first 10 minutes only: 1,200 slots, 200 frames."""
+    root = tmp_path_factory.mktemp("gaps")
+    make_archive(root, ["gill"], "2014-03-10T05:00", 1, 10, imager="themis19")
+    return root
+
+
+GAPPY = ["--site", "gill", "--start", "2014-03-10T05:00", "--end", "2014-03-10T06:00"]
+
+
+def test_the_rate_counts_frames_not_empty_slots(gappy_archive, tmp_path):
+    args = ["classify", "--source", str(gappy_archive), *GAPPY, "--out", "g.zarr"]
+    done = run([*args, "--workers", "1", "--dashboard-address", "127.0.0.1:0"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "classified 200 frames into g.zarr" in done.stdout
+    line = next(x for x in done.stdout.splitlines() if x.startswith("wall time"))
+    match = re.match(r"wall time ([\d.]+) s, ([\d.]+) frames/s \(1200 slots written", line)
+    assert match, line
+    seconds, rate = float(match[1]), float(match[2])
+    # the printed rate is frames over wall time (each figure rounded to one decimal)
+    assert rate == pytest.approx(200 / seconds, rel=0.03, abs=0.2)
+    assert rate < 1200 / seconds / 2  # far below what counting slots would say
+    assert "1200/1200 slots" in done.stderr and "200 frames, " in done.stderr
+
+
+def test_dry_run_measures_chunks_that_hold_frames(gappy_archive, tmp_path, capsys):
+    out = tmp_path / "g.zarr"
+    args = ["classify", "--source", str(gappy_archive), *GAPPY, "--out", str(out), "--dry-run"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    # six 10-minute chunks, one with files: four measured, spread from first to last
+    assert "measured 4 of 6 chunks on one thread" in text
+    assert "(200 frames in 800 slots" in text, text
+    assert "frames/s where there are frames" in text
+    assert not out.exists()

@@ -78,13 +78,15 @@ def test_state_is_the_runs_figures(run):
     state = get_json(page + "/state.json")["run"]
     assert state["status"] == "finished"
     assert state["store"].endswith("sample.zarr")
-    assert (state["done"], state["total"], state["written"]) == (120, 120, 120)
+    assert (state["done"], state["total"], state["written"], state["frames"]) == (120,) * 4
     assert state["sites"] == {"gill": [120, 120]}
     assert state["labels"] == summary.label_counts and sum(state["labels"].values()) == 120
     assert state["frame_status"] == {"ok": 120}
     # one sample per chunk of one minute: the rate figure has points to draw
-    written = [w for _, w in state["samples"]]
+    written = [w for _, w, _ in state["samples"]]
     assert written == sorted(written) and written[-1] == 120 and len(written) >= 3
+    frames = [f for *_, f in state["samples"]]  # the rate figure counts frames
+    assert frames == sorted(frames) and frames[-1] == 120
 
 
 def test_a_resumed_run_reports_what_it_skipped(run):

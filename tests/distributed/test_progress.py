@@ -12,11 +12,11 @@ from auroradask.store import WriteSummary
 from tests.support.utils import classify_sample
 
 
-def test_to_zarr_shows_a_bar_of_frames_with_time_left(tmp_path, capsys):
+def test_to_zarr_shows_a_bar_of_slots_with_time_left_and_frames(tmp_path, capsys):
     auroradask.to_zarr(classify_sample(chunk_minutes=2), tmp_path / "a.zarr")
     err = capsys.readouterr().err
-    assert "a.zarr: 100%" in err and "120/120 frames" in err
-    assert "<00:00, " in err and " frames/s]" in err  # elapsed<remaining, rate
+    assert "a.zarr: 100%" in err and "120/120 slots" in err
+    assert "<00:00, 120 frames, " in err and " frames/s]" in err  # elapsed<remaining, frames
 
 
 def test_progress_false_is_silent(tmp_path, capsys):
