@@ -134,7 +134,9 @@ class _FaultyHandler(http.server.SimpleHTTPRequestHandler):
         short = body[: len(body) // 3]
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        if fault == "cut, full length announced":
+        if fault == "cut, both lengths say so":  # a server serving a cut copy as the file
+            self.send_header("Content-Length", str(len(short)))
+        elif fault == "cut, full length announced":
             self.send_header("Content-Length", str(len(body)))
         elif fault == "cut, short length announced":
             self.send_header("Content-Length", str(len(short)))
@@ -148,6 +150,12 @@ class _FaultyHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_HEAD(self):
         name = self.path.rsplit("/", 1)[-1]
+        if self.faults.get(name) == "cut, both lengths say so":
+            body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) // 3))
+            self.end_headers()
+            return None
         if self.faults.get(name) == "bad checksum":
             body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
             self.send_response(200)
@@ -219,6 +227,26 @@ def test_transport_failures_are_status_4_never_cached_and_retried(
     assert (again.frame_status.values[0] == OK).all()
     np.testing.assert_array_equal(again.images.values[0], images)
     assert len(list(cache.rglob("*.pgm*"))) == 6
+
+
+def test_a_gzip_cut_short_with_matching_lengths_is_status_4_never_cached_and_retried(
+    faulty_http_archive, tmp_path, reference
+):
+    """The server sends a third of the file and says that is all of it (Content-Length and
+    HEAD agree): the sizes match, but the gzip stream stops before its end."""
+    url, faults = faulty_http_archive
+    images, _ = reference
+    faults["20140310_0602_gill_themis19_full.pgm.gz"] = "cut, both lengths say so"
+    cache = tmp_path / "cache"
+    first = open_sample(url, cache=cache, storage_options=BOUNDED).compute()
+    status = first.frame_status.values[0]
+    assert (status[40:60] == FILE_UNREACHABLE).all()  # retried by the next run, not "done"
+    assert (np.delete(status, np.s_[40:60]) == OK).all()
+    assert not list(cache.rglob("20140310_0602_*"))
+    faults.clear()
+    again = open_sample(url, cache=cache, storage_options=BOUNDED).compute()
+    assert (again.frame_status.values[0] == OK).all()
+    np.testing.assert_array_equal(again.images.values[0], images)
 
 
 def test_a_cached_copy_of_another_size_than_the_remote_file_is_fetched_again(tmp_path, reference):
