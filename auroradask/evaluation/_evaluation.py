@@ -59,7 +59,8 @@ class Evaluation:
         frames it held, where known), ``row`` (line of the sheet or table, where there is one).
         Intervals cut at the day's last frame are listed too (``frames``: those cut off).
     min_confidence
-        Frames with a lower confidence are not compared (None: all are).
+        Frames with a lower confidence are not compared (None: all are); a frame exactly on
+        it is (``confidence >= min_confidence``, in float32).
     truth, results
         What was compared: descriptions for the report.
     """
@@ -397,7 +398,9 @@ def evaluate(
         results. Codes are matched without surrounding spaces and case; codes not in the
         mapping are skipped and reported.
     min_confidence
-        Compare only frames whose results confidence is at least this (0..1).
+        Compare only frames whose results confidence is at least this (0..1): a frame
+        exactly on it is compared (``>=``). Compared in float32, the precision results keep
+        confidences in, so a model's 0.9 (stored as 0.899999976) passes a minimum of 0.9.
     sheet
         Worksheet name or index of an ``.xlsx`` truth (default: the first).
 

@@ -26,6 +26,7 @@ from ._truth import (
     CUT,
     EMPTY_INTERVAL,
     NOT_CLASSIFIED,
+    NOT_FETCHED,
     NOT_IN_RESULTS,
     PARTIAL_DAY,
     SKIPPED_COLUMNS,
@@ -45,13 +46,19 @@ _DAY = np.timedelta64(1, "D").astype("timedelta64[ns]")
 
 @dataclass
 class SiteDay:
-    """One site-day of the results: slot times, and the per-slot variables."""
+    """One site-day of the results: slot times, and the per-slot variables.
+
+    ``unreachable`` marks the slots whose file could not be fetched (``frame_status`` 4, a
+    transport failure): they may hold a frame that a later run adds, so a truth label there
+    is reported as not fetched rather than as a frame the results did not classify.
+    """
 
     time: np.ndarray
     label: np.ndarray
     confidence: np.ndarray
     timestamp: np.ndarray
     complete: bool
+    unreachable: np.ndarray
 
     @property
     def classified(self) -> np.ndarray:
@@ -96,12 +103,14 @@ class ResultsReader:
             status = part["frame_status"].to_numpy()
             # a transport failure (4) is retried by a later run, which would add frames and
             # shift every sheet frame number after it: such a day is not complete yet
-            written = (status >= 0) & (status != FILE_UNREACHABLE)
+            unreachable = status == FILE_UNREACHABLE
+            written = (status >= 0) & ~unreachable
             # a site-day never written, or without a single source file, is not in the results
             if not (written & (status != NO_FILE)).any():
                 return NOT_IN_RESULTS
         else:
             written = np.ones(label.shape, dtype=bool)
+            unreachable = np.zeros(label.shape, dtype=bool)
         return SiteDay(
             time=self.time[a:b],
             label=label.astype(np.int64),
@@ -110,6 +119,7 @@ class ResultsReader:
                 part["timestamp"].to_numpy() if "timestamp" in part else self.time[a:b]
             ).astype("datetime64[ns]"),
             complete=bool(b - a == DAY_SLOTS and written.all()),
+            unreachable=unreachable,
         )
 
 
@@ -280,16 +290,20 @@ def match_frame_table(table, results: ResultsReader, mapping, source: str, out: 
             part["slot"].to_numpy() <= day.time[-1]
         )
         classified = inside & (day.label[slots] >= 0)
-        if (~classified).any():
-            lost = part[~classified]
-            out.skip(
-                NOT_CLASSIFIED,
-                site=site,
-                date=date,
-                start=lost["time"].min(),
-                end=lost["time"].max(),
-                frames=len(lost),
-            )
+        not_fetched = inside & day.unreachable[slots]
+        for reason, lost in (
+            (NOT_FETCHED, not_fetched),
+            (NOT_CLASSIFIED, ~classified & ~not_fetched),
+        ):
+            if lost.any():
+                out.skip(
+                    reason,
+                    site=site,
+                    date=date,
+                    start=part["time"][lost].min(),
+                    end=part["time"][lost].max(),
+                    frames=int(lost.sum()),
+                )
         out.add(site, day, slots[classified], part["truth"].to_numpy()[classified])
 
 
@@ -302,6 +316,7 @@ def match_interval_table(
     truth, reasons = map_codes(table["label"].astype(str), mapping, results.classes)
     for i in range(len(table)):
         site, start, end = sites.iloc[i], starts.iloc[i], ends.iloc[i]
+        site = None if pd.isna(site) else site  # Series.map gives NaN for a bad code
         item = {
             "site": site or str(table["site"].iloc[i]),
             "start": start,
@@ -319,20 +334,31 @@ def match_interval_table(
         if start > end:
             out.skip(START_AFTER_END, **item)
             continue
-        found, any_day = 0, False
+        found, not_fetched, any_day = 0, 0, False
         for date in days_between(start, end):
             day = results.day(site, date)
             if isinstance(day, str):
                 continue
             any_day = True
-            slots = day.classified  # the frame's own time decides
-            stamps = day.timestamp[slots]
-            inside = (stamps >= start.to_datetime64()) & (stamps <= end.to_datetime64())
-            if inside.any():
-                found += int(inside.sum())
-                out.add(site, day, slots[inside], np.full(int(inside.sum()), truth[i]))
-        if not found:
+            slots, lost = _in_interval(day, start.to_datetime64(), end.to_datetime64())
+            not_fetched += lost
+            if len(slots):
+                found += len(slots)
+                out.add(site, day, slots, np.full(len(slots), truth[i]))
+        if not_fetched:
+            out.skip(NOT_FETCHED, **item, frames=not_fetched)
+        elif not found:
             out.skip(EMPTY_INTERVAL if any_day else NOT_IN_RESULTS, **item)
+
+
+def _in_interval(day: SiteDay, start: np.datetime64, end: np.datetime64) -> tuple[np.ndarray, int]:
+    """The classified slots whose frame time lies in ``[start, end]``, and how many slots
+    that overlap it were not fetched (a slot holds the frames of its 3 s)."""
+    slots = day.classified  # the frame's own time decides
+    stamps = day.timestamp[slots]
+    inside = (stamps >= start) & (stamps <= end)
+    overlapping = (day.time + SLOT > start) & (day.time <= end)
+    return slots[inside], int((overlapping & day.unreachable).sum())
 
 
 def match_results(truth_ds: xr.Dataset, results: ResultsReader, mapping, out: Collector) -> None:

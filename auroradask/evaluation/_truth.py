@@ -59,6 +59,7 @@ BAD_ROW = "unreadable row"
 NOT_CLASSIFIED = "frame not classified in the results"
 EMPTY_INTERVAL = "no classified frame in the interval"
 CONFLICT = "frame has two different truth labels"
+NOT_FETCHED = "frame not fetched (transport failure; a later run retries it)"
 
 SKIPPED_COLUMNS = ("site", "date", "start", "end", "truth", "reason", "frames", "row")
 FRAME_TABLE_COLUMNS = ("site", "time", "truth", "predicted", "confidence")
@@ -113,7 +114,7 @@ def truth_form(truth: Any, sheet: str | int | None) -> tuple[str, Any, dict[str,
             return "results", open_dataset(path, "truth"), {"kind": "results", "source": path}
         table, source = read_truth_table(path, sheet), path
     elif isinstance(truth, pd.DataFrame):
-        table, source = truth, "table"
+        table, source = numbered_rows(truth), "table"
     else:
         raise ArgumentError(
             f"truth: expected a sheet or table path, a DataFrame, or results, got {type(truth)}"
@@ -216,6 +217,20 @@ def map_codes(
 
 def _code(value: Any) -> str:
     return str(value).strip().lower()
+
+
+def numbered_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as it is where its index numbers the rows (unique whole numbers); otherwise
+    the same rows, in order, numbered 0, 1, ...
+
+    The matchers align a table's columns by its index and report a skipped row by it. An
+    index that repeats (``pd.concat`` of two tables) would make pandas' alignment fail, and
+    one of labels (times, names) is no row number.
+    """
+    index = table.index
+    if index.is_unique and pd.api.types.is_integer_dtype(index.dtype):
+        return table
+    return table.reset_index(drop=True)
 
 
 def row_numbers(table: pd.DataFrame, source: str) -> np.ndarray:

@@ -176,8 +176,6 @@ def labelled_frames(
         an :class:`auroradask.Evaluation`.
     """
     data = ResultsReader(embeddings)
-    if isinstance(truth, pd.DataFrame) and not truth.index.is_unique:
-        truth = truth.reset_index(drop=True)  # e.g. pd.concat of tables: rows are matched by index
     kind, table, described = truth_form(truth, sheet)
     head_classes = _head_classes(kind, table, mapping, classes)
     data.classes = head_classes  # truth codes become the head's classes, not the base model's
