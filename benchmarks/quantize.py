@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import auroradask
-from auroradask.models import _modeltools
+from auroradask.models import _compare
 from auroradask.models._model import load_model, predict
 from tests.support.models import build_resnet50
 
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--fit", type=int, default=50, help="fitting frames per class")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs, best kept")
     args = parser.parse_args()
-    real = _modeltools.model_inputs(None, "themis-pa")
+    real = _compare.model_inputs(None, "themis-pa")
     calib_synthetic, _ = synthetic(10, SEEDS["calibration"])
     held_synthetic, truth = synthetic(30, SEEDS["held_out"])
     calibration = np.concatenate([real[:40], calib_synthetic])
@@ -132,7 +132,7 @@ def main() -> None:
             print(report.summary(), f"({time.perf_counter() - started:.0f} s)", flush=True)
             a, b = (predict(load_model(p), held) for p in (models[name], out))
             for kind, part in parts.items():
-                found = _modeltools.Agreement.between(a[part], b[part])
+                found = _compare.Agreement.between(a[part], b[part])
                 counts = np.bincount(a[part].argmax(1), minlength=4).tolist()
                 accuracy = (
                     f"{(a[part].argmax(1) == truth).mean():.0%}" if kind.startswith("syn") else "–"

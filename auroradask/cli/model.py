@@ -13,7 +13,7 @@ import argparse
 import auroradask
 
 from ..errors import ArgumentError
-from ..models._modeltools import CONVERT_TOLERANCE
+from ..models._convert import CONVERT_TOLERANCE
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

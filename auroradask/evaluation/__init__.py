@@ -1,8 +1,10 @@
-"""Evaluation against human labels or another store: truth tables, metrics and the
-:class:`Evaluation`.
+"""Evaluation against human labels or another store: truth tables (``_truth``), matching them
+with the frames of the results (``_matching``), the metrics (``_metrics``) and the
+:class:`Evaluation` (``_evaluation``).
 """
 
-from ._evaluate import MAPPINGS, Evaluation, evaluate
+from ._evaluation import Evaluation, evaluate
+from ._truth import MAPPINGS
 
 __all__ = [
     "evaluate",

@@ -14,8 +14,10 @@ import heapq
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -23,8 +25,8 @@ import xarray as xr
 from .._schema import DAY_SLOTS
 from ..distributed._progress import counting
 from ..errors import ArgumentError
-from ..evaluation._evaluate import _open
-from ._heads import _sklearn
+from ..evaluation._truth import open_dataset
+from ._extra import require_sklearn
 
 
 @dataclass
@@ -105,8 +107,6 @@ def _chunks(
     a few pieces computed at once."""
     embedding = ds["embedding"].data
     if not hasattr(embedding, "chunks"):
-        import dask.array as da
-
         embedding = da.from_array(embedding, chunks=(1, most, -1))
     bounds = np.cumsum((0, *embedding.chunks[1]))
     spans = [
@@ -177,76 +177,137 @@ def cluster(
         If the embeddings have no ``embedding`` variable, fewer embedded frames than
         clusters, or an argument is out of range.
     """
-    _sklearn()
-    from sklearn.cluster import MiniBatchKMeans
-    from sklearn.decomposition import IncrementalPCA
-
-    for name, value, least in (
-        ("n_clusters", n_clusters, 2),
-        ("n_components", n_components, 1),
-        ("nearest", nearest, 0),
-        ("passes", passes, 1),
-        ("batch_frames", batch_frames, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
-            raise ArgumentError(f"{name}: expected a whole number >= {least}, got {value!r}")
-    ds = _open(embeddings, "embeddings")
+    require_sklearn()
+    _check_cluster_arguments(
+        n_clusters=n_clusters,
+        n_components=n_components,
+        nearest=nearest,
+        passes=passes,
+        batch_frames=batch_frames,
+    )
+    ds = open_dataset(embeddings, "embeddings")
     if "embedding" not in ds:
         raise ArgumentError("embeddings: no 'embedding' variable; make one with auroradask.embed")
-    n_features = ds.sizes["feature"]
-    n_components = min(n_components, n_features)
+    n_components = min(n_components, ds.sizes["feature"])
     step = max(batch_frames, n_components, n_clusters)
     most = max(step, DAY_SLOTS)  # frames read at once: a site-day, a store's Zarr chunk
 
     n_slots = ds.sizes["site"] * ds.sizes["time"]
     with counting(progress, "cluster", (passes + 2) * n_slots, "frames") as advance:
-        # pass 1: the principal components; partial_fit needs >= n_components rows a call
-        pca = IncrementalPCA(n_components=n_components, whiten=whiten)
-        total = 0
-        for rows in _buffered(_chunks(ds, most, advance), step):
-            pca.partial_fit(rows)
-            total += len(rows)
-        if total < n_clusters or total < n_components:
-            raise ArgumentError(
-                f"embeddings: {total} embedded frames, fewer than n_clusters={n_clusters} or "
-                f"n_components={n_components}"
-            )
-        kmeans = MiniBatchKMeans(
-            n_clusters=n_clusters,
-            random_state=seed,
-            batch_size=step,
-            n_init=3,
-            reassignment_ratio=0.01,
-        )
-        # k-means++ seeding on the first step, then mini-batches; passes over the archive
-        for _ in range(passes):
-            for rows in _buffered(_chunks(ds, most, advance), step):
-                kmeans.partial_fit(pca.transform(rows))
 
-        labels = np.full((ds.sizes["site"], ds.sizes["time"]), -1, dtype=np.int16)
-        heaps: list[list[tuple[float, int, int, int]]] = [[] for _ in range(n_clusters)]
-        inertia = 0.0
-        for site, span, rows, valid in _chunks(ds, most, advance):
-            if not valid.any():
-                continue
-            projected = pca.transform(rows[valid])
-            found = kmeans.predict(projected)
-            distance = np.linalg.norm(projected - kmeans.cluster_centers_[found], axis=1)
-            inertia += float((distance**2).sum())
-            slots = np.arange(span.start, span.stop)[valid]
-            labels[site, slots] = found
-            if nearest:
-                for k in np.unique(found):
-                    mine = np.flatnonzero(found == k)
-                    best = mine[np.argsort(distance[mine])[:nearest]]
-                    for i in best:  # keep the `nearest` smallest: a max-heap of negated distances
-                        item = (-float(distance[i]), site, int(slots[i]), int(k))
-                        if len(heaps[k]) < nearest:
-                            heapq.heappush(heaps[k], item)
-                        elif item > heaps[k][0]:
-                            heapq.heapreplace(heaps[k], item)
-    sites = ds["site"].values
-    times = ds["time"].values
+        def read() -> Iterator[tuple[int, slice, np.ndarray, np.ndarray]]:
+            return _chunks(ds, most, advance)
+
+        pca = _fit_pca(read, step, n_components, n_clusters, whiten)
+        kmeans = _fit_kmeans(read, pca, n_clusters, step, passes, seed)
+        shape = (ds.sizes["site"], ds.sizes["time"])
+        labels, heaps, inertia = _assign(read(), shape, pca, kmeans, nearest)
+    table = _nearest_table(heaps, ds["site"].values, ds["time"].values)
+    return _cluster_result(ds, labels, table, inertia, pca, kmeans)
+
+
+def _check_cluster_arguments(**values: Any) -> None:
+    """Each a whole number at least its least value, or an :class:`ArgumentError` naming it."""
+    least = {"n_clusters": 2, "n_components": 1, "nearest": 0, "passes": 1, "batch_frames": 1}
+    for name, value in values.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or value < least[name]
+        ):
+            raise ArgumentError(f"{name}: expected a whole number >= {least[name]}, got {value!r}")
+
+
+def _fit_pca(
+    read: Callable[[], Iterator], step: int, n_components: int, n_clusters: int, whiten: bool
+):
+    """Pass 1: the principal components, learnt ``step`` rows or more at a time
+    (``partial_fit`` needs at least ``n_components`` rows a call)."""
+    from sklearn.decomposition import IncrementalPCA  # deferred: the optional `learn` extra
+
+    pca = IncrementalPCA(n_components=n_components, whiten=whiten)
+    total = 0
+    for rows in _buffered(read(), step):
+        pca.partial_fit(rows)
+        total += len(rows)
+    if total < n_clusters or total < n_components:
+        raise ArgumentError(
+            f"embeddings: {total} embedded frames, fewer than n_clusters={n_clusters} or "
+            f"n_components={n_components}"
+        )
+    return pca
+
+
+def _fit_kmeans(
+    read: Callable[[], Iterator], pca, n_clusters: int, step: int, passes: int, seed: int
+):
+    """Mini-batch k-means in PCA space: k-means++ seeding on the first step, then
+    mini-batches, ``passes`` times over the frames."""
+    from sklearn.cluster import MiniBatchKMeans  # deferred: the optional `learn` extra
+
+    kmeans = MiniBatchKMeans(
+        n_clusters=n_clusters,
+        random_state=seed,
+        batch_size=step,
+        n_init=3,
+        reassignment_ratio=0.01,
+    )
+    for _ in range(passes):
+        for rows in _buffered(read(), step):
+            kmeans.partial_fit(pca.transform(rows))
+    return kmeans
+
+
+def _assign(
+    chunks: Iterator[tuple[int, slice, np.ndarray, np.ndarray]],
+    shape: tuple[int, int],
+    pca,
+    kmeans,
+    nearest: int,
+) -> tuple[np.ndarray, list[list[tuple[float, int, int, int]]], float]:
+    """The last pass: each frame's cluster, the ``nearest`` frames of each cluster and the
+    inertia.
+
+    Returns
+    -------
+    (labels, heaps, inertia)
+        ``(site, time)`` int16 labels (-1: no embedding); per cluster a heap of
+        ``(-distance, site, slot, cluster)``, the ``nearest`` frames nearest its centre;
+        the sum of squared distances to the centres.
+    """
+    labels = np.full(shape, -1, dtype=np.int16)
+    heaps: list[list[tuple[float, int, int, int]]] = [[] for _ in range(kmeans.n_clusters)]
+    inertia = 0.0
+    for site, span, rows, valid in chunks:
+        if not valid.any():
+            continue
+        projected = pca.transform(rows[valid])
+        found = kmeans.predict(projected)
+        distance = np.linalg.norm(projected - kmeans.cluster_centers_[found], axis=1)
+        inertia += float((distance**2).sum())
+        slots = np.arange(span.start, span.stop)[valid]
+        labels[site, slots] = found
+        if nearest:
+            for k in np.unique(found):
+                mine = np.flatnonzero(found == k)
+                best = mine[np.argsort(distance[mine])[:nearest]]
+                items = [(-float(distance[i]), site, int(slots[i]), int(k)) for i in best]
+                _keep_nearest(heaps[k], items, nearest)
+    return labels, heaps, inertia
+
+
+def _keep_nearest(heap: list[tuple[float, int, int, int]], items, nearest: int) -> None:
+    """Keep the ``nearest`` smallest distances in ``heap``: a min-heap of negated distances,
+    whose root is the farthest frame kept."""
+    for item in items:
+        if len(heap) < nearest:
+            heapq.heappush(heap, item)
+        elif item > heap[0]:
+            heapq.heapreplace(heap, item)
+
+
+def _nearest_table(heaps, sites: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+    """:attr:`ClusterResult.nearest` from the heaps of :func:`_assign`, nearest first."""
     rows = []
     for k, heap in enumerate(heaps):
         for rank, (neg, site, slot, _) in enumerate(sorted(heap, reverse=True)):
@@ -259,7 +320,14 @@ def cluster(
                     "distance": -neg,
                 }
             )
-    nearest_table = pd.DataFrame(rows, columns=["cluster", "rank", "site", "time", "distance"])
+    return pd.DataFrame(rows, columns=["cluster", "rank", "site", "time", "distance"])
+
+
+def _cluster_result(
+    ds: xr.Dataset, labels: np.ndarray, nearest: pd.DataFrame, inertia: float, pca, kmeans
+) -> ClusterResult:
+    """The labels, centres and sizes as xarray and pandas objects aligned with ``ds``."""
+    n_clusters = kmeans.n_clusters
     centres = kmeans.cluster_centers_.astype(np.float32)
     cluster_index = np.arange(n_clusters)
     sizes = np.bincount(labels[labels >= 0].astype(np.int64), minlength=n_clusters)
@@ -286,7 +354,7 @@ def cluster(
             coords={"cluster": cluster_index, "feature": ds["feature"].values},
             name="centre",
         ),
-        nearest=nearest_table,
+        nearest=nearest,
         sizes=pd.Series(sizes, index=pd.Index(cluster_index, name="cluster"), name="frames"),
         explained_variance_ratio=pca.explained_variance_ratio_.copy(),
         inertia=inertia,

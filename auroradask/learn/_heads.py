@@ -20,25 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 import xarray as xr
 
 from ..errors import ArgumentError, ModelError
-from ..evaluation._evaluate import (
-    MAPPINGS,
-    _Collector,
-    _frame_table,
-    _interval_table,
-    _open,
-    _Results,
-    _results_truth,
-    _sheet,
-    _truth_form,
-    confusion_matrix,
-    resolve_mapping,
-)
+from ..evaluation._matching import ResultsReader, match_truth
+from ..evaluation._metrics import confusion_matrix
+from ..evaluation._truth import MAPPINGS, open_dataset, resolve_mapping, truth_form
 from ..models._embed import EMBEDDING_OUTPUT, extend_graph
 from ..models._model import CARD_KEY, Model, ModelCard, file_sha256, load_model
+from ._extra import require_sklearn
 
 HEAD_KINDS = ("ridge", "logistic", "svm")
 #: Nights are cut at 18 UT: local noon to early afternoon at every THEMIS site (−60° to
@@ -46,16 +38,6 @@ HEAD_KINDS = ("ridge", "logistic", "svm")
 NIGHT_BOUNDARY_HOURS = 18
 #: Name of the composed model's class output (the head's scores or probabilities).
 HEAD_OUTPUT = "head/probabilities"
-
-
-def _sklearn():
-    try:
-        import skl2onnx  # noqa: F401
-        import sklearn  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            "fit_head and cluster need scikit-learn and skl2onnx: pip install 'auroradask[learn]'"
-        ) from None
 
 
 @dataclass
@@ -136,7 +118,7 @@ class HeadFit:
         """
         path = os.fspath(path)
         proto = compose(self)
-        import onnx
+        import onnx  # deferred: seconds to import; only writing a head needs it
 
         onnx.save(proto, path)
         self.path = path
@@ -193,23 +175,12 @@ def labelled_frames(
         ``frames``: ``site``, ``time``, ``truth`` (index into ``classes``); ``skipped`` as in
         an :class:`auroradask.Evaluation`.
     """
-    data = _Results(embeddings)
-    if isinstance(truth, pd.DataFrame) and not truth.index.is_unique:
-        truth = truth.reset_index(drop=True)  # e.g. pd.concat of tables: rows are matched by index
-    kind, table, described = _truth_form(truth, sheet)
+    data = ResultsReader(embeddings)
+    kind, table, described = truth_form(truth, sheet)
     head_classes = _head_classes(kind, table, mapping, classes)
     data.classes = head_classes  # truth codes become the head's classes, not the base model's
     mapping_table = resolve_mapping(mapping, head_classes)
-    out = _Collector()
-    if kind == "results":
-        _results_truth(table, data, mapping_table, out)
-    elif kind == "sheet":
-        _sheet(table, data, mapping_table, described["source"], out)
-    elif kind == "frames":
-        _frame_table(table, data, mapping_table, described["source"], out)
-    else:
-        _interval_table(table, data, mapping_table, described["source"], out)
-    frames, skipped = out.result()
+    frames, skipped = match_truth(kind, table, data, mapping_table, described.get("source", ""))
     return frames[["site", "time", "truth"]], skipped, head_classes
 
 
@@ -226,6 +197,7 @@ def gather(embeddings: xr.Dataset, frames: pd.DataFrame) -> np.ndarray:
 
 
 def _estimator(kind: str, regularization: float, seed: int, n_frames: int):
+    # deferred: scikit-learn is the optional `learn` extra (checked by require_sklearn)
     from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -328,24 +300,78 @@ def fit_head(
     ModelError
         If ``model`` is not the one the embeddings were made with.
     """
-    _sklearn()
-    if kind not in HEAD_KINDS:
-        raise ArgumentError(f"kind: expected one of {HEAD_KINDS}, got {kind!r}")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ArgumentError(f"folds: expected a whole number >= 2, got {folds!r}")
-    if not regularization > 0:
-        raise ArgumentError(f"regularization: expected > 0, got {regularization!r}")
-    ds = _open(embeddings, "embeddings")
+    require_sklearn()
+    _check_fit_arguments(kind, folds, regularization)
+    ds = open_dataset(embeddings, "embeddings")
     if "embedding" not in ds:
         raise ArgumentError("embeddings: no 'embedding' variable; make one with auroradask.embed")
     base = _base_model(ds, model) if path is not None or model is not None else None
     frames, skipped, head_classes = labelled_frames(
         ds, truth, mapping=mapping, sheet=sheet, classes=classes
     )
+    frames, x = _training_rows(ds, frames, head_classes)
+    y = frames["truth"].to_numpy()
+    estimator = _estimator(kind, regularization, seed, len(y))
+    predicted, fold_table, fitted = _fit_and_score(
+        estimator, x, y, frames["night"].to_numpy(), folds
+    )
+    frames["predicted"] = predicted
+    confusion = pd.DataFrame(
+        confusion_matrix(y, predicted, len(head_classes)),
+        index=pd.Index(head_classes, name="truth"),
+        columns=pd.Index(head_classes, name="predicted"),
+    )
+    fit = HeadFit(
+        classes=head_classes,
+        kind=kind,
+        accuracy=float((predicted == y).mean()),
+        confusion=confusion,
+        folds=fold_table,
+        frames=frames,
+        skipped=skipped,
+        estimator=fitted,
+        base=_base_description(base, ds["embedding"].attrs),
+        n_features=x.shape[1],
+        base_card=base.card.to_dict() if base else {},
+    )
+    if path is not None:
+        fit.save(path)
+    return fit
+
+
+def _base_description(base: Model | None, attrs: Mapping[str, Any]) -> dict[str, str]:
+    """The feature extractor of :attr:`HeadFit.base`: the model given, or what the
+    embeddings record."""
+    return {
+        "model_path": base.path if base else str(attrs.get("model_path", "")),
+        "model_sha256": base.sha256 if base else str(attrs.get("model_sha256", "")),
+        "layer": str(attrs.get("layer", "")),
+    }
+
+
+def _check_fit_arguments(kind: str, folds: int, regularization: float) -> None:
+    """Refuse a bad ``kind``, ``folds`` or ``regularization`` before any data is read."""
+    if kind not in HEAD_KINDS:
+        raise ArgumentError(f"kind: expected one of {HEAD_KINDS}, got {kind!r}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ArgumentError(f"folds: expected a whole number >= 2, got {folds!r}")
+    if not regularization > 0:
+        raise ArgumentError(f"regularization: expected > 0, got {regularization!r}")
+
+
+def _training_rows(
+    ds: xr.Dataset, frames: pd.DataFrame, classes: Sequence[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The labelled frames with their ``night``, and their embedding rows ``(n, features)``.
+
+    Refuses what cannot be fitted and scored: no labelled frame, a class without frames, a
+    labelled frame without an embedding, or a single site-night (cross-validation holds out
+    whole nights).
+    """
     if frames.empty:
         raise ArgumentError("truth: no labelled frame matches an embedded frame")
-    counts = np.bincount(frames["truth"].to_numpy(), minlength=len(head_classes))
-    absent = [c for c, n in zip(head_classes, counts, strict=True) if n == 0]
+    counts = np.bincount(frames["truth"].to_numpy(), minlength=len(classes))
+    absent = [c for c, n in zip(classes, counts, strict=True) if n == 0]
     if absent:
         raise ArgumentError(f"truth: no labelled frame of class(es) {absent}")
     frames = frames.reset_index(drop=True)
@@ -353,23 +379,34 @@ def fit_head(
     x = gather(ds, frames)
     if not np.isfinite(x).all():
         raise ArgumentError("embeddings: a labelled frame has no embedding (not classified)")
-    y = frames["truth"].to_numpy()
-    groups = frames["night"].to_numpy()
-    n_nights = len(np.unique(groups))
-    if n_nights < 2:
+    if frames["night"].nunique() < 2:
         raise ArgumentError(
             "truth: labelled frames of one site-night only; cross-validation holds out whole "
             "nights, so label at least two"
         )
+    return frames, x
+
+
+def _fit_and_score(
+    estimator: Any, x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int
+) -> tuple[np.ndarray, pd.DataFrame, Any]:
+    """Cross-validate ``estimator`` with whole nights (groups) held out, then fit it on every
+    frame.
+
+    Returns
+    -------
+    (predicted, folds, fitted)
+        Each frame predicted by a copy fitted without its night; per fold ``fold``,
+        ``nights`` held out, ``frames`` and ``accuracy``; a copy fitted on all frames.
+    """
+    # deferred: scikit-learn is the optional `learn` extra (checked by require_sklearn)
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
 
-    estimator = _estimator(kind, regularization, seed, len(y))
+    n_splits = min(folds, len(np.unique(groups)))
     predicted = np.empty_like(y)
     rows = []
-    for k, (train, test) in enumerate(
-        GroupKFold(n_splits=min(folds, n_nights)).split(x, y, groups)
-    ):
+    for k, (train, test) in enumerate(GroupKFold(n_splits=n_splits).split(x, y, groups)):
         fitted = clone(estimator).fit(x[train], y[train])
         predicted[test] = fitted.predict(x[test])
         rows.append(
@@ -380,33 +417,8 @@ def fit_head(
                 "accuracy": float((predicted[test] == y[test]).mean()),
             }
         )
-    frames["predicted"] = predicted
-    confusion = pd.DataFrame(
-        confusion_matrix(y, predicted, len(head_classes)),
-        index=pd.Index(head_classes, name="truth"),
-        columns=pd.Index(head_classes, name="predicted"),
-    )
-    attrs = ds["embedding"].attrs
-    fit = HeadFit(
-        classes=head_classes,
-        kind=kind,
-        accuracy=float((predicted == y).mean()),
-        confusion=confusion,
-        folds=pd.DataFrame(rows, columns=["fold", "nights", "frames", "accuracy"]),
-        frames=frames,
-        skipped=skipped,
-        estimator=clone(estimator).fit(x, y),
-        base={
-            "model_path": base.path if base else str(attrs.get("model_path", "")),
-            "model_sha256": base.sha256 if base else str(attrs.get("model_sha256", "")),
-            "layer": str(attrs.get("layer", "")),
-        },
-        n_features=x.shape[1],
-        base_card=base.card.to_dict() if base else {},
-    )
-    if path is not None:
-        fit.save(path)
-    return fit
+    table = pd.DataFrame(rows, columns=["fold", "nights", "frames", "accuracy"])
+    return predicted, table, clone(estimator).fit(x, y)
 
 
 # ------------------------------------------------------------------------------ export
@@ -414,7 +426,8 @@ def fit_head(
 
 def compose(fit: HeadFit):
     """The feature extractor cut at the embedding layer, and the head, as one ONNX graph."""
-    _sklearn()
+    require_sklearn()
+    # deferred: skl2onnx is the optional `learn` extra; onnx takes seconds to import
     import onnx
     from onnx import compose as onnx_compose
     from skl2onnx import convert_sklearn
@@ -473,7 +486,7 @@ def compose(fit: HeadFit):
 def _same_opset(head, opset: int):
     """The head at the extractor's opset of the default domain (skl2onnx picks the lowest
     its operators need; onnx.compose merges only graphs of one opset per domain)."""
-    import onnx
+    import onnx  # deferred: seconds to import; only writing a head needs it
 
     have = next((o.version for o in head.opset_import if o.domain in ("", "ai.onnx")), opset)
     if have == opset:
@@ -491,8 +504,7 @@ def _two_scores(head, n_classes: int, n_features: int):
     """A binary linear head gives one decision score ``s`` (for the second class): make it
     ``(-s/2, s/2)``, whose softmax is the logistic of ``s`` and whose argmax is the head's
     prediction, so that the model has one output per class as a card requires."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # deferred: seconds to import
 
     sess = ort.InferenceSession(head.SerializeToString(), providers=["CPUExecutionProvider"])
     scores = head.graph.output[-1]

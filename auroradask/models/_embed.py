@@ -13,7 +13,10 @@ small :class:`Model`, never the graph.
 
 from __future__ import annotations
 
+import gc
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,7 +42,7 @@ _FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
 
 def _onnx():
     try:
-        import onnx
+        import onnx  # deferred: seconds to import; only a graph being extended needs it
     except ImportError:  # pragma: no cover - a dependency; a broken install only
         raise ImportError("embeddings need the onnx package: pip install onnx") from None
     return onnx
@@ -126,7 +129,7 @@ def extend_graph(path: str, output: str, *, only_embedding: bool = False):
     (onnx.ModelProto, pooled: bool, declared shape)
     """
     onnx = _onnx()
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper  # deferred with onnx itself (see _onnx)
 
     proto = onnx.load(path)
     graph = proto.graph
@@ -201,10 +204,6 @@ def _session_of_extended_graph(model: Model, output: str):
     hold the graph's bytes and its own copy at once: a ResNet-50's session cost ~160 MB more
     at its peak than one made from a file. The files go when the session exists.
     """
-    import gc
-    import shutil
-    import tempfile
-
     onnx = _onnx()
     proto, _, _ = extend_graph(model.path, output)
     folder = tempfile.mkdtemp(prefix="auroradask-embed-")
@@ -355,6 +354,15 @@ def embed(
     )
     results = results_dataset(frames, model, blocks, both[:, :, :n_classes], stage="embed")
     embedding = both[:, :, n_classes:].astype(dtype)
+    return _with_embedding(results, embedding, model, output, pooled, shape)
+
+
+def _with_embedding(
+    results: xr.Dataset, embedding, model: Model, output: str, pooled: bool, shape
+) -> xr.Dataset:
+    """``results`` with ``embedding(site, time, feature)``, its ``feature`` coordinate and
+    attributes that say which model, layer and pooling made it."""
+    n_features = embedding.shape[-1]
     results["embedding"] = xr.Variable(
         ("site", "time", "feature"),
         embedding,

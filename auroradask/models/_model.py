@@ -22,6 +22,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 from scipy.special import softmax
 
 from .._schema import BATCH_ACTIVATION_BYTES, MAX_BATCH_SIZE
@@ -103,7 +104,7 @@ def write_model_card(onnx_path: str | os.PathLike, card: ModelCard | dict[str, A
         A :class:`ModelCard` or a dict of its fields.
     """
     try:
-        import onnx
+        import onnx  # deferred: seconds to import; only writing a card needs it
     except ImportError:
         raise ImportError("write_model_card needs the onnx package: pip install onnx") from None
     if isinstance(card, dict):
@@ -277,8 +278,6 @@ def activation_bytes_per_frame(
     key = (path, file_sha256(path), tuple(preset.size))
     if key in _ACTIVATIONS:
         return _ACTIVATIONS[key]
-    import onnxruntime as ort
-
     rows, cols = (
         d if isinstance(d, int) else s for d, s in zip(dims[:2], preset.size, strict=True)
     )
@@ -403,8 +402,6 @@ def _guess_layout(shape: list) -> str | None:
 
 
 def _providers(providers: str | Sequence[str] | None) -> list[str]:
-    import onnxruntime as ort
-
     if providers is None or providers == "cpu":
         return ["CPUExecutionProvider"]
     if providers == "cuda":
@@ -425,8 +422,6 @@ def _providers(providers: str | Sequence[str] | None) -> list[str]:
 
 def _new_session(path: str | bytes, providers: Sequence[str], intra_op_threads: int):
     """A session of a model file, or of a serialized graph (``bytes``)."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1

@@ -24,7 +24,7 @@ import xarray as xr
 
 import auroradask
 from auroradask.errors import ArgumentError, SourceNotFoundError
-from auroradask.evaluation import _evaluate as ev
+from auroradask.evaluation import _metrics, _truth
 from tests.support.textfiles import (
     HAND_CLASSES,
     HAND_SHEET,
@@ -93,11 +93,11 @@ def test_interval_sheet_every_figure_by_hand(hand):
     assert skipped[
         ["site", "date", "start", "end", "truth", "reason", "frames", "row"]
     ].values.tolist() == [
-        ["fsmi", "20140310", 5, 7, "cl", ev.PAST_END, 3, 10],
-        ["fsmi", "20140311", 0, 5, "cs", ev.NOT_IN_RESULTS, 6, 9],
-        ["gill", "20140310", 4, 9, "PA", ev.CUT, 4, 4],
-        ["gill", "20140310", 2, 2, "aur?", ev.UNKNOWN_CODE, 1, 5],
-        ["gill", "20140311", 0, 10, "pa", ev.NO_FRAMES, 11, 6],
+        ["fsmi", "20140310", 5, 7, "cl", _truth.PAST_END, 3, 10],
+        ["fsmi", "20140311", 0, 5, "cs", _truth.NOT_IN_RESULTS, 6, 9],
+        ["gill", "20140310", 4, 9, "PA", _truth.CUT, 4, 4],
+        ["gill", "20140310", 2, 2, "aur?", _truth.UNKNOWN_CODE, 1, 5],
+        ["gill", "20140311", 0, 10, "pa", _truth.NO_FRAMES, 11, 6],
     ]
 
 
@@ -164,12 +164,12 @@ def test_a_store_against_another_models(hand, tmp_path):
     assert result.agreement == figures(F(5, 6))
     assert result.kappa == figures(F(10, 13))  # p_e = (1 + 6 + 2 + 1)/36
     assert result.skipped[["site", "date", "reason", "frames"]].values.tolist() == [
-        ["gill", "20140310", ev.NOT_CLASSIFIED, 1]
+        ["gill", "20140310", _truth.NOT_CLASSIFIED, 1]
     ]
     # the other way round: fsmi is in the truth, not in B's results
     back = auroradask.evaluate(other, store)
     assert back.frames_compared == 6
-    assert ["fsmi", "20140310", ev.NOT_IN_RESULTS, 3] in back.skipped[
+    assert ["fsmi", "20140310", _truth.NOT_IN_RESULTS, 3] in back.skipped[
         ["site", "date", "reason", "frames"]
     ].values.tolist()
 
@@ -195,10 +195,10 @@ def test_a_per_frame_table(hand):
     assert result.agreement == figures(F(2, 3))
     assert result.kappa == figures(F(1, 2))  # p_e = (1*1 + 2*1)/9
     assert result.skipped[["site", "date", "reason", "frames"]].values.tolist() == [
-        ["fsmi", "20140311", ev.NOT_IN_RESULTS, 1],
-        ["gill", "20140310", ev.NOT_A_CLASS, 1],
-        ["gill", "20140310", ev.NOT_CLASSIFIED, 1],
-        ["rank", "20140310", ev.NOT_IN_RESULTS, 1],
+        ["fsmi", "20140311", _truth.NOT_IN_RESULTS, 1],
+        ["gill", "20140310", _truth.NOT_A_CLASS, 1],
+        ["gill", "20140310", _truth.NOT_CLASSIFIED, 1],
+        ["rank", "20140310", _truth.NOT_IN_RESULTS, 1],
     ]
 
 
@@ -221,8 +221,8 @@ def test_an_interval_table_with_times(hand, tmp_path):
     assert result.agreement == figures(F(5, 6))
     assert result.kappa == figures(F(7, 10))  # p_e = (2*2 + 4*3)/36
     assert result.skipped[["site", "reason", "row"]].values.tolist() == [
-        ["fsmi", ev.NOT_IN_RESULTS, 4],
-        ["gill", ev.EMPTY_INTERVAL, 5],
+        ["fsmi", _truth.NOT_IN_RESULTS, 4],
+        ["gill", _truth.EMPTY_INTERVAL, 5],
     ]
 
 
@@ -250,7 +250,7 @@ def test_overlapping_intervals(hand, tmp_path):
     # frames 0, 1 (pa), 3 (cs); frame 2 has two labels
     assert result.frames_compared == 3
     assert result.frames["truth"].tolist() == [PA, PA, NO]
-    assert result.skipped[["reason", "frames"]].values.tolist() == [[ev.CONFLICT, 1]]
+    assert result.skipped[["reason", "frames"]].values.tolist() == [[_truth.CONFLICT, 1]]
 
 
 def test_mappings(hand, tmp_path):
@@ -261,8 +261,8 @@ def test_mappings(hand, tmp_path):
     path.write_text(json.dumps({"Clear ": "no_aurora", "skip-me": None}))
     result = auroradask.evaluate(store, sheet, mapping=path)
     assert result.frames_compared == 1 and result.agreement == 1.0
-    assert result.skipped["reason"].tolist() == [ev.MAPPED_TO_NOTHING]
-    assert auroradask.evaluate(store, sheet).skipped["reason"].tolist() == [ev.NOT_A_CLASS] * 2
+    assert result.skipped["reason"].tolist() == [_truth.MAPPED_TO_NOTHING]
+    assert auroradask.evaluate(store, sheet).skipped["reason"].tolist() == [_truth.NOT_A_CLASS] * 2
     with pytest.raises(ArgumentError, match="^mapping: 'nope'"):
         auroradask.evaluate(store, sheet, mapping="nope")
     with pytest.raises(ArgumentError, match="^mapping: 'clear' maps to 'clear_sky'"):
@@ -284,7 +284,7 @@ def test_a_preset_naming_a_class_the_model_lacks_skips_those_codes(tmp_path):
     )
     result = auroradask.evaluate(auroradask.import_text(tmp_path / "t"), sheet, mapping="themis-pa")
     assert result.frames_compared == 1
-    assert result.skipped["reason"].tolist() == [ev.CLASS_ABSENT]
+    assert result.skipped["reason"].tolist() == [_truth.CLASS_ABSENT]
 
 
 def test_sheet_numbers_need_whole_days(tmp_path):
@@ -304,7 +304,7 @@ def test_sheet_numbers_need_whole_days(tmp_path):
     sheet = write_sheet(tmp_path / "s.csv", [("gill", 20140310, 0, 3, "cs")])
     result = auroradask.evaluate(results, sheet, mapping="themis-pa")
     assert result.frames_compared == 0
-    assert result.skipped["reason"].tolist() == [ev.PARTIAL_DAY]
+    assert result.skipped["reason"].tolist() == [_truth.PARTIAL_DAY]
     frames = pd.DataFrame(
         {"site": ["gill"], "time": ["2014-03-10T06:00:30"], "label": ["no_aurora"]}
     )
@@ -372,22 +372,22 @@ def test_json_text_and_plots(hand, tmp_path):
 def test_kernels():
     # a textbook example: 50 frames, two raters
     cm = np.array([[20, 5], [10, 15]])
-    s = ev.scores(cm)
+    s = _metrics.scores(cm)
     assert s["agreement"] == pytest.approx(0.7)
     assert s["kappa"] == pytest.approx((0.7 - 0.5) / 0.5)
-    assert np.isnan(ev.scores(np.zeros((2, 2)))["kappa"])
-    assert ev.scores(np.array([[4, 0], [0, 0]]))["kappa"] == 1.0  # one class, full agreement
+    assert np.isnan(_metrics.scores(np.zeros((2, 2)))["kappa"])
+    assert _metrics.scores(np.array([[4, 0], [0, 0]]))["kappa"] == 1.0  # one class, full agreement
     np.testing.assert_array_equal(
-        ev.confusion_matrix([0, 1, 1], [1, 1, 0], 3), [[0, 1, 0], [1, 1, 0], [0, 0, 0]]
+        _metrics.confusion_matrix([0, 1, 1], [1, 1, 0], 3), [[0, 1, 0], [1, 1, 0], [0, 0, 0]]
     )
-    assert ev.sheet_frames(5, 1, 3) == (slice(1, 4), None)
-    assert ev.sheet_frames(5, 4, 4) == (slice(4, 5), None)
-    assert ev.sheet_frames(5, 3, 9) == (slice(3, 5), ev.CUT)
-    assert ev.sheet_frames(5, 3, 5) == (slice(3, 5), ev.CUT)  # one past the last frame
-    assert ev.sheet_frames(5, 3, 4) == (slice(3, 5), None)  # the last frame itself
-    assert ev.sheet_frames(5, 5, 9) == (None, ev.PAST_END)
-    assert ev.sheet_frames(0, 0, 9) == (None, ev.NO_FRAMES)
-    assert ev.sheet_frames(5, 3, 2) == (None, ev.START_AFTER_END)
+    assert _truth.sheet_frames(5, 1, 3) == (slice(1, 4), None)
+    assert _truth.sheet_frames(5, 4, 4) == (slice(4, 5), None)
+    assert _truth.sheet_frames(5, 3, 9) == (slice(3, 5), _truth.CUT)
+    assert _truth.sheet_frames(5, 3, 5) == (slice(3, 5), _truth.CUT)  # one past the last frame
+    assert _truth.sheet_frames(5, 3, 4) == (slice(3, 5), None)  # the last frame itself
+    assert _truth.sheet_frames(5, 5, 9) == (None, _truth.PAST_END)
+    assert _truth.sheet_frames(0, 0, 9) == (None, _truth.NO_FRAMES)
+    assert _truth.sheet_frames(5, 3, 2) == (None, _truth.START_AFTER_END)
 
 
 def test_bad_arguments(hand, tmp_path):
@@ -487,9 +487,9 @@ def test_realistic_files_reproduce_the_direct_pandas_table(realistic):
         result.per_class["precision"], np.diag(expected) / expected.sum(axis=0).to_numpy()
     )
     reasons = result.skipped["reason"].value_counts()
-    assert reasons[ev.UNKNOWN_CODE] == unknown >= 1
-    assert reasons[ev.CUT] == past >= 1
-    assert reasons[ev.NOT_IN_RESULTS] == 1  # atha's third night has no file
-    assert reasons[ev.NO_FRAMES] == 1  # rank's second night is an empty file
+    assert reasons[_truth.UNKNOWN_CODE] == unknown >= 1
+    assert reasons[_truth.CUT] == past >= 1
+    assert reasons[_truth.NOT_IN_RESULTS] == 1  # atha's third night has no file
+    assert reasons[_truth.NO_FRAMES] == 1  # rank's second night is an empty file
     assert set(result.per_site.index) == {"atha", "fsmi", "gill", "rank"}
     assert result.per_site["frames"].sum() == result.frames_compared

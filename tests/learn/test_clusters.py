@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 from sklearn.decomposition import IncrementalPCA
 from sklearn.metrics import adjusted_rand_score
 
@@ -129,3 +131,61 @@ def test_progress_counts_every_frame_of_every_pass(embedded, capsys):
     assert "cluster: 100%" in capsys.readouterr().err
     auroradask.cluster(embeddings, 4, n_components=10, passes=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.fixture(scope="module")
+def two_sites():
+    """Two sites of three nights (6 frames of each class a night), embedded, and the same
+    embeddings cut into dask chunks of 10 frames: many pieces per site, so that the nearest
+    frames of a cluster are merged across pieces and sites."""
+    first, _ = sky_nights(3, 6, seed=5, site="synt", bad=(7,))
+    second, _ = sky_nights(3, 6, seed=6, site="twin")
+    frames = xr.concat([first, second], dim="site")
+    embeddings = auroradask.embed(
+        frames, auroradask.demo_model(), output=PENULTIMATE, dtype="float32"
+    ).compute()
+    return frames, embeddings, embeddings.chunk({"time": 10})
+
+
+def test_nearest_images_are_a_brute_force_sort_of_the_distances(two_sites):
+    """Every embedded frame of both sites projected, assigned and measured at once, sorted by
+    distance to its centre: the first `nearest` of each cluster are the frames (and images)
+    the chunk-by-chunk search keeps, in the same order."""
+    frames, embeddings, chunked = two_sites
+    nearest, k = 4, 3
+    result = auroradask.cluster(chunked, k, n_components=8, batch_frames=16, nearest=nearest)
+    rows = embeddings["embedding"].values.reshape(-1, embeddings.sizes["feature"])
+    valid = np.isfinite(rows).all(axis=1)
+    assert valid.sum() == len(valid) - 1  # the missing frame has no embedding
+    projected = result.pca.transform(rows[valid])
+    label = result.kmeans.predict(projected)
+    np.testing.assert_array_equal(result.labels.values.reshape(-1)[valid], label)
+    distance = np.linalg.norm(projected - result.kmeans.cluster_centers_[label], axis=1)
+    site = np.repeat(embeddings["site"].values, embeddings.sizes["time"])[valid]
+    time = np.tile(embeddings["time"].values, embeddings.sizes["site"])[valid]
+    images = frames["images"].values.reshape(-1, *frames["images"].shape[2:])[valid]
+    expected_images, expected_titles = [], []
+    for cluster in range(k):
+        members = np.flatnonzero(label == cluster)
+        order = members[np.argsort(distance[members], kind="stable")]
+        gaps = np.diff(distance[order[: nearest + 1]])
+        assert (gaps > 1e-6).all()  # no tie: the nearest frames are one set, in one order
+        best = order[:nearest]
+        mine = result.nearest_frames(cluster)
+        assert mine["site"].tolist() == site[best].tolist()
+        np.testing.assert_array_equal(mine["time"].to_numpy(), time[best])
+        np.testing.assert_allclose(mine["distance"], distance[best], rtol=1e-5)
+        expected_images.append(images[best])
+        expected_titles += [
+            f"cluster {cluster} #{rank} {s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S}"
+            for rank, (s, t) in enumerate(zip(site[best], time[best], strict=True))
+        ]
+    got, titles = result.nearest_images(frames)
+    np.testing.assert_array_equal(got, np.concatenate(expected_images))
+    assert titles == expected_titles
+    # both sites hold nearest frames: the merge across sites is exercised
+    assert set(result.nearest["site"]) == {"synt", "twin"}
+    # chosen clusters, in the order asked
+    got, titles = result.nearest_images(frames, clusters=[2, 0])
+    np.testing.assert_array_equal(got, np.concatenate([expected_images[2], expected_images[0]]))
+    assert titles == expected_titles[2 * nearest :] + expected_titles[:nearest]

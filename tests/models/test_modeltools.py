@@ -16,7 +16,7 @@ import pytest
 
 import auroradask
 from auroradask.cli.main import main
-from auroradask.models import _modeltools
+from auroradask.models import _compare, _convert
 from auroradask.models._model import file_sha256
 from tests.support.utils import CLASSES, open_sample
 
@@ -34,7 +34,7 @@ def require(name: str):
 @pytest.fixture(scope="module")
 def sample_input():
     """The sample's 120 frames as the themis-pa preset makes them, (n, 224, 224, 3)."""
-    return _modeltools.model_inputs(None, "themis-pa")
+    return _compare.model_inputs(None, "themis-pa")
 
 
 def _ort(path, inputs, layout="NHWC"):
@@ -121,7 +121,7 @@ def test_convert_a_pytorch_cnn_and_classify_with_it(tmp_path, torch_source, samp
     model = auroradask.load_model(out)
     assert (model.layout, model.classes, model.card.description) == ("NCHW", CLASSES, "tiny")
     results = auroradask.classify(open_sample(chunk_minutes=2), out).compute()
-    built = _modeltools._build_from_callable(f"{torch_source}:build")
+    built = _convert._build_from_callable(f"{torch_source}:build")
     np.testing.assert_allclose(
         results.probability.values[0], _torch_probabilities(built, sample_input), atol=1e-5
     )
@@ -134,7 +134,7 @@ def test_convert_a_pytorch_cnn_and_classify_with_it(tmp_path, torch_source, samp
 def test_convert_torchscript_and_logits(tmp_path, torch_source, sample_input):
     import torch
 
-    built = _modeltools._build_from_callable(f"{torch_source}:build_logits")
+    built = _convert._build_from_callable(f"{torch_source}:build_logits")
     scripted = tmp_path / "tiny.pt"
     torch.jit.trace(built.eval(), torch.zeros(1, 3, 224, 224)).save(str(scripted))
     out = tmp_path / "tiny-logits.onnx"
@@ -153,7 +153,7 @@ def test_convert_a_torch_export_program(tmp_path, torch_source, sample_input):
     require("onnxscript")  # the exporter of ExportedPrograms
     import torch
 
-    built = _modeltools._build_from_callable(f"{torch_source}:build").eval()
+    built = _convert._build_from_callable(f"{torch_source}:build").eval()
     batch = torch.export.Dim("batch", min=1, max=1024)
     program = torch.export.export(
         built, (torch.zeros(2, 3, 224, 224),), dynamic_shapes={"image": {0: batch}}
