@@ -32,7 +32,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     quick.add_argument("--source", help="stream0 archive to compute keograms the store lacks")
     quick.add_argument("--site", action="append", help="site code (repeatable in the folder form)")
     quick.add_argument(
-        "--night", action="append", help="date the night starts, YYYY-MM-DD (repeatable)"
+        "--night",
+        action="append",
+        help="date the night starts, YYYY-MM-DD, or a UT time inside it, YYYY-MM-DDTHH:MM "
+        "(repeatable)",
     )
     quick.add_argument("--skymap", help="skymap .sav: keogram along the meridian, in elevation")
     quick.add_argument(
@@ -116,7 +119,10 @@ def cmd_quicklook(args: argparse.Namespace) -> int:
             path=out,
             **options,
         )
-        print(f"quicklook of {args.site[0]}, night of {args.night[0]} -> {out}")
+        night = args.night[0]
+        timed = "T" in night or " " in night.strip()
+        which = f"the night holding {night} UT" if timed else f"night of {night}"
+        print(f"quicklook of {args.site[0]}, {which} -> {out}")
         return 0
     if out.suffix:
         raise ArgumentError(
