@@ -710,7 +710,12 @@ def import_text(
             f.path,
             f.sha256,
         )
-    time = np.arange(first, day_starts[-1] + DAY_SLOTS * SLOT, SLOT, dtype="datetime64[ns]")
+    # an index built once: xarray keeps it as the coordinate's index without a copy (the
+    # time axis is the only part of an import that grows with its span, 8 bytes a slot)
+    time = pd.DatetimeIndex(
+        np.arange(first, day_starts[-1] + DAY_SLOTS * SLOT, SLOT, dtype="datetime64[ns]"),
+        copy=False,
+    )
     packed = da.map_blocks(
         _packed_block,
         dtype=np.float64,
@@ -757,7 +762,7 @@ def import_text(
         },
         coords={
             "site": ("site", np.array(sites, dtype=object)),
-            "time": ("time", time),
+            "time": time,
             "class": ("class", np.array(class_names, dtype=object)),
             "latitude": ("site", [_site_info(s, "latitude") for s in sites]),
             "longitude": ("site", [_site_info(s, "longitude") for s in sites]),
