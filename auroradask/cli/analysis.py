@@ -119,7 +119,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     _store_arguments(timeline)
     timeline.add_argument("--site", required=True, help="site code")
-    timeline.add_argument("--night", required=True, help="date the night starts, YYYY-MM-DD")
+    timeline.add_argument(
+        "--night",
+        required=True,
+        help="date the night starts, YYYY-MM-DD, or a UT time inside it, YYYY-MM-DDTHH:MM",
+    )
     _usable_arguments(timeline)
     timeline.add_argument(
         "-o", "--output", required=True, help="figure to write (.png, .pdf, .svg)"

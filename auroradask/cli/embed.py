@@ -17,7 +17,15 @@ import auroradask
 
 from .._schema import DEFAULT_CHUNK_MINUTES
 from ..models._embed import EMBEDDING_DTYPES
-from .options import UsageError, add_cluster_options, print_summary, threads_for
+from .options import (
+    BATCH_HELP,
+    UsageError,
+    add_cluster_options,
+    batch_size,
+    frames_request,
+    print_summary,
+    threads_for,
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -28,13 +36,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Classify frames and store the activations of one tensor of the model "
         "(averaged over its spatial axes when it is a feature map) as embedding(site, time, "
         "feature) beside the results, for auroradask.fit_head and auroradask.cluster. "
-        "--list-layers prints the tensors that can be named.",
+        "--list-layers prints the tensors that can be named. With no data options: the "
+        "bundled sample (gill, 2014-03-10 06:00-06:06 UT).",
     )
     data = run.add_argument_group("data")
-    data.add_argument("--source", help="stream0 root: local path or fsspec URL")
+    data.add_argument(
+        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
+    )
     data.add_argument("--site", action="append", help="site code, repeatable")
     data.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
-    data.add_argument("--end", help="UT end: a date includes that day, an ISO time is exclusive")
+    data.add_argument(
+        "--end",
+        help="UT end: a date includes that day, an ISO time is exclusive (default: the end "
+        "of the start day)",
+    )
     data.add_argument("--cache", help="local folder for copies of remote files")
     data.add_argument(
         "--chunk-minutes",
@@ -55,7 +70,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     model.add_argument("--skymap", help="elevation map: skymap .sav or .npy (default: a circle)")
     model.add_argument("--skymaps", metavar="URL|PATH", help="skymap tree (as for classify)")
-    model.add_argument("--batch-size", type=int, default=32, help="frames per onnxruntime call")
+    model.add_argument("--batch-size", type=batch_size, default="auto", help=BATCH_HELP)
     model.add_argument("--providers", default="cpu", help="onnxruntime providers: cpu or cuda")
     output = run.add_argument_group("output")
     output.add_argument("-o", "--out", help="Zarr store path or URL")
@@ -71,20 +86,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(layers.to_string(index=False))
         return 0
-    missing = [
-        f"--{n.replace('_', '-')}"
-        for n in ("source", "site", "start", "output", "out")
-        if not getattr(args, n)
-    ]
+    missing = [f"--{n}" for n in ("output", "out") if not getattr(args, n)]
     if missing:
         raise UsageError(f"embed: {' '.join(missing)} required (or --list-layers)")
     if args.skymaps and args.skymap:
         raise UsageError("embed: give --skymap or --skymaps, not both")
+    request = frames_request(args, "embed")
     frames = auroradask.open_themis(
-        args.source,
-        args.site,
-        args.start,
-        args.end or args.start[:10],
+        request["source"],
+        request["site"],
+        request["start"],
+        request["end"],
         chunk_minutes=args.chunk_minutes,
         cache=args.cache,
     )

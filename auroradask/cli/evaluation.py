@@ -32,7 +32,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     imp.add_argument(
         "--producer",
-        help="what made the files (default: the producer line of their comments)",
+        help="what made the files (default: the producer line of their comments: the "
+        "first that holds no date and time and names neither the site nor the day; files "
+        "that differ in such lines are refused unless --producer says they are one)",
     )
     imp.set_defaults(func=cmd_import_text)
 
@@ -82,6 +84,9 @@ def cmd_import_text(args: argparse.Namespace) -> int:
         f"{len(days)} UT days, {days[0]} to {days[-1]}"
     )
     print(f"producer: {results.attrs['model_file'] or '(none)'}")
+    created = sorted(f["created"] for f in files if f.get("created"))
+    if created:  # provenance: when the files were made (the published classifier says)
+        print(f"files created {created[0]} to {created[-1]}")
     print(f"classes: {', '.join(f'{i}={c}' for i, c in enumerate(results['class'].values))}")
     summary = auroradask.to_zarr(
         results, args.out, group=args.group, progress=not getattr(args, "quiet", False)

@@ -32,16 +32,18 @@ from ..errors import (
 )
 from . import analysis, embed, evaluation, model, patches, visual
 from .options import (
+    BATCH_HELP,
     UsageError,
     add_cluster_options,
+    batch_size,
     configure_logging,
+    frames_request,
     print_summary,
     site_list,
     threads_for,
     worker_logging,
 )
 
-SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
 DEFAULT_OUT = "auroradask-results.zarr"
 
 
@@ -152,9 +154,9 @@ def _add_classify(commands) -> None:
     )
     model.add_argument(
         "--batch-size",
-        type=lambda v: v if v == "auto" else int(v),
+        type=batch_size,
         default="auto",
-        help="frames per onnxruntime call (default auto: from the model's activation size, at most 32)",
+        help=BATCH_HELP,
     )
     model.add_argument(
         "--providers", default="cpu", help="onnxruntime providers: cpu (default) or cuda"
@@ -232,18 +234,10 @@ def _add_store_commands(commands) -> None:
 
 
 def _frames_request(args: argparse.Namespace) -> dict:
-    if args.source is None and args.site is None and args.start is None and args.end is None:
-        return {"source": auroradask.sample_archive(), **SAMPLE}
-    missing = [f"--{n}" for n in ("source", "site", "start") if getattr(args, n) is None]
-    if missing:
-        raise UsageError(f"classify: {' '.join(missing)} required when data options are given")
-    # the API reads the texts: a date alone as the end includes that day in both
-    return {
-        "source": args.source,
-        "site": args.site,
-        "start": args.start,
-        "end": args.end or args.start[:10],
-    }
+    try:
+        return frames_request(args, "classify")
+    except ArgumentError as error:  # a usage error: the options, not the data
+        raise UsageError(str(error)) from None
 
 
 def cmd_classify(args: argparse.Namespace) -> int:

@@ -2,18 +2,23 @@
 
 Thin over :func:`auroradask.convert_model`, :func:`auroradask.check_model` and
 :func:`auroradask.quantize_model`; :func:`add_commands` adds ``auroradask model ...``.
-Frames come from a stream0 archive (``SOURCE --site --start --end``) or, by default, the
-bundled sample.
+Frames come from a stream0 archive (``SOURCE --site --start --end``; without --site and
+--start, the first hour the archive holds when its first day holds one site) or, by default,
+the bundled sample.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import pandas as pd
+
 import auroradask
 
 from ..errors import ArgumentError
+from ..models._compare import source_frames
 from ..models._convert import CONVERT_TOLERANCE
+from .options import BATCH_HELP, batch_size
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -71,7 +76,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     check.add_argument("model", help="ONNX model")
     check.add_argument("--classes", help="comma-separated class names, overriding the card")
     check.add_argument("--preset", help="preprocessing preset, overriding the card")
-    check.add_argument("--batch-size", type=int, default=32, help="frames per call (default 32)")
+    check.add_argument("--batch-size", type=batch_size, default="auto", help=BATCH_HELP)
     check.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (3)")
     _add_frames_options(check, "--frames", "frames to run on")
     check.set_defaults(func=cmd_check)
@@ -103,29 +108,40 @@ def _add_frames_options(parser, flag: str, what: str) -> None:
         flag,
         dest="source",
         metavar="SOURCE",
-        help=f"{what}: stream0 root, local path or fsspec URL, with --site --start --end "
-        "(default: the bundled sample, 120 real frames)",
+        help=f"{what}: stream0 root, local path or fsspec URL (default: the bundled sample, "
+        "120 real frames); without --site/--start, the first hour of frames it holds when "
+        "its first day holds one site",
     )
     group.add_argument("--site", action="append", help="site code, repeatable")
     group.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
-    group.add_argument("--end", help="UT end (exclusive ISO time, or a date: that day)")
+    group.add_argument(
+        "--end",
+        help="UT end (exclusive ISO time, or a date: that day; default: the end of the start "
+        "day, or the hour found)",
+    )
     group.add_argument("--cache", help="local folder for copies of remote files")
     group.add_argument(
         "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
     )
 
 
-def _frames(args: argparse.Namespace):
+def _frames(args: argparse.Namespace, flag: str):
     if args.source is None:
         if args.site or args.start or args.end:
-            raise ArgumentError("frames: --site/--start/--end need a frames source")
+            raise ArgumentError(f"{flag[2:]}: --site/--start/--end need a source ({flag})")
         return None
-    missing = [f"--{n}" for n in ("site", "start") if not getattr(args, n)]
-    if missing:
-        raise ArgumentError(f"frames: {' '.join(missing)} required with a frames source")
-    return auroradask.open_themis(
-        args.source, args.site, args.start, args.end or args.start[:10], cache=args.cache
+    frames = source_frames(
+        args.source, args.site, args.start, args.end, cache=args.cache, what=flag[2:]
     )
+    if not (args.site and args.start):  # found in the source: say what
+        times = frames["time"].values
+        print(
+            f"{flag[2:]}: {', '.join(map(str, frames['site'].values))}, "
+            f"{pd.Timestamp(times[0]):%Y-%m-%d %H:%M} to "
+            f"{pd.Timestamp(times[-1]) + pd.Timedelta(seconds=3):%Y-%m-%d %H:%M} UT "
+            f"(what {args.source} holds first)"
+        )
+    return frames
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -137,7 +153,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         layout=args.layout,
         outputs="logits" if args.logits else "probabilities",
         description=args.description,
-        frames=_frames(args),
+        frames=_frames(args, "--frames"),
         elevation=args.skymap or "circle",
         tolerance=args.tolerance,
         force=args.force,
@@ -150,7 +166,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     report = auroradask.check_model(
         args.model,
-        _frames(args),
+        _frames(args, "--frames"),
         elevation=args.skymap or "circle",
         batch_size=args.batch_size,
         repeats=args.repeats,
@@ -165,7 +181,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     report = auroradask.quantize_model(
         args.model,
         args.out,
-        calibration=_frames(args),
+        calibration=_frames(args, "--calibration"),
         calibration_frames=args.n_frames,
         elevation=args.skymap or "circle",
         repeats=args.repeats,

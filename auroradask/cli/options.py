@@ -22,6 +22,50 @@ FORMAT = "auroradask: %(levelname)s: %(message)s"
 LOGGERS = ("auroradask", "distributed", "py.warnings")
 
 
+#: What a command that reads frames reads when given no data option: the bundled sample.
+SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
+
+
+def frames_request(args: argparse.Namespace, command: str) -> dict:
+    """``source``, ``site``, ``start``, ``end`` of a command's frames.
+
+    No data option at all: the bundled sample (gill, 2014-03-10 06:00-06:06 UT), as every
+    command that reads frames does. Otherwise ``--source``, ``--site`` and ``--start`` are
+    needed; ``--end`` defaults to the end of the start's day (the API reads a date alone as
+    the end as including that day).
+
+    Raises
+    ------
+    ArgumentError
+        Naming the missing options (exit code 2).
+    """
+    names = ("source", "site", "start", "end")
+    if all(getattr(args, n, None) is None for n in names):
+        return {"source": auroradask.sample_archive(), **SAMPLE}
+    missing = [f"--{n}" for n in names[:3] if getattr(args, n, None) is None]
+    if missing:
+        raise auroradask.ArgumentError(
+            f"{command}: {' '.join(missing)} required when data options are given "
+            "(none: the bundled sample)"
+        )
+    return {
+        "source": args.source,
+        "site": args.site,
+        "start": args.start,
+        "end": args.end or args.start[:10],
+    }
+
+
+def batch_size(value: str) -> int | str:
+    """An argparse type: ``auto`` or a whole number >= 1 (frames per onnxruntime call)."""
+    return value if value == "auto" else positive_int(value)
+
+
+BATCH_HELP = (
+    "frames per onnxruntime call (default auto: from the model's activation size, at most 32)"
+)
+
+
 def site_list(value: str) -> list[str]:
     """``--site gill,fsmi`` and ``--site gill --site fsmi`` both give ``["gill", "fsmi"]``."""
     return [s.strip() for s in value.split(",") if s.strip()]

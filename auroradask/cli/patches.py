@@ -13,7 +13,7 @@ import numpy as np
 import auroradask
 
 from .._schema import DEFAULT_CHUNK_MINUTES
-from .options import site_list
+from .options import frames_request, site_list
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -24,19 +24,24 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Detect auroral patches in every frame (running background removed, "
         "threshold within the field of view, connected regions), georeference them with a "
         "skymap and link them into tracks. Writes one row per patch per frame (parquet) and "
-        "one row per track beside it (<out>-tracks.parquet).",
+        "one row per track beside it (<out>-tracks.parquet). With no data options: the "
+        "bundled sample (gill, 2014-03-10 06:00-06:06 UT).",
     )
     data = run.add_argument_group("data")
-    data.add_argument("--source", required=True, help="stream0 root: local path or fsspec URL")
+    data.add_argument(
+        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
+    )
     data.add_argument(
         "--site",
         action="extend",
         type=site_list,
-        required=True,
         help="site codes, comma-separated or repeated",
     )
-    data.add_argument("--start", required=True, help="UT start (YYYY-MM-DD or ISO time)")
-    data.add_argument("--end", required=True, help="UT end (exclusive ISO time, or a date)")
+    data.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
+    data.add_argument(
+        "--end",
+        help="UT end (exclusive ISO time, or a date; default: the end of the start day)",
+    )
     data.add_argument("--cache", help="local folder for copies of remote files")
     data.add_argument(
         "--chunk-minutes",
@@ -87,11 +92,12 @@ def _threshold(text: str) -> str | float:
 
 
 def cmd_patches(args: argparse.Namespace) -> int:
+    request = frames_request(args, "patches")
     frames = auroradask.open_themis(
-        args.source,
-        args.site,
-        args.start,
-        args.end,
+        request["source"],
+        request["site"],
+        request["start"],
+        request["end"],
         chunk_minutes=args.chunk_minutes,
         cache=args.cache,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import auroradask
 
 from ..errors import ArgumentError
+from .options import frames_request
 
 _FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -33,7 +34,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     quick.add_argument("--source", help="stream0 archive to compute keograms the store lacks")
     quick.add_argument("--site", action="append", help="site code (repeatable in the folder form)")
     quick.add_argument(
-        "--night", action="append", help="date the night starts, YYYY-MM-DD (repeatable)"
+        "--night",
+        action="append",
+        help="date the night starts, YYYY-MM-DD, or a UT time inside it, YYYY-MM-DDTHH:MM "
+        "(repeatable)",
     )
     quick.add_argument("--skymap", help="skymap .sav: keogram along the meridian, in elevation")
     quick.add_argument(
@@ -51,12 +55,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Encode a site's frames from --start to --end as a video (H.264 by "
         "ffmpeg from imageio-ffmpeg): each frame with its time, label and confidence (from "
         "--store) beside the keogram of the interval with a moving cursor. Frames are read "
-        "and drawn in parallel, encoded in order.",
+        "and drawn in parallel, encoded in order. With no data options: the bundled sample "
+        "(gill, 2014-03-10 06:00-06:06 UT).",
     )
-    film.add_argument("--source", required=True, help="stream0 root: local path or fsspec URL")
-    film.add_argument("--site", required=True, help="site code")
-    film.add_argument("--start", required=True, help="UT start (ISO time)")
-    film.add_argument("--end", required=True, help="UT end (exclusive ISO time, or a date)")
+    film.add_argument(
+        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
+    )
+    film.add_argument("--site", help="site code")
+    film.add_argument("--start", help="UT start (ISO time)")
+    film.add_argument(
+        "--end", help="UT end (exclusive ISO time, or a date; default: the end of the start day)"
+    )
     film.add_argument("--store", help="results store: labels, confidence, stored keogram")
     film.add_argument("--group", help="group inside the store")
     film.add_argument(
@@ -117,7 +126,10 @@ def cmd_quicklook(args: argparse.Namespace) -> int:
             path=out,
             **options,
         )
-        print(f"quicklook of {args.site[0]}, night of {args.night[0]} -> {out}")
+        night = args.night[0]
+        timed = "T" in night or " " in night.strip()
+        which = f"the night holding {night} UT" if timed else f"night of {night}"
+        print(f"quicklook of {args.site[0]}, {which} -> {out}")
         return 0
     if out.suffix:
         raise ArgumentError(
@@ -145,8 +157,15 @@ def cmd_quicklook(args: argparse.Namespace) -> int:
 
 
 def cmd_movie(args: argparse.Namespace) -> int:
+    request = frames_request(args, "movie")
+    if isinstance(request["site"], list):  # the sample's
+        request["site"] = request["site"][0]
     frames = auroradask.open_themis(
-        args.source, args.site, args.start, args.end, chunk_minutes=args.chunk_minutes
+        request["source"],
+        request["site"],
+        request["start"],
+        request["end"],
+        chunk_minutes=args.chunk_minutes,
     )
     total = frames.sizes["time"]
 

@@ -194,14 +194,36 @@ def _read_cdf_records_block(hours: np.ndarray, archive, times, block_info=None):
     return read_cdf_block(archive, hours[0, 0], times[lo], hi - lo)
 
 
+#: The folders from a mirror's root down to the ASI files, in order: pyspedas keeps
+#: ``<local_data_dir>/thg/l1/asi/`` (its ``local_data_dir`` is ``themis_data/``, or
+#: ``$SPEDAS_DATA_DIR/themis/``), NASA's servers (themis.ssl.berkeley.edu/data/themis/,
+#: spdf.gsfc.nasa.gov/pub/data/themis/, CDAWeb's) the same ``thg/l1/asi/`` below them.
+MIRROR_PATH = ("themis", "thg", "l1", "asi")
+
+
+def asi_folder(archive: Archive) -> str:
+    """The folder of ``archive`` that holds the ``<site>/YYYY/MM/`` folders: the root itself,
+    or below it along :data:`MIRROR_PATH` as far as those folders exist (a pyspedas data
+    folder, a mirror of NASA's ``themis/`` or of its ``thg/``: one listing a level)."""
+    folder = archive.root
+    names = set(archive.list_names(folder))
+    for part in MIRROR_PATH:
+        if part in names:
+            folder = posixpath.join(folder, part)
+            names = set(archive.list_names(folder))
+    return folder
+
+
 def find_hour_files(archive: Archive, site: str, start, end) -> dict[np.datetime64, str]:
     """The ``thg_l1_asf`` files of ``site`` for the hours ``[start, end)`` touches: the highest
-    version of each hour. Looks in ``<root>/<site>/YYYY/MM/`` (NASA's layout), in
-    ``<root>/YYYY/MM/`` and in ``<root>`` itself."""
+    version of each hour. Looks in ``<asi>/<site>/YYYY/MM/`` (NASA's layout), in
+    ``<asi>/YYYY/MM/`` and in ``<asi>`` and the root themselves, ``<asi>`` being the root or
+    its ``thg/l1/asi/`` (:func:`asi_folder`)."""
     found: dict[np.datetime64, tuple[int, str]] = {}
     months = pd.period_range(start.floor("D"), (end - pd.Timedelta(1)).floor("D"), freq="M")
-    folders = [archive.root] + [
-        posixpath.join(archive.root, *prefix, f"{m.year:04d}", f"{m.month:02d}")
+    base = asi_folder(archive)
+    folders = [archive.root, base] + [
+        posixpath.join(base, *prefix, f"{m.year:04d}", f"{m.month:02d}")
         for m in months
         for prefix in ((site,), ())
     ]
@@ -240,9 +262,12 @@ def open_themis_cdf(
     Parameters
     ----------
     source
-        A local folder or fsspec URL holding ``thg_l1_asf_<site>_YYYYMMDDHH_vNN.cdf`` files,
-        as NASA's ``thg/l1/asi/`` tree (``<site>/YYYY/MM/``), ``YYYY/MM/`` or flat; or one such
-        file. Remote files are cached as for :func:`auroradask.open_themis`.
+        A local folder or fsspec URL holding ``thg_l1_asf_<site>_YYYYMMDDHH_vNN.cdf`` files:
+        a mirror root that holds ``thg/l1/asi/<site>/YYYY/MM/`` (pyspedas' local data folder,
+        ``themis_data/``; NASA's ``.../data/themis/`` or CDAWeb's ``.../pub/data/themis/``;
+        or the folder above ``themis/``), the ``thg/l1/asi/`` folder itself
+        (``<site>/YYYY/MM/``), ``YYYY/MM/`` or flat; or one such file. Remote files are
+        cached as for :func:`auroradask.open_themis`.
     sites, start, end, chunk_minutes, cache, storage_options
         As for :func:`auroradask.open_themis`.
 
@@ -289,9 +314,11 @@ def open_themis_cdf(
     if not any(found):
         thumbnails = [n for n in archive.list_names(archive.root) if THUMBNAIL_FILE.match(n)]
         hint = f"; {thumbnails[0]!r} there is a thumbnail file, not frames" if thumbnails else ""
+        base = asi_folder(archive)
+        where = "" if base == archive.root else f" ({archive.relative(base)}/<site>/YYYY/MM/)"
         raise ArgumentError(
             f"start, end: no thg_l1_asf file of {', '.join(site_codes)} in "
-            f"[{start_ts}, {end_ts}) under {url!r}{hint}"
+            f"[{start_ts}, {end_ts}) under {url!r}{where}{hint}"
         )
 
     chunk_hours = np.empty((len(site_codes), len(edges) - 1), dtype=object)

@@ -71,7 +71,7 @@ def check_model(
     *,
     elevation: ElevationSource | Mapping[str, ElevationSource] | SkymapTree = "circle",
     skymaps: str | SkymapTree | None = None,
-    batch_size: int = 32,
+    batch_size: int | str = "auto",
     repeats: int = 3,
     **card: Any,
 ) -> CheckReport:
@@ -86,7 +86,9 @@ def check_model(
     elevation, skymaps
         The field of view, as for :func:`auroradask.preprocess`.
     batch_size
-        Frames per onnxruntime call for the timing.
+        Frames per onnxruntime call for the timing: ``"auto"`` (default) as
+        :func:`auroradask.classify` chooses it (:func:`auroradask.load_model`), so that the
+        rate is the one classification gets.
     repeats
         Timed runs over all frames; the best is reported (the others absorb a busy machine).
     **card

@@ -270,7 +270,7 @@ def embed(
     preset: Any = None,
     layout: str | None = None,
     outputs: str | None = None,
-    batch_size: int | str = 32,
+    batch_size: int | str = "auto",
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int = 1,
 ) -> xr.Dataset:
@@ -300,8 +300,9 @@ def embed(
     elevation, skymaps, classes, preset, layout, outputs, providers, intra_op_threads
         As for :func:`auroradask.classify`.
     batch_size
-        Frames per onnxruntime call; 32 by default (``classify`` chooses its own from the
-        model's activation size, ``"auto"``, accepted here too).
+        Frames per onnxruntime call: ``"auto"`` (default) as :func:`auroradask.classify`
+        chooses it, from the model's activation size (:func:`auroradask.load_model`), or a
+        number.
 
     Returns
     -------

@@ -199,12 +199,16 @@ def _calibration_and_held_out(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model inputs to calibrate on, and those to compare on (never the same frames
     unless ``evaluation`` says so)."""
-    inputs = model_inputs(calibration, source.preset, elevation=elevation, skymaps=skymaps)
+    inputs = model_inputs(
+        calibration, source.preset, elevation=elevation, skymaps=skymaps, what="calibration"
+    )
     if evaluation is None:
         calib, held = split_frames(inputs, calibration_frames, "calibration_frames")
     else:
         calib = inputs[:calibration_frames]
-        held = model_inputs(evaluation, source.preset, elevation=elevation, skymaps=skymaps)
+        held = model_inputs(
+            evaluation, source.preset, elevation=elevation, skymaps=skymaps, what="evaluation"
+        )
     if len(calib) == 0:
         raise InputDataError("calibration: no valid frame to calibrate on")
     if held is None or len(held) == 0:

@@ -8,6 +8,7 @@ matplotlib is imported when a figure is drawn, so ``import auroradask`` stays li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,20 +62,84 @@ def _class_colors(n: int) -> list:
     return [colormaps["tab10"](i % 10) for i in range(n)]
 
 
+#: A date followed by a time of day (``2014-03-10T06:00``, ``2014-03-10 06``): a UT instant.
+_WITH_TIME = re.compile(r"^\s*\d{4}-?\d{2}-?\d{2}[T ]\s*\d")
+
+
+def _midnight_offset(longitude: float) -> pd.Timedelta:
+    """Local solar midnight after 00:00 UT, rounded to the hour (0 without a longitude)."""
+    offset = 0.0 if not np.isfinite(longitude) else -float(longitude) / 15.0
+    return pd.Timedelta(hours=round(offset))
+
+
+def night_start(night: Any, longitude: float) -> pd.Timestamp:
+    """The date (at 00:00) on which the night meant by ``night`` starts.
+
+    ``night`` is either that date (``"2014-03-09"``, a ``datetime.date``, a timestamp at
+    00:00) or a UT time inside the night (``"2014-03-10T06:00"``, a timestamp with a time of
+    day): the night whose 24 h window (:func:`night_window`) holds that time. At Gillam
+    (94.6 W) ``"2014-03-10T06:00"`` is in the night of 2014-03-09, which runs 18:00 to 18:00 UT.
+
+    Raises
+    ------
+    ArgumentError
+        If ``night`` cannot be read as a date or a time.
+    """
+    try:
+        stamp = pd.Timestamp(night)
+    except (ValueError, TypeError):
+        stamp = pd.NaT
+    if stamp is pd.NaT or pd.isna(stamp):
+        raise ArgumentError(
+            f"night: cannot read {night!r} as YYYY-MM-DD (the date the night starts) or as a "
+            "UT time inside the night (YYYY-MM-DDTHH:MM)"
+        )
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    if isinstance(night, str):
+        instant = bool(_WITH_TIME.match(night))
+    else:  # a date, or a time: 00:00 sharp reads as the date, as it always did
+        instant = stamp != stamp.floor("D")
+    if not instant:
+        return stamp.floor("D")
+    return (stamp - pd.Timedelta(hours=12) - _midnight_offset(longitude)).floor("D")
+
+
 def night_window(night: Any, longitude: float) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The 24 h UT centred on local solar midnight of the night starting on date ``night``.
+    """The 24 h UT centred on local solar midnight of the night ``night`` (see
+    :func:`night_start`: the date it starts on, or a UT time inside it).
 
     The night of 2014-03-09 at Gillam (94.6 W) is centred on 2014-03-10 06:00 UT (local
     midnight rounded to the hour), so it runs 2014-03-09 18:00 to 2014-03-10 18:00 UT. A
     site without a longitude gets 12:00 to 12:00 UT.
     """
-    try:
-        day = pd.Timestamp(night).floor("D")
-    except (ValueError, TypeError):
-        raise ArgumentError(f"night: cannot read {night!r} as YYYY-MM-DD") from None
-    offset = 0.0 if not np.isfinite(longitude) else -float(longitude) / 15.0
-    midnight = day + pd.Timedelta(days=1) + pd.Timedelta(hours=round(offset))
+    midnight = night_start(night, longitude) + pd.Timedelta(days=1) + _midnight_offset(longitude)
     return midnight - pd.Timedelta(hours=12), midnight + pd.Timedelta(hours=12)
+
+
+def nothing_written(
+    results: xr.Dataset, row: int, site: str, night: Any, longitude: float
+) -> ArgumentError:
+    """The error for a night in which ``site`` has nothing written; it names the night
+    before or after when that one holds data (a time just past midnight UT is often meant
+    for the night that started the day before)."""
+    day = night_start(night, longitude)
+    start, end = night_window(day, longitude)
+    message = (
+        f"night: nothing of site {site!r} was written in {start} to {end} UT "
+        f"(night of {day.date()})"
+    )
+    others = []
+    for step in (-1, 1):
+        other = day + pd.Timedelta(days=step)
+        lo, hi = night_window(other, longitude)
+        status = results["frame_status"].isel(site=row).sel(time=slice(lo, hi - pd.Timedelta(SLOT)))
+        written = int((status >= 0).sum())
+        if written:
+            others.append(f"the night of {other.date()} ({lo} to {hi} UT) has {written}")
+    if others:
+        message += "; " + " and ".join(others) + " written slots"
+    return ArgumentError(message)
 
 
 def plot_timeline(
@@ -100,7 +165,8 @@ def plot_timeline(
     site
         Site code.
     night
-        The date on which the night starts (``"2014-03-09"``); see :func:`night_window`.
+        The date on which the night starts (``"2014-03-09"``), or a UT time inside the
+        night (``"2014-03-10T06:00"``); see :func:`night_start` and :func:`night_window`.
     smooth, min_confidence, exclude
         As for :func:`auroradask.occurrence`.
     altitude_km
@@ -127,10 +193,7 @@ def plot_timeline(
     start, end = night_window(night, lon)
     one = results.isel(site=[row]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
     if one.sizes["time"] == 0 or not bool((one["frame_status"] >= 0).any()):
-        raise ArgumentError(
-            f"night: nothing of site {site!r} was written in {start} to {end} UT (night of "
-            f"{pd.Timestamp(night).date()})"
-        )
+        raise nothing_written(results, row, site, night, lon)
     written = one["frame_status"].values[0] >= 0
     ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
     if smooth is not None:
@@ -189,7 +252,7 @@ def plot_timeline(
     mlat = _aacgm_site(float(lat), float(lon), float(altitude_km), int(mid.value))[0]
     mlt = magnetic_coordinates(one, altitude_km=altitude_km)["mlt"].sel(time=mid, method="nearest")
     offset = (float(mlt.values[0]) - (mid.hour + mid.minute / 60) + 12) % 24 - 12
-    title = f"{site}: night of {pd.Timestamp(night).date()}"
+    title = f"{site}: night of {night_start(night, lon).date()}"
     if np.isfinite(mlat):
         title += f", MLAT {mlat:.1f}°, MLT ≈ UT {offset:+.1f} h"
     strip.set_title(title)

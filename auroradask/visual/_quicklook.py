@@ -28,7 +28,15 @@ from ..errors import ArgumentError
 from ..io._stream0 import open_themis
 from ..store import open_results
 from ._keogram import KEOGRAM, keogram, keogram_axis
-from ._plots import _UNUSABLE, _UNWRITTEN, _class_colors, _figure, night_window
+from ._plots import (
+    _UNUSABLE,
+    _UNWRITTEN,
+    _class_colors,
+    _figure,
+    night_start,
+    night_window,
+    nothing_written,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -102,8 +110,9 @@ def quicklook(
     site
         Site code.
     night
-        The date on which the night starts (``"2014-03-09"``): the 24 h UT centred on local
-        midnight, as :func:`auroradask.plot_timeline`.
+        The date on which the night starts (``"2014-03-09"``), or a UT time inside the night
+        (``"2014-03-10T06:00"``, which at Gillam is in the night of 2014-03-09): the 24 h UT
+        centred on local midnight, as :func:`auroradask.plot_timeline`.
     source
         Where to read frames when the store holds no keogram: a stream0 archive (path or
         URL) or a frames dataset. Without it and without a stored keogram, the keogram panel
@@ -152,10 +161,7 @@ def quicklook(
     status = one["frame_status"].values[0] if one.sizes["time"] else np.zeros(0, np.int8)
     written = status >= 0
     if not written.any():
-        raise ArgumentError(
-            f"night: nothing of site {site!r} was written in {start} to {end} UT (night of "
-            f"{pd.Timestamp(night).date()})"
-        )
+        raise nothing_written(results, row, site, night, lon)
     times = one["time"].values
     if span == "written":
         first, last = times[written][0], times[written][-1]
@@ -234,7 +240,7 @@ def quicklook(
     counts = {c: int((label == k).sum()) for k, c in enumerate(classes) if (label == k).any()}
     hours = (status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
     keo_ax.set_title(
-        f"{site}: night of {pd.Timestamp(night).date()}, {hours:.2f} h of frames; "
+        f"{site}: night of {night_start(night, lon).date()}, {hours:.2f} h of frames; "
         + ", ".join(f"{c} {v}" for c, v in counts.items()),
         fontsize=10,
     )
@@ -368,7 +374,8 @@ def quicklooks(
     sites
         Sites to draw (default: all of the store's).
     nights
-        Nights to draw (default: every night with written slots, per site).
+        Nights to draw, as for :func:`quicklook` (default: every night with written slots,
+        per site).
     progress
         Called with ``(site, night, path)`` after each figure.
     **options
@@ -391,10 +398,11 @@ def quicklooks(
     folder.mkdir(parents=True, exist_ok=True)
     figures: list[dict[str, str]] = []
     for site in chosen:
+        lon = _site_coord(results, "longitude")[_check_site(results, site)]
         wanted = (
             nights_written(results, site)
             if nights is None
-            else [pd.Timestamp(n).strftime("%Y-%m-%d") for n in nights]
+            else [night_start(n, lon).strftime("%Y-%m-%d") for n in nights]
         )
         for night in wanted:
             relative = f"{site}/{site}_{night}.png"

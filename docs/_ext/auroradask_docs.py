@@ -32,24 +32,24 @@ API_PAGE = DOCS / "reference" / "api.md"
 
 def _load_cli_main():
     """The module that holds ``build_parser``, from this checkout: ``auroradask.cli.main``
-    (the package layout of issue 28), else the ``cli/`` folder as ``auroradask_cli`` (the
+    (the package layout of issue 28), else the ``cli/`` folder as ``auroradask.cli`` (the
     layout before it). Only where the checkout has neither, an installed copy."""
     if (ROOT / "auroradask" / "cli" / "main.py").is_file():
         return importlib.import_module("auroradask.cli.main")
     folder = ROOT / "cli"
     if (folder / "main.py").is_file():
-        if "auroradask_cli" not in sys.modules:
+        if "auroradask.cli" not in sys.modules:
             spec = importlib.util.spec_from_file_location(
-                "auroradask_cli", folder / "__init__.py", submodule_search_locations=[str(folder)]
+                "auroradask.cli", folder / "__init__.py", submodule_search_locations=[str(folder)]
             )
             package = importlib.util.module_from_spec(spec)
-            sys.modules["auroradask_cli"] = package
+            sys.modules["auroradask.cli"] = package
             spec.loader.exec_module(package)
-        return importlib.import_module("auroradask_cli.main")
+        return importlib.import_module("auroradask.cli.main")
     try:
         return importlib.import_module("auroradask.cli.main")
     except ModuleNotFoundError:
-        return importlib.import_module("auroradask_cli.main")
+        return importlib.import_module("auroradask.cli.main")
 
 
 def build_parser() -> argparse.ArgumentParser:

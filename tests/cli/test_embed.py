@@ -72,3 +72,13 @@ def test_a_fitted_head_runs_through_auroradask_classify(tmp_path, capsys):
 
     expected = fit.estimator.predict(gather(auroradask.open_results(tmp_path / "emb.zarr"), x))
     assert (labels == expected).mean() > 0.95  # float16 embeddings vs the float32 graph
+
+
+def test_embed_runs_on_the_sample_with_no_data_options(tmp_path, capsys):
+    """As classify: no --source, --site, --start, --end is the bundled sample."""
+    store = tmp_path / "emb.zarr"
+    args = ["embed", "--output", "/Concat_output_0", "-o", str(store), "--workers", "1"]
+    assert main([*args, "--dashboard-address", ":0"]) == 0
+    assert "96 features, float16" in capsys.readouterr().out
+    written = auroradask.open_results(store)["frame_status"].values[0]
+    assert (written == 0).sum() == 120

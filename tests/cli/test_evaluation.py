@@ -12,7 +12,14 @@ import pytest
 
 import auroradask
 from auroradask.cli.main import main
-from tests.support.textfiles import HAND_SHEET, hand_archive, write_classifications, write_sheet
+from tests.support.textfiles import (
+    HAND_SHEET,
+    PUBLISHED_LINE,
+    hand_archive,
+    write_classifications,
+    write_published,
+    write_sheet,
+)
 
 ENV = {
     **os.environ,
@@ -149,3 +156,31 @@ def test_a_malformed_file_fails_with_exit_1(tmp_path, capsys):
     assert main(["import-text", str(tmp_path), "--out", str(tmp_path / "s.zarr")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("auroradask: failed:") and ":6: cannot read" in err
+
+
+def test_import_text_takes_the_published_files_as_one_producer(tmp_path, capsys):
+    """Files of the published classifier, written on different days, in one import."""
+    for day, created in (("20140310", "2023-07-04 15:06:24"), ("20140311", "2023-07-05 09:00:00")):
+        write_published(
+            tmp_path / "txt", "gill", day, [("06:00:03", 0, "no_aurora", 0.9)], created=created
+        )
+    write_published(
+        tmp_path / "other",
+        "gill",
+        "20140312",
+        [("06:00:03", 0, "no_aurora", 0.9)],
+        second_line="Predictions of model v2.",
+    )
+    out = str(tmp_path / "s.zarr")
+    assert main(["import-text", str(tmp_path / "txt"), "--out", out, "-q"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == [
+        "2 files, 2 rows: sites gill; 2 UT days, 2014-03-10 to 2014-03-11",
+        f"producer: {PUBLISHED_LINE}",
+        "files created 2023-07-04 15:06:24 to 2023-07-05 09:00:00",
+        "classes: 0=no_aurora",
+    ]
+    assert main(["import-text", str(tmp_path), "--out", str(tmp_path / "t.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "2 producers" in err and "'Predictions of model v2.' (1 file," in err

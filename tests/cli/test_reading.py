@@ -85,3 +85,28 @@ def test_a_symlink_loop_in_place_of_a_file_is_status_2_and_the_run_succeeds(
     assert status.size == 120
     assert (status[60:80] == FILE_UNREADABLE).all()
     assert (status[np.r_[0:60, 80:120]] == OK).all()
+
+
+# --------------------------------------- every command that reads frames: the same defaults
+
+
+def test_patches_runs_on_the_sample_with_no_data_options(tmp_path, capsys):
+    out = tmp_path / "p.parquet"
+    assert main(["patches", "--chunk-minutes", "1", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("120 frames: ")  # the sample's 120 frames, 06:00-06:06 UT
+    assert main(["patches", "--site", "gill", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "patches: --source --start required when data options are given" in err
+
+
+@pytest.mark.parametrize("command", ["classify", "embed", "patches", "movie"])
+def test_partial_data_options_name_what_is_missing(command, capsys):
+    extra = {"embed": ["--output", "/Concat_output_0", "-o", "x.zarr"]}.get(command, [])
+    extra += {"patches": ["-o", "p.parquet"], "movie": ["-o", "m.mp4"]}.get(command, [])
+    assert main([command, "--start", "2014-03-10", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        f"{command}: --source --site required when data options are given "
+        "(none: the bundled sample)"
+    )

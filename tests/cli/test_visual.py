@@ -76,3 +76,16 @@ def test_classify_stores_the_keogram_unless_told_not_to(tmp_path, capsys):
     assert "keogram" not in auroradask.open_results(without)
     assert main(["classify", "-q", "--out", str(without), "--workers", "1"]) == 0
     assert "keogram" not in capsys.readouterr().err  # -q: errors and results only
+
+
+def test_quicklook_of_the_wrong_night_names_the_right_one(store, tmp_path, capsys):
+    """The sample's 06:00 UT on 2014-03-10 is in the night of 2014-03-09 at Gillam."""
+    args = ["quicklook", store, "--site", "gill", "-o", str(tmp_path / "x.png")]
+    assert main([*args, "--night", "2014-03-10"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "(night of 2014-03-10); the night of 2014-03-09 (2014-03-09 18:00:00 to" in err
+    assert main([*args, "--night", "2014-03-10T06:00"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("quicklook of gill, the night holding 2014-03-10T06:00 UT ->")
+    assert (tmp_path / "x.png").stat().st_size > 20_000

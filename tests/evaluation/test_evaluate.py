@@ -1,6 +1,6 @@
 """evaluate: every figure against a hand computation, then the realistic files against pandas.
 
-The hand example (``textfile_utils.HAND_FILES`` and ``HAND_SHEET``), classes in the files'
+The hand example (``tests.support.textfiles.HAND_FILES`` and ``HAND_SHEET``), classes in the files'
 order no_aurora, pulsating, other_aurora, bad_viewing. Frames of gill 2014-03-10 in time
 order: 0 no (0.8), 1 pulsating (0.6), 2 other (0.55), 3 pulsating (0.9), 4 pulsating (0.95),
 5 bad_viewing (0.7); fsmi 2014-03-10: 0 no (0.85), 1 no (0.99), 2 pulsating (0.4). The sheet

@@ -139,3 +139,48 @@ def test_one_data_model_and_header_metadata_kept(tree):
     assert stream0["header_latitude"].values[0, 0] == pytest.approx(56.3539)
     assert stream0["header_longitude"].values[0, 0] == pytest.approx(-94.6557)
     assert np.isnan(stream0["ccd_temperature"].values).all()  # these headers have none
+
+
+#: Where a mirror keeps the Gakona hour file, below the folder a user passes as the source.
+MIRRORS = {
+    # pyspedas' local data folder (themis_data/) and NASA's or CDAWeb's themis/ folder
+    "pyspedas": "thg/l1/asi/gako/2011/01",
+    # $SPEDAS_DATA_DIR, which holds themis/thg/l1/asi/
+    "spedas_data_dir": "themis/thg/l1/asi/gako/2011/01",
+    # the thg/l1/asi/ folder itself, and a copy of the thg/ folder
+    "asi": "gako/2011/01",
+    "thg": "l1/asi/gako/2011/01",
+    "months": "2011/01",
+    "flat": ".",
+}
+
+
+@pytest.mark.parametrize("layout", sorted(MIRRORS))
+def test_cdf_files_are_found_under_a_mirror_root(tmp_path, layout, direct):
+    root = tmp_path / "themis_data"
+    folder = root / MIRRORS[layout]
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CDF, folder / CDF.name)
+    frames = auroradask.open_themis_cdf(root, "gako", *HOUR, chunk_minutes=60)
+    assert (frames["frame_status"].values[0] == 0).sum() == 23
+    np.testing.assert_array_equal(frames["images"].values[0][:23], direct[0][:, ::-1, ::-1])
+
+
+def test_a_mirror_without_the_site_says_where_it_looked(tmp_path):
+    root = tmp_path / "themis_data"
+    (root / "thg/l1/asi/gako/2011/01").mkdir(parents=True)
+    shutil.copy(CDF, root / "thg/l1/asi/gako/2011/01" / CDF.name)
+    with pytest.raises(ArgumentError, match=r"no thg_l1_asf file of fykn .*\(thg/l1/asi/<site>"):
+        auroradask.open_themis_cdf(root, "fykn", *HOUR)
+
+
+def test_a_mirror_root_over_http(tmp_path, http_archive, direct):
+    url, _ = http_archive
+    folder = tmp_path / "www" / "data" / "themis" / "thg" / "l1" / "asi" / "gako" / "2011" / "01"
+    folder.mkdir(parents=True)
+    shutil.copy(CDF, folder / CDF.name)
+    base = url.rsplit("/", 1)[0] + "/data/themis"  # as https://themis.ssl.berkeley.edu/data/themis
+    frames = auroradask.open_themis_cdf(
+        base, "gako", "2011-01-06T17:00", "2011-01-06T17:01", cache=tmp_path / "cache"
+    )
+    np.testing.assert_array_equal(frames["images"].values[0][:20], direct[0][:20, ::-1, ::-1])

@@ -18,10 +18,13 @@ from tests.support.textfiles import (
     HAND_CLASSES,
     HAND_FILES,
     PRODUCER,
+    PUBLISHED_CLASSES,
+    PUBLISHED_LINE,
     data_rows,
     hand_archive,
     realistic_archive,
     write_classifications,
+    write_published,
 )
 
 
@@ -187,6 +190,21 @@ BAD = "date,time,prediction,prediction_str,confidence"
         ),
         (
             "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,0,a,0.5\n20140310,06:00:03,0,,0.5\n",
+            ":3: cannot read",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"{BAD}\n20140310,06:00:00,0,a,nan\n",
+            ":2: cannot read",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
+            f"# c\n\n{BAD.replace(',', chr(9))}\n20140310\t06:00\t0\ta\t0.5\n",
+            ":4: cannot read",
+        ),
+        (
+            "20140310_gill_x_classifications.txt",
             f"{BAD}\n20140311,06:00:00,0,a,0.5\n",
             "not the file's day",
         ),
@@ -269,3 +287,174 @@ def test_a_later_import_into_the_store_lists_its_files_too(tmp_path):
     auroradask.to_zarr(auroradask.import_text(later), store)
     files = json.loads(auroradask.open_results(store).attrs["import_files"])
     assert [f["file"] for f in files] == [str(first), str(later)]
+
+
+# ------------------------------------------------- the published classifier's own files
+# No real file of the published classifier is at hand: write_published builds them from
+# issue 29's description (first line "# File created on ...", second line the same in every
+# file) and from the classifier's public code (names with the imager, folders not padded).
+
+#: Three nights of gill and fsmi written on four different days, rows out of time order,
+#: an empty file (header, no rows) for fsmi on the second night.
+PUBLISHED = {
+    ("gill", "20140310", "2023-07-04 15:06:24"): [
+        ("06:00:09", 2, "pulsating", 0.91),
+        ("06:00:00", 0, "no_aurora", 0.8),
+        ("06:00:04", 2, "pulsating", 0.6),
+        ("06:00:15", 3, "bad_viewing", 0.7),
+        ("06:00:06", 1, "other_aurora", 0.55),
+    ],
+    ("gill", "20140311", "2023-07-05 09:12:00"): [
+        ("02:00:02", 1, "other_aurora", 0.75),
+        ("01:59:57", 0, "no_aurora", 0.99),
+    ],
+    ("fsmi", "20140310", "2023-07-06 23:59:59"): [
+        ("07:00:03", 0, "no_aurora", 0.99),
+        ("07:00:00", 2, "pulsating", 0.85),
+    ],
+    ("fsmi", "20140311", "2023-07-07 00:00:01"): [],
+}
+
+
+def published_archive(root, sep: str = ",") -> dict:
+    paths = {}
+    for (site, day, created), rows in PUBLISHED.items():
+        paths[(site, day)] = write_published(root, site, day, rows, created=created, sep=sep)
+    return paths
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_published_files_of_several_creation_dates_are_one_producer(tmp_path, sep):
+    paths = published_archive(tmp_path / "in", sep)
+    results = auroradask.import_text(tmp_path / "in")
+    assert results.attrs["model_file"] == PUBLISHED_LINE
+    assert json.loads(results.attrs["import_producers"]) == [PUBLISHED_LINE]
+    assert list(results["class"].values) == list(PUBLISHED_CLASSES)
+    files = {entry["file"]: entry for entry in json.loads(results.attrs["import_files"])}
+    for (site, day, created), rows in PUBLISHED.items():
+        entry = files[str(paths[(site, day)])]
+        assert entry["created"] == created  # the stamp is provenance, kept per file
+        assert entry["provenance"] == [f"File created on {created}"]
+        assert entry["producer"] == PUBLISHED_LINE and entry["rows"] == len(rows)
+
+    store = tmp_path / "s.zarr"
+    summary = auroradask.to_zarr(results, store)
+    assert summary.written == 4 * DAY_SLOTS  # every site-day has a file, the empty one too
+    stored = auroradask.open_results(store)
+    assert stored.attrs["model_file"] == PUBLISHED_LINE
+    start = pd.Timestamp("2014-03-10")
+    for (site, day, _), rows in PUBLISHED.items():
+        got = stored.sel(site=site)
+        for hhmmss, index, name, confidence in rows:
+            i = int((pd.Timestamp(f"{day} {hhmmss}") - start).total_seconds()) // 3
+            assert got["label"].values[i] == index and PUBLISHED_CLASSES[index] == name
+            assert got["confidence"].values[i] == np.float32(confidence)
+            assert got["timestamp"].values[i] == np.datetime64(pd.Timestamp(f"{day} {hhmmss}"))
+            assert got["frame_status"].values[i] == OK
+    labels = stored["label"].values
+    assert (labels >= 0).sum() == sum(len(rows) for rows in PUBLISHED.values())
+    fsmi_day2 = stored["frame_status"].sel(site="fsmi").values[DAY_SLOTS:]
+    assert (fsmi_day2 == FRAME_MISSING).all()  # the empty file: the night had no frame
+
+
+def test_a_later_file_of_the_same_model_extends_the_store(tmp_path):
+    published_archive(tmp_path / "in")
+    store = tmp_path / "s.zarr"
+    auroradask.to_zarr(auroradask.import_text(tmp_path / "in"), store)
+    later = write_published(
+        tmp_path / "later",
+        "gill",
+        "20140312",
+        [("03:00:00", 3, "bad_viewing", 0.5)],
+        created="2024-01-02 03:04:05",
+    )
+    auroradask.to_zarr(auroradask.import_text(later, classes=PUBLISHED_CLASSES), store)
+    files = json.loads(auroradask.open_results(store).attrs["import_files"])
+    assert len(files) == 5 and files[-1]["created"] == "2024-01-02 03:04:05"
+
+
+def test_a_file_of_a_model_with_other_classes_is_refused_naming_both(tmp_path):
+    paths = published_archive(tmp_path)
+    other = write_published(
+        tmp_path,
+        "rank",
+        "20140310",
+        [("05:00:00", 2, "other_aurora", 0.7), ("05:00:03", 1, "pulsating", 0.7)],
+        created="2023-07-05 10:00:00",
+    )
+    with pytest.raises(InputDataError) as error:
+        auroradask.import_text(tmp_path)
+    message = str(error.value)
+    assert "class index 1 has several names" in message
+    assert f"'pulsating' in {other}" in message
+    assert f"'other_aurora' in {paths[('gill', '20140310')]} and 1 more file;" in message
+    assert "different models" in message
+    with pytest.raises(InputDataError, match="several names"):  # no producer= lets it in
+        auroradask.import_text(tmp_path, producer="one model")
+
+
+def test_a_file_whose_producer_line_names_another_model_is_refused(tmp_path):
+    paths = published_archive(tmp_path)
+    line = "This file contains the predictions generated by the model resnet50-v2."
+    other = write_published(
+        tmp_path, "rank", "20140310", [("05:00:00", 0, "no_aurora", 0.7)], second_line=line
+    )
+    with pytest.raises(InputDataError) as error:
+        auroradask.import_text(tmp_path)
+    message = str(error.value)
+    assert message.startswith("the files name 2 producers")
+    assert f"{PUBLISHED_LINE!r} (4 files, e.g. {paths[('fsmi', '20140310')]})" in message
+    assert f"{line!r} (1 file, {other})" in message
+    assert "pass producer=" in message
+    results = auroradask.import_text(tmp_path, producer="published classifier, two versions")
+    assert results.attrs["model_file"] == "published classifier, two versions"
+    assert json.loads(results.attrs["import_producers"]) == sorted([PUBLISHED_LINE, line])
+
+
+def test_a_file_with_only_a_creation_stamp_has_no_producer_line(tmp_path):
+    path = tmp_path / "20140310_gill_classifications.txt"
+    path.write_text(
+        "# File created on 2023-07-04 15:06:24\n\ndate,time,prediction,prediction_str,"
+        "confidence\n20140310,06:00:00,0,no_aurora,0.5\n"
+    )
+    other = write_published(tmp_path, "gill", "20140311", [("06:00:00", 0, "no_aurora", 0.5)])
+    with pytest.raises(InputDataError, match=r"2 producers: '' \(1 file"):
+        auroradask.import_text([path, other])
+    assert auroradask.import_text(path).attrs["model_file"] == ""
+
+
+def test_bulk_and_line_readers_agree_on_every_form(tmp_path):
+    """The bulk reader (Arrow) takes the plain form; the line reader the rest. On the same
+    rows both give the same values, and a variant the bulk reader passes over (spaces after
+    commas, a comment between rows, CRLF line ends, a BOM) still reads the same."""
+    from auroradask.io._textfiles import _read_bulk, _read_by_line, read_text
+
+    written = realistic_archive(tmp_path / "r")
+    assert written
+    for path in sorted((tmp_path / "r").rglob("*.txt")):
+        data = path.read_bytes()
+        day = path.name[:8]
+        bulk, by_line = _read_bulk(data, day), _read_by_line(str(path), day, data)
+        assert bulk is not None
+        for a, b in zip(bulk[1:4], by_line[1:4], strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert sorted(bulk[4]) == sorted(by_line[4]) and bulk[0] == by_line[0]
+
+    plain = write_published(tmp_path / "p", "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    reference = read_text(plain)
+    text = plain.read_text()
+    variants = {
+        "spaces": text.replace(",", ", "),
+        "comment": text.replace("\n20140310,06:00:04", "\n# a note\n20140310,06:00:04"),
+        "crlf": text.replace("\n", "\r\n"),
+        "bom": "\ufeff" + text,
+    }
+    for name, variant in variants.items():
+        plain.write_text(variant)
+        got = read_text(plain)
+        for field in ("seconds", "prediction", "confidence"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(reference, field), name)
+        assert got.info.producer == PUBLISHED_LINE, name
+
+
+PUBLISHED_KEY = ("gill", "20140310", "2023-07-04 15:06:24")

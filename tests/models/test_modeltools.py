@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -16,6 +17,7 @@ import pytest
 
 import auroradask
 from auroradask.cli.main import main
+from auroradask.errors import ArgumentError
 from auroradask.models import _compare, _convert
 from auroradask.models._model import file_sha256
 from tests.support.utils import CLASSES, open_sample
@@ -348,3 +350,72 @@ def test_core_install_needs_no_framework():
     core = " ".join(project["dependencies"])
     assert "torch" not in core and "tensorflow" not in core
     assert any(d.startswith("torch") for d in project["optional-dependencies"]["torch"])
+
+
+# -------------------------------------------------- frames a model is checked on, by default
+
+
+def test_calibration_from_a_source_alone_is_the_first_hour_it_holds(tmp_path, capsys):
+    """--calibration SOURCE with no --site/--start: the one site and first hour held."""
+    out = tmp_path / "int8.onnx"
+    argv = ["model", "quantize", auroradask.demo_model(), "-o", str(out), "--frames", "30"]
+    assert main([*argv, "--calibration", auroradask.sample_archive(), "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("calibration: gill, 2014-03-10 06:00 to 2014-03-10 07:00 UT")
+    assert "calibrated on 30 frames; on 90 other frames" in printed
+    assert main(["model", "check", auroradask.demo_model(), "--frames",
+                 auroradask.sample_archive(), "--repeats", "1"]) == 0  # fmt: skip
+    assert "frames: gill, 2014-03-10 06:00" in capsys.readouterr().out
+
+
+def test_source_frames_finds_the_one_site_or_asks(tmp_path):
+    from tests.support.utils import copy_as
+
+    from auroradask.models._compare import source_frames
+
+    frames = source_frames(auroradask.sample_archive())
+    assert list(frames["site"].values) == ["gill"]
+    assert frames["time"].values[0] == np.datetime64("2014-03-10T06:00")
+    assert frames.sizes["time"] == 1200 and int((frames["frame_status"] == 0).sum()) == 120
+    # given a time: the one site present then; given a site: its first hour
+    frames = source_frames(auroradask.sample_archive(), start="2014-03-10T06:02")
+    assert frames["time"].values[0] == np.datetime64("2014-03-10T06:02")
+    # two sites on the first day: the user chooses
+    two = copy_as(tmp_path, "zz9")
+    for path in Path(auroradask.sample_archive()).rglob("*.pgm*"):
+        target = two / path.relative_to(auroradask.sample_archive())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    with pytest.raises(ArgumentError, match=r"^calibration: .* holds the sites gill, zz9 on 2014"):
+        source_frames(two, what="calibration")
+    assert list(source_frames(two, "zz9")["site"].values) == ["zz9"]
+    with pytest.raises(ArgumentError, match=r"holds gill, zz9 in \["):
+        source_frames(two, start="2014-03-10T06:00")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ArgumentError, match="holds no stream0 day folder"):
+        source_frames(tmp_path / "empty")
+
+
+def test_batch_size_defaults_to_auto_as_classify(monkeypatch):
+    """check_model and embed choose the batch as classify does (load_model's "auto"):
+    with a smaller activation budget, the demo model's automatic batch is smaller than 32,
+    and both follow it."""
+    import auroradask.models._model as model_module
+
+    monkeypatch.setattr(model_module, "BATCH_ACTIVATION_BYTES", 30 * 2**20)
+    auto = auroradask.load_model(auroradask.demo_model()).batch_size
+    assert 1 <= auto < 32
+    frames = auroradask.open_themis(
+        auroradask.sample_archive(), "gill", "2014-03-10T06:00", "2014-03-10T06:01"
+    )
+    report = auroradask.check_model(auroradask.demo_model(), frames, repeats=1)
+    assert report.batch_size == auto
+    import auroradask.models._embed as embed_module
+
+    asked = []
+    loader = embed_module.load_model
+    monkeypatch.setattr(
+        embed_module, "load_model", lambda *a, **k: asked.append(k) or loader(*a, **k)
+    )
+    auroradask.embed(frames, auroradask.demo_model(), output="/Concat_output_0")
+    assert [k["batch_size"] for k in asked] == ["auto"]

@@ -239,3 +239,65 @@ def test_index_viewer_pages_through_nights_and_sites(tmp_path):
         "gill/gill_2014-03-08.png",
         "gill/gill_2014-03-08.png",
     ]
+
+
+def test_an_empty_night_names_the_neighbouring_night_with_data(labels_only):
+    """The sample is 2014-03-10 06:00-06:06 UT: at Gillam that is the night of the 9th
+    (18:00 to 18:00 UT); asking for the night of the 10th names it."""
+    written = int((labels_only["frame_status"].values >= 0).sum())
+    assert written == 120
+    with pytest.raises(ArgumentError) as error:
+        auroradask.quicklook(labels_only, site="gill", night="2014-03-10")
+    assert str(error.value) == (
+        "night: nothing of site 'gill' was written in 2014-03-10 18:00:00 to 2014-03-11 "
+        "18:00:00 UT (night of 2014-03-10); the night of 2014-03-09 (2014-03-09 18:00:00 to "
+        "2014-03-10 18:00:00 UT) has 120 written slots"
+    )
+    with pytest.raises(ArgumentError, match=r"\(night of 2014-03-08\); the night of 2014-03-09 "):
+        auroradask.plot_timeline(labels_only, "gill", "2014-03-08")
+    with pytest.raises(ArgumentError, match=r"\(night of 2014-03-12\)$"):  # no neighbour has
+        auroradask.quicklook(labels_only, site="gill", night="2014-03-12")
+
+
+def test_a_ut_time_inside_the_night_selects_it(labels_only, tmp_path):
+    fig = auroradask.quicklook(labels_only, site="gill", night="2014-03-10T06:00")
+    assert fig.axes[0].get_title().startswith("gill: night of 2014-03-09,")
+    fig = auroradask.plot_timeline(labels_only, "gill", pd.Timestamp("2014-03-10 06:03"))
+    assert "night of 2014-03-09" in fig.axes[0].get_title()
+    index = auroradask.quicklooks(
+        labels_only, tmp_path, sites="gill", nights=["2014-03-10T06:00"], dpi=40
+    )
+    assert [p.name for p in index.parent.rglob("*.png")] == ["gill_2014-03-09.png"]
+
+
+@pytest.mark.parametrize(
+    ("night", "longitude", "start"),
+    [
+        ("2014-03-09", -94.6, "2014-03-09"),  # a date: the night starting on it
+        ("2014-03-10T06:00", -94.6, "2014-03-09"),  # Gillam's night runs 18 to 18 UT
+        ("2014-03-10 17:59", -94.6, "2014-03-09"),
+        ("2014-03-10T18:00", -94.6, "2014-03-10"),
+        ("2014-03-10T00:00", -94.6, "2014-03-09"),  # written with a time: an instant
+        (pd.Timestamp("2014-03-10"), -94.6, "2014-03-10"),  # 00:00 sharp: the date
+        (pd.Timestamp("2014-03-10 06:00"), -94.6, "2014-03-09"),
+        (np.datetime64("2014-03-10T06:00"), -94.6, "2014-03-09"),
+        (pd.Timestamp("2014-03-10 01:00", tz="America/Winnipeg"), -94.6, "2014-03-09"),
+        ("2014-03-10T06:00", 25.0, "2014-03-09"),  # Finland: 22 to 22 UT
+        ("2014-03-10T23:00", 25.0, "2014-03-10"),
+        ("2014-03-10T11:59", np.nan, "2014-03-09"),  # no longitude: 12 to 12 UT
+        ("2014-03-10T12:00", np.nan, "2014-03-10"),
+    ],
+)
+def test_night_start(night, longitude, start):
+    from auroradask.visual._plots import night_start, night_window
+
+    assert night_start(night, longitude) == pd.Timestamp(start)
+    lo, hi = night_window(night, longitude)
+    assert (lo, hi) == night_window(start, longitude) and hi - lo == pd.Timedelta(hours=24)
+    if isinstance(night, str) and ("T" in night or " " in night):
+        assert lo <= pd.Timestamp(night) < hi  # the night holds the time given
+
+
+def test_a_night_that_is_not_a_date_or_time_is_refused(labels_only):
+    with pytest.raises(ArgumentError, match=r"^night: cannot read 'last night' as YYYY-MM-DD"):
+        auroradask.quicklook(labels_only, site="gill", night="last night")
