@@ -94,6 +94,9 @@ from .io import (
 from .io import (
     sample_archive as sample_archive,
 )
+from .io import (
+    to_asilib as to_asilib,
+)
 from .learn import (
     ClusterResult as ClusterResult,
 )

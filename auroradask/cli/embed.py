@@ -54,8 +54,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--chunk-minutes",
         type=int,
-        default=DEFAULT_CHUNK_MINUTES,
-        help=f"minute files per task (default {DEFAULT_CHUNK_MINUTES})",
+        default=None,  # open_themis reads the auroradask.chunk-minutes setting
+        help="minute files per task (default: the auroradask.chunk-minutes setting, "
+        f"{DEFAULT_CHUNK_MINUTES} unless configured)",
     )
     model = run.add_argument_group("model")
     model.add_argument("--model", help="ONNX model with a card (default: the bundled demo model)")

@@ -132,8 +132,9 @@ def _add_classify(commands) -> None:
     data.add_argument(
         "--chunk-minutes",
         type=int,
-        default=DEFAULT_CHUNK_MINUTES,
-        help=f"minute files per task (divides a day; default {DEFAULT_CHUNK_MINUTES})",
+        default=None,  # open_themis reads the auroradask.chunk-minutes setting
+        help="minute files per task (divides a day; default: the auroradask.chunk-minutes "
+        f"setting, {DEFAULT_CHUNK_MINUTES} unless configured)",
     )
     model = run.add_argument_group("model")
     model.add_argument(

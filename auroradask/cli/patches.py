@@ -46,8 +46,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--chunk-minutes",
         type=int,
-        default=DEFAULT_CHUNK_MINUTES,
-        help=f"minute files per task (default {DEFAULT_CHUNK_MINUTES})",
+        default=None,  # open_themis reads the auroradask.chunk-minutes setting
+        help="minute files per task (default: the auroradask.chunk-minutes setting, "
+        f"{DEFAULT_CHUNK_MINUTES} unless configured)",
     )
     geo = run.add_argument_group("geometry")
     geo.add_argument(

@@ -28,9 +28,9 @@ from typing import Any, NamedTuple
 import fsspec
 import numpy as np
 import pandas as pd
-import platformdirs
 from isal import isal_zlib
 
+from .._config import cache_root, storage_options_for
 from ..errors import ArgumentError, InputDataError, SourceNotFoundError
 
 log = logging.getLogger(__name__)
@@ -504,11 +504,12 @@ def _preference(path: str) -> tuple[int, str]:
 def default_cache_dir(url: str) -> str:
     """The default local cache folder for a remote source.
 
-    ``$AURORADASK_CACHE`` if set, else the user cache folder that ``platformdirs`` finds (as
-    pooch does: ``~/.cache/auroradask`` on Linux, ``~/Library/Caches/auroradask`` on macOS),
+    The ``auroradask.cache`` setting, else ``$AURORADASK_CACHE`` if set, else the user cache
+    folder that ``platformdirs`` finds (as pooch does: ``~/.cache/auroradask`` on Linux,
+    ``~/Library/Caches/auroradask`` on macOS),
     followed by the host and path of the source, so that two archives never share files.
     """
-    base = os.environ.get("AURORADASK_CACHE") or platformdirs.user_cache_dir("auroradask")
+    base = cache_root()
     tail = re.sub(r"^[a-z0-9+.-]+://", "", url.strip()).strip("/")
     tail = re.sub(r"[^A-Za-z0-9._/-]", "_", tail)
     return os.path.join(base, *[p for p in tail.split("/") if p not in ("", "..", ".")])
@@ -531,7 +532,8 @@ def open_archive(
         default (:func:`default_cache_dir`), ``False`` to read them anew on every compute.
         Ignored for local sources.
     storage_options
-        Passed to the fsspec filesystem (credentials, headers, …).
+        Passed to the fsspec filesystem (credentials, headers, …), over the
+        ``auroradask.storage-options`` setting for the URL's protocol.
 
     Raises
     ------
@@ -544,7 +546,7 @@ def open_archive(
     if not url:
         raise ArgumentError("source: an empty string is not a path or URL")
     try:
-        fs, root = fsspec.url_to_fs(url, **dict(storage_options or {}))
+        fs, root = fsspec.url_to_fs(url, **storage_options_for(url, storage_options))
     except (ValueError, ImportError) as error:
         raise ArgumentError(f"source: cannot open {url!r}: {error}") from None
     root = root.rstrip("/") or "/"

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._config import setting_or
 from .._schema import (
-    DEFAULT_CHUNK_MINUTES,
     FILE_UNREACHABLE,
     FILE_UNREADABLE,
     FRAME_MISSING,
@@ -248,7 +248,7 @@ def open_themis_cdf(
     start: Any,
     end: Any,
     *,
-    chunk_minutes: int = DEFAULT_CHUNK_MINUTES,
+    chunk_minutes: int | None = None,
     cache: str | os.PathLike | bool | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> xr.Dataset:
@@ -279,7 +279,7 @@ def open_themis_cdf(
     """
     site_codes = check_sites(sites)
     start_ts, end_ts = check_interval(start, end)
-    check_chunk_minutes(chunk_minutes)
+    chunk_minutes = check_chunk_minutes(setting_or("chunk-minutes", chunk_minutes))
     url = os.fspath(source)
     name = url.rstrip("/").rsplit("/", 1)[-1]
     if THUMBNAIL_FILE.match(name):

@@ -29,8 +29,8 @@ import xarray as xr
 from dask.base import tokenize
 from isal import isal_zlib
 
+from .._config import setting_or
 from .._schema import (
-    DEFAULT_CHUNK_MINUTES,
     FILE_UNREACHABLE,
     FILE_UNREADABLE,
     FRAME_BYTES,
@@ -547,7 +547,7 @@ def open_themis(
     start: Any,
     end: Any,
     *,
-    chunk_minutes: int = DEFAULT_CHUNK_MINUTES,
+    chunk_minutes: int | None = None,
     cache: str | os.PathLike | bool | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> xr.Dataset:
@@ -570,7 +570,8 @@ def open_themis(
     chunk_minutes
         Minute files per chunk along ``time`` (10 minutes = 200 frames, 26 MB of raw
         counts). Must divide 1440: chunk edges fall on multiples of ``chunk_minutes``
-        minutes of every UT day, so that stores line up.
+        minutes of every UT day, so that stores line up. Default: the
+        ``auroradask.chunk-minutes`` setting, 10.
     cache
         Local folder for copies of remote files (default: a per-user cache folder, see
         :func:`auroradask.open_archive`); False to keep none.
@@ -598,7 +599,7 @@ def open_themis(
     """
     site_codes = check_sites(sites)
     start_ts, end_ts = check_interval(start, end)
-    check_chunk_minutes(chunk_minutes)
+    chunk_minutes = check_chunk_minutes(setting_or("chunk-minutes", chunk_minutes))
     archive = open_archive(source, cache=cache, storage_options=storage_options)
 
     times = np.arange(

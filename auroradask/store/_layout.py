@@ -37,6 +37,7 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from .._config import storage_options_for
 from .._schema import (
     DAY_SLOTS,
     NOT_CLASSIFIED,
@@ -140,7 +141,7 @@ def locate(
         url = os.path.abspath(url)
     if group is not None and not SITE_CODE.fullmatch(group.replace("_", "").replace("-", "")):
         raise ArgumentError(f"group: {group!r} must be lower-case letters, digits, '_' or '-'")
-    options = dict(storage_options or {})
+    options = storage_options_for(url, storage_options)  # over auroradask.storage-options
     try:
         fs, root = fsspec.url_to_fs(url, **options)
     except (ValueError, ImportError) as error:

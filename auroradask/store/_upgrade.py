@@ -8,6 +8,7 @@ from typing import Any
 
 import xarray as xr
 
+from .._config import setting
 from .._schema import DAY_SLOTS, NOT_CLASSIFIED, NOT_WRITTEN, RESULT_VARIABLES
 from ..errors import SourceNotFoundError, StoreError
 from ._layout import INTENT_SUFFIX, LAYOUT, locate, quiet_zarr, read_state
@@ -53,7 +54,7 @@ def upgrade_store(
             "open it with open_results and write it to a new store with to_zarr"
         )
     new, old = loc.root + UPGRADING_SUFFIX, loc.root + OLD_SUFFIX
-    with StoreLock(loc.fs, loc.root, 300.0):
+    with StoreLock(loc.fs, loc.root, setting("lock-stale-after")):
         if not os.path.exists(loc.root) and os.path.exists(new) and os.path.exists(old):
             os.rename(new, loc.root)  # a killed upgrade between its two renames
         state = read_state(loc)

@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
+from .._config import setting_or
 from .._schema import (
     DAY_SLOTS,
     FILE_UNREACHABLE,
@@ -137,7 +138,7 @@ def to_zarr(
     group: str | None = None,
     storage_options: dict[str, Any] | None = None,
     progress: bool | Callable[[WriteSummary], None] = True,
-    stale_after: float = 300.0,
+    stale_after: float | None = None,
 ) -> WriteSummary:
     """Compute results and write them into a Zarr store, chunk by chunk, from the workers.
 
@@ -164,7 +165,8 @@ def to_zarr(
         chunks complete, instead of the bar. On a distributed client the progress also goes
         to auroradask's dashboard page (:func:`auroradask.dashboard_page`).
     stale_after
-        Seconds after which a lock whose heartbeat stopped counts as abandoned.
+        Seconds after which a lock whose heartbeat stopped counts as abandoned (default: the
+        ``auroradask.lock-stale-after`` setting, 300).
 
     Returns
     -------
@@ -198,7 +200,7 @@ def to_zarr(
     client = _client()
     with (
         write_progress(progress, client, loc.url) as report,
-        StoreLock(loc.fs, loc.root, stale_after) as lock,
+        StoreLock(loc.fs, loc.root, setting_or("lock-stale-after", stale_after)) as lock,
         quiet_zarr(),
     ):
         finish_interrupted(loc)

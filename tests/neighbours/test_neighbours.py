@@ -1,16 +1,17 @@
 """auroradask in the environment a space physicist already has: beside pyaurorax and asilib.
 
 Runs only where both are installed (``.ci/run`` makes that environment from scratch:
-``pip install . pyaurorax aurora-asi-lib``); elsewhere the module is skipped, unless
-``AURORADASK_REQUIRE_NEIGHBOURS=1`` makes their absence a failure. asilib pins numpy < 2 and
-opencv-python < 5, so that environment is also the one with numpy 1.x and OpenCV 4.
+``pip install . pyaurorax asilib``); elsewhere the module is skipped, unless
+``AURORADASK_REQUIRE_NEIGHBOURS=1`` makes their absence a failure (``conftest.py``). asilib
+(0.22 and later; ``aurora-asi-lib`` is its abandoned old name) requires plain numpy and
+opencv-python < 5, so that environment has numpy 2 and OpenCV 4.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
+import sys
 
 import numpy as np
 import pytest
@@ -29,15 +30,9 @@ OPENCV_DISTRIBUTIONS = (
 )
 
 
-def _neighbour(name: str):
-    if os.environ.get("AURORADASK_REQUIRE_NEIGHBOURS") == "1":
-        return importlib.import_module(name)
-    return pytest.importorskip(name)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def neighbours():
-    return _neighbour("pyaurorax"), _neighbour("asilib")
+def neighbours(pyaurorax, asilib):  # conftest.py: skipped where they are missing
+    return pyaurorax, asilib
 
 
 def _installed(name: str) -> str | None:
@@ -66,20 +61,34 @@ def test_clahe_still_exact_against_this_opencv():
         np.testing.assert_array_equal(clahe_uint16(frame, 3.0, (8, 8)), expected)
 
 
-def test_frames_equal_what_the_neighbours_read():
-    # asilib reads THEMIS with themis-imager-readfile, pyaurorax with pyucalgarysrs (which
-    # turns frames upside down for display); both must see auroradask's pixels and times
-    import themis_imager_readfile
+def test_frames_equal_what_the_neighbours_read(asilib_themis_imager):
+    # asilib reads THEMIS with its own copy of UCalgary's reader (asilib.asi.themis.read, in
+    # the files' pixel order) and its Imager loads them turned north-south (asilib's
+    # orientation); pyaurorax reads with pyucalgarysrs, which turns them upside down for
+    # display too. All must see auroradask's pixels and times.
     from pyucalgarysrs.data.read import ReadManager
 
+    importlib.import_module("asilib.asi.themis")
+    themis = sys.modules["asilib.asi.themis"]  # the module, not asilib.asi's function
     frames = open_sample().compute()
-    images, metadata, problems = themis_imager_readfile.read(sample_files(), quiet=True)
+    images, metadata, problems = themis.read(sample_files(), quiet=True)
     assert problems == []
     np.testing.assert_array_equal(frames.images.values[0], np.moveaxis(images, 2, 0))
+    times, loaded = asilib_themis_imager.data
+    np.testing.assert_array_equal(frames.images.values[0], loaded[:, ::-1, :])
+    asilib_times = np.array([np.datetime64(t, "ns") for t in times])
+    np.testing.assert_array_equal(frames.timestamp.values[0], asilib_times)
     srs = ReadManager().read_themis(sample_files(), quiet=True)
     np.testing.assert_array_equal(frames.images.values[0], np.moveaxis(srs.data[::-1], 2, 0))
     times = np.array([np.datetime64(t, "ns") for t in srs.timestamp])
     np.testing.assert_array_equal(frames.timestamp.values[0], times)
+
+
+def test_numpy_2_beside_the_neighbours():
+    # asilib 0.22+ (the package renamed from aurora-asi-lib) no longer pins numpy < 2, and
+    # nothing else here does: the environment resolves numpy 2 (README: Installing)
+    assert int(np.__version__.split(".")[0]) >= 2
+    assert _installed("aurora-asi-lib") is None and _installed("themis-imager-readfile") is None
 
 
 def test_sample_end_to_end(tmp_path):
