@@ -36,7 +36,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   labels), :func:`embedding_layers`, :func:`fit_head` → :class:`HeadFit` (a linear head
   composed into one ONNX model), :func:`cluster` → :class:`ClusterResult`;
 - clusters: :func:`start_client`, :func:`threads_for_model`, :func:`dashboard_link`,
-  :func:`dashboard_page` (auroradask's own page, ``/auroradask``, beside Dask's dashboard);
+  :func:`dashboard_page` (auroradask's own page, ``/auroradask``, beside Dask's dashboard),
+  :func:`batch_cluster` (SLURM or PBS jobs through dask-jobqueue), :func:`plan_batch`
+  (core-hours and jobs for a target finish → :class:`BatchPlan`);
 - errors: :class:`AuroradaskError` and its subclasses (also in :mod:`auroradask.errors`).
 """
 
@@ -55,6 +57,7 @@ from ._analysis import (
     usable,
 )
 from ._archive import open_archive
+from ._batch import BatchPlan, batch_cluster, plan_batch
 from ._cdf import open_themis_cdf
 from ._clahe import clahe_uint16
 from ._classify import classify
@@ -115,6 +118,7 @@ from ._version import __version__
 from .errors import (
     ArgumentError,
     AuroradaskError,
+    ClusterError,
     InputDataError,
     ModelError,
     SourceNotFoundError,
@@ -146,6 +150,8 @@ __all__ = [
     "ArgumentError",
     "as_cf",
     "AuroradaskError",
+    "batch_cluster",
+    "BatchPlan",
     "check_model",
     "check_skymap",
     "CheckReport",
@@ -154,6 +160,7 @@ __all__ = [
     "clahe_uint16",
     "cluster",
     "classify",
+    "ClusterError",
     "ClusterResult",
     "coincidence",
     "convert_model",
@@ -230,5 +237,6 @@ __all__ = [
     "WriteSummary",
     "WritePlan",
     "plan_write",
+    "plan_batch",
     "__version__",
 ]

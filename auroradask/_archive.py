@@ -529,4 +529,7 @@ def open_archive(
             archive.cache_dir = default_cache_dir(url)
         else:
             archive.cache_dir = os.fspath(cache)
+    from ._workers import remember_archive
+
+    remember_archive(archive)  # to_zarr probes that each worker sees it
     return archive

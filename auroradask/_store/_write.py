@@ -193,7 +193,7 @@ def to_zarr(
         finish_interrupted(loc)
         state = _prepare(loc, results)
         if client is not None:
-            _check_workers_see(client, loc)
+            _check_workers_see(client, loc, results)
         summary = _write(loc, state, results, client, report, lock)
         summary.seconds = time.perf_counter() - started
     return summary
@@ -284,17 +284,12 @@ def _client():
         return None
 
 
-def _check_workers_see(client, loc: StoreLocation) -> None:
-    """A local store must be the same folder for the workers, or their writes go elsewhere."""
-    if not loc.is_local:
-        return
-    seen = client.run(os.path.isdir, loc.root)
-    blind = [worker for worker, ok in seen.items() if not ok]
-    if blind:
-        raise StoreError(
-            f"store: the workers {blind} cannot see {loc.root}; put the store on a filesystem "
-            "that the workers share with this machine, or use an object store URL"
-        )
+def _check_workers_see(client, loc: StoreLocation, results: xr.Dataset) -> None:
+    """Each worker must write into this store and read the archive (a probe run on each
+    worker, not a look from here), and have the model: see ``auroradask._workers``."""
+    from .._workers import prepare_workers
+
+    prepare_workers(client, loc, results)
 
 
 # --------------------------------------------------------------------------------- writing
@@ -355,18 +350,23 @@ def _write(
         # the pieces are asked for too, so that progress moves chunk by chunk, not day by
         # day; the counts come from the pieces, a day's compaction only counts as compacted
         piece_list = [d for (i, j), d in np.ndenumerate(pieces) if d.key in piece_sites]
+        from .._workers import no_workers_error, no_workers_errors
+
         futures = client.compute([*tasks, *piece_list])
         pieces_left = {f.key for f in futures[len(tasks) :]}
-        for future in as_completed(futures):
-            lock.check()
-            if future.key in pieces_left:
-                summary.add(future.result()[0, 0], piece_sites[future.key])
-            else:
-                future.result()  # a failed compaction raises here
-                summary.days_compacted += 1
-            future.release()
-            if progress:
-                progress(summary)
+        try:
+            for future in as_completed(futures):
+                lock.check()
+                if future.key in pieces_left:
+                    summary.add(future.result()[0, 0], piece_sites[future.key])
+                else:
+                    future.result()  # a failed compaction raises here
+                    summary.days_compacted += 1
+                future.release()
+                if progress:
+                    progress(summary)
+        except no_workers_errors() as error:  # every batch job gone, none back in time
+            raise no_workers_error(error) from None
     else:  # local scheduler: a few site-days per thread at a time, so progress can be reported
         step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
         for first in range(0, len(tasks), step):
