@@ -233,7 +233,8 @@ def _place(model: _ModelBytes, folder: str) -> str | None:
 
 
 def probe(store, archive) -> tuple[str, str] | None:
-    """Run on a worker: whether it lists the archive's root and writes beside the store.
+    """Run on a worker: whether it lists the archive's root, sees the store's group (made by
+    the client) and writes beside it.
 
     Returns
     -------
@@ -250,6 +251,14 @@ def probe(store, archive) -> tuple[str, str] | None:
     if store is not None:
         from ._store._layout import remove, write_bytes
 
+        # the group the client made must be there: a worker with a folder of the same name
+        # on its own disk would write there without a complaint, and nobody would read it
+        try:
+            seen = store.fs.exists(f"{store.root}/zarr.json")
+        except Exception as error:  # noqa: BLE001 - whatever stops a read
+            return "store", f"cannot reach {store.url} ({type(error).__name__}: {error})"
+        if not seen:
+            return "store", f"cannot see {store.url} (no {store.root}/zarr.json there)"
         # beside the group, in the folder that holds it: no folder is made or removed, so
         # that workers probing at once never remove each other's folder
         path = f"{store.root}.probe-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
@@ -317,19 +326,13 @@ def prepare_workers(client, loc, results) -> None:
         elif not all(sees.values()):
             lacking = sorted(w for w, ok in sees.items() if not ok)
             log.info("shipping model %s to workers that lack it: %s", model.name, lacking)
-    name = f"auroradask-workers-{uuid.uuid4().hex[:8]}"
-    plugin = WorkerFiles(name, loc, archive, [shipped] if shipped is not None else [])
-    for old in _registered.pop(id(client), []):
-        try:
-            client.unregister_worker_plugin(old)
-        except Exception:  # noqa: BLE001 - gone with its workers: nothing to undo
-            pass
-    client.register_plugin(plugin, name=name)
-    _registered[id(client)] = [name]
+    # one name: the run's plugin replaces the previous run's on the scheduler and workers
+    plugin = WorkerFiles(PLUGIN, loc, archive, [shipped] if shipped is not None else [])
+    client.register_plugin(plugin, name=PLUGIN)
 
 
-#: plugins this process registered, per client: a new run replaces its predecessor's
-_registered: dict[int, list[str]] = {}
+#: the name of the worker plugin of the current run
+PLUGIN = "auroradask-workers"
 
 
 def _model_bytes(model) -> _ModelBytes | None:
