@@ -95,10 +95,11 @@ def chosen(args: argparse.Namespace) -> bool:
     return True
 
 
-def processes_for(model, cores: int | None) -> int | None:
-    """Worker processes per job: one per core, or one with a thread per core for a model of
-    32 MB or more (see auroradask.threads_for_model); None leaves it to the config."""
-    if cores is None:
+def processes_for(model, kind: str, cores: int | None) -> int | None:
+    """Worker processes per job: the config's ``jobqueue.<kind>.processes`` if it sets them
+    (None), else one per core, or one with a thread per core for a model of 32 MB or more
+    (see auroradask.threads_for_model)."""
+    if cores is None or dask.config.get(f"jobqueue.{kind}.processes", None):
         return None
     return 1 if auroradask.threads_for_model(model, cores) > 1 else cores
 
@@ -113,7 +114,7 @@ def start_client(args: argparse.Namespace, model):
         adapt=False if args.no_adapt else None,
         cores=args.cores_per_job,
         memory=args.memory_per_job,
-        processes=processes_for(model, int(cores) if cores else None),
+        processes=processes_for(model, args.cluster, int(cores) if cores else None),
         walltime=args.walltime,
         queue=args.queue,
         account=args.account,

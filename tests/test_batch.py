@@ -149,14 +149,33 @@ def pieces(out: Path) -> int:
     return sum(1 for p in staging.rglob("*.npz")) if staging.exists() else 0
 
 
+CONFIG = """\
+jobqueue:
+  slurm:
+    cores: 1
+    memory: 2GB
+    walltime: "00:20:00"
+    queue: {partition}
+    log-directory: {logs}
+auroradask:
+  batch:
+    jobs: 2
+    minimum-jobs: 2
+"""
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_two_jobs_on_slurm_write_the_local_runs_store(slurm, archive, local_store, tmp_path):
+    # the shape of the jobs from a dask config file, as docs/guide/batch-cluster.md shows it
     logs = tmp_path / "logs"
+    config = tmp_path / "dask-config"
+    config.mkdir()
+    (config / "auroradask.yaml").write_text(CONFIG.format(partition=slurm.partition, logs=logs))
     out = tmp_path / "slurm.zarr"
-    env = slurm_env(slurm)
+    env = {**slurm_env(slurm), "DASK_CONFIG": str(config)}
     process = subprocess.Popen(
-        classify_args(archive, out, *slurm_args(logs)),
+        classify_args(archive, out, "--cluster", "slurm", "--dashboard-address", "127.0.0.1:0"),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -423,3 +442,30 @@ def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path):
                 assert response.status == 200
     finally:
         client.close()
+
+
+def test_a_pbs_job_script_has_the_queue_account_and_wall_time(tmp_path):
+    """No PBS here: no job is asked for (adaptive, minimum 0); the script is what qsub gets."""
+    pytest.importorskip("dask_jobqueue")
+    client = auroradask.batch_cluster(
+        "pbs",
+        jobs=3,
+        minimum_jobs=0,
+        cores=4,
+        memory="8GB",
+        walltime="04:00:00",
+        queue="short",
+        account="aurora",
+        dashboard_address="127.0.0.1:0",
+        log_directory=str(tmp_path),
+    )
+    try:
+        script = client.cluster.job_script()
+    finally:
+        client.close()
+    for line in ("#PBS -q short", "#PBS -A aurora", "#PBS -l walltime=04:00:00"):
+        assert line in script
+    assert "--nthreads 1 " in script and "--nworkers 4 " in script  # a process per core
+    lifetime = int(script.split("--lifetime ", 1)[1].split("s", 1)[0])
+    stagger = int(script.split("--lifetime-stagger ", 1)[1].split("s", 1)[0])
+    assert lifetime + stagger < 4 * 3600
