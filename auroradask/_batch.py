@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,8 @@ def batch_cluster(
     Raises
     ------
     ArgumentError
-        If ``kind`` is unknown, dask-jobqueue is not installed, or cores or memory are given
+        If ``kind`` is unknown, dask-jobqueue is not installed, the batch system's submit
+        command (``sbatch``, ``qsub``) is not on the PATH, or cores or memory are given
         neither here nor in the config.
     """
     kind = kind or _config("cluster")
@@ -185,6 +187,12 @@ def batch_cluster(
             options[name] = value
     options.update(cluster_options)
     cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
+    submit = cls.job_cls.submit_command
+    if shutil.which(submit) is None:  # else jobs fail to start and the run waits for ever
+        raise ArgumentError(
+            f"cluster: no {submit} on this machine's PATH; run on the {kind.upper()} "
+            "cluster's login node"
+        )
     # read by the scheduler, which this process runs, when the cluster starts it
     with dask.config.set({"distributed.scheduler.no-workers-timeout": f"{timeout_s}s"}):
         try:

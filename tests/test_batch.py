@@ -395,6 +395,9 @@ def test_the_job_script_carries_the_settings_and_retires_before_the_wall_time(mo
     started = {}
 
     class Recorder:  # stands in for SLURMCluster: the options it would be given
+        class job_cls:  # noqa: N801 - as dask-jobqueue names it
+            submit_command = "sh"  # on every PATH
+
         def __init__(self, **options):
             started.update(options)
             raise ValueError("stop here")
@@ -444,9 +447,15 @@ def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path):
         client.close()
 
 
-def test_a_pbs_job_script_has_the_queue_account_and_wall_time(tmp_path):
+def test_a_pbs_job_script_has_the_queue_account_and_wall_time(tmp_path, monkeypatch):
     """No PBS here: no job is asked for (adaptive, minimum 0); the script is what qsub gets."""
     pytest.importorskip("dask_jobqueue")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(auroradask.ArgumentError, match="no qsub on this machine's PATH"):
+        auroradask.batch_cluster("pbs", cores=1, memory="1GB")
+    qsub = tmp_path / "qsub"  # never called: it only has to be there
+    qsub.write_text("#!/bin/sh\nexit 1\n")
+    qsub.chmod(0o755)
     client = auroradask.batch_cluster(
         "pbs",
         jobs=3,
