@@ -85,8 +85,8 @@ def batch_cluster(
         Jobs at most (with ``adapt``), or the fixed number of jobs (without). Default: the
         config's ``auroradask.batch.jobs``, else 4.
     minimum_jobs
-        Jobs kept while idle (default 1: the run's checks need one worker before reading,
-        see :func:`auroradask.to_zarr`); 0 gives every job back when there is no work.
+        Jobs kept while idle (default, and at least, 1: a run probes a worker before it
+        reads anything, see :func:`auroradask.to_zarr`, so one job must start without work).
     adapt
         Scale between ``minimum_jobs`` and ``jobs`` with the work (default True); False asks
         for ``jobs`` jobs at once and keeps them.
@@ -144,8 +144,10 @@ def batch_cluster(
     adapt = bool(adapt if adapt is not None else _config("adapt", True))
     if jobs < 1:
         raise ArgumentError(f"jobs: expected >= 1, got {jobs}")
-    if not 0 <= minimum_jobs <= jobs:
-        raise ArgumentError(f"minimum_jobs: expected 0 to jobs ({jobs}), got {minimum_jobs}")
+    if not 1 <= minimum_jobs <= jobs:
+        # with none, no job starts before the run submits work, and the run waits for one
+        # worker to probe before it submits any
+        raise ArgumentError(f"minimum_jobs: expected 1 to jobs ({jobs}), got {minimum_jobs}")
     timeout = no_workers_timeout
     if timeout is None:
         timeout = _config("no-workers-timeout", DEFAULT_NO_WORKERS_TIMEOUT)

@@ -356,7 +356,10 @@ def _wait_for_a_worker(client) -> None:
     """A batch cluster starts with its jobs in the queue: wait for the first worker."""
     if client.nthreads():
         return
-    log.warning("waiting for the first worker to start (batch jobs may wait in the queue)")
+    log.warning(
+        "waiting for the first worker to start (batch jobs may wait in the queue; an "
+        "adaptive cluster must keep at least one job, or it starts none before work comes)"
+    )
     started = time.monotonic()
     client.wait_for_workers(1)
     log.info("first worker after %.0f s", time.monotonic() - started)

@@ -386,6 +386,8 @@ def test_cores_and_memory_come_from_the_arguments_or_the_config(monkeypatch):
             auroradask.batch_cluster("slurm", cores=2)
     with pytest.raises(auroradask.ArgumentError, match="cluster: expected one of"):
         auroradask.batch_cluster("lsf", cores=1, memory="1GB")
+    with pytest.raises(auroradask.ArgumentError, match="minimum_jobs: expected 1 to jobs"):
+        auroradask.batch_cluster("slurm", cores=1, memory="1GB", minimum_jobs=0)
 
 
 def test_the_job_script_carries_the_settings_and_retires_before_the_wall_time(monkeypatch):
@@ -430,7 +432,7 @@ def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path):
     client = auroradask.batch_cluster(
         "slurm",
         jobs=1,
-        minimum_jobs=0,
+        minimum_jobs=1,
         cores=1,
         memory="1GB",
         queue=slurm.partition,
@@ -448,18 +450,18 @@ def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path):
 
 
 def test_a_pbs_job_script_has_the_queue_account_and_wall_time(tmp_path, monkeypatch):
-    """No PBS here: no job is asked for (adaptive, minimum 0); the script is what qsub gets."""
+    """No PBS here: a qsub that takes the job and does nothing; the script is what it gets."""
     pytest.importorskip("dask_jobqueue")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(auroradask.ArgumentError, match="no qsub on this machine's PATH"):
         auroradask.batch_cluster("pbs", cores=1, memory="1GB")
-    qsub = tmp_path / "qsub"  # never called: it only has to be there
-    qsub.write_text("#!/bin/sh\nexit 1\n")
-    qsub.chmod(0o755)
+    for name, text in (("qsub", "echo 1.fake"), ("qdel", "exit 0")):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{text}\n")
+        (tmp_path / name).chmod(0o755)
     client = auroradask.batch_cluster(
         "pbs",
         jobs=3,
-        minimum_jobs=0,
+        minimum_jobs=1,
         cores=4,
         memory="8GB",
         walltime="04:00:00",
