@@ -167,6 +167,10 @@ def to_zarr(
         or cannot be seen by the workers.
     StoreLockedError
         If another writer is running.
+    ClusterError
+        On a distributed client: if a worker cannot see the archive (each worker is probed
+        before any data is read), or every worker is gone for the scheduler's
+        ``distributed.scheduler.no-workers-timeout`` (a batch cluster sets it).
     """
     missing = [v for v in RESULT_VARIABLES if v not in results]
     if missing:
