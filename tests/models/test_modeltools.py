@@ -369,9 +369,8 @@ def test_calibration_from_a_source_alone_is_the_first_hour_it_holds(tmp_path, ca
 
 
 def test_source_frames_finds_the_one_site_or_asks(tmp_path):
-    from tests.support.utils import copy_as
-
     from auroradask.models._compare import source_frames
+    from tests.support.utils import copy_as
 
     frames = source_frames(auroradask.sample_archive())
     assert list(frames["site"].values) == ["gill"]
