@@ -250,7 +250,7 @@ def _worker_args(section: str, walltime: str | None) -> list[str]:
     shorter than 10 minutes keep running to their end.
     """
     args = list(dask.config.get(f"{section}.worker-extra-args", None) or [])
-    seconds = walltimeduration_seconds(walltime) if walltime else None
+    seconds = walltime_seconds(walltime) if walltime else None
     if seconds is None or seconds < 600 or any(a.startswith("--lifetime") for a in args):
         return args
     margin = max(180, int(seconds * 0.1))
@@ -267,7 +267,7 @@ def _prologue(section: str) -> list[str]:
     return [*exports, *lines]
 
 
-def walltimeduration_seconds(walltime: str | int | float) -> int:
+def walltime_seconds(walltime: str | int | float) -> int:
     """Seconds of a wall time as SLURM and PBS write it: ``MM``, ``HH:MM:SS``,
     ``D-HH:MM[:SS]``, or a duration such as ``"4h"``.
 
