@@ -36,3 +36,8 @@ class StoreError(AuroradaskError, ValueError):
 
 class StoreLockedError(StoreError):
     """Another writer holds the store's lock."""
+
+
+class ClusterError(AuroradaskError):
+    """The cluster cannot do the work: every worker is gone and none came back in time, or a
+    worker cannot see what it must read (the archive)."""

@@ -30,7 +30,7 @@ from ..errors import (
     StoreError,
     StoreLockedError,
 )
-from . import analysis, embed, evaluation, model, patches, visual
+from . import analysis, batch, embed, evaluation, model, patches, visual
 from .options import (
     BATCH_HELP,
     UsageError,
@@ -188,6 +188,7 @@ def _add_classify(commands) -> None:
     )
     cluster = run.add_argument_group("cluster")
     add_cluster_options(cluster)
+    batch.add_options(cluster)
     cluster.add_argument(
         "--keep-dashboard",
         nargs="?",
@@ -303,18 +304,22 @@ def cmd_classify(args: argparse.Namespace) -> int:
         f"{pd.Timestamp(frames.time.values[0])} to {pd.Timestamp(frames.time.values[-1])} UT, "
         f"model {model.name}"
     )
+    on_batch = batch.chosen(args)
     if args.dry_run:
-        return _dry_run(results, args)
+        return batch.dry_run(results, args) if on_batch else _dry_run(results, args)
 
-    if args.threads_per_worker is None:
-        args.threads_per_worker = threads_for(model, args)
-    client = auroradask.start_client(
-        args.scheduler,
-        workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
-        memory_limit=args.memory_limit,
-        dashboard_address=args.dashboard_address,
-    )
+    if on_batch:
+        client = batch.start_client(args, model)
+    else:
+        if args.threads_per_worker is None:
+            args.threads_per_worker = threads_for(model, args)
+        client = auroradask.start_client(
+            args.scheduler,
+            workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            memory_limit=args.memory_limit,
+            dashboard_address=args.dashboard_address,
+        )
     try:
         worker_logging(client, args.log_level)
         page = auroradask.dashboard_page(client)

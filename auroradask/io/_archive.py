@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import tempfile
+import weakref
 import zlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,9 @@ LOCAL_PROTOCOLS = {"file", "local"}
 #: small and bound by the round trip, not by bandwidth, so a few dozen overlap well while
 #: staying polite to one server.
 REMOTE_CONCURRENCY = 16
+
+#: Archives opened in this process, by the URL their frames record as ``source``.
+_OPENED: weakref.WeakValueDictionary[str, Archive] = weakref.WeakValueDictionary()
 
 
 class TransportError(OSError):
@@ -568,4 +572,11 @@ def open_archive(
             archive.cache_dir = default_cache_dir(url)
         else:
             archive.cache_dir = os.fspath(cache)
+    _OPENED[archive.url] = archive  # to_zarr probes that each worker sees it
     return archive
+
+
+def opened_archive(url: str) -> Archive | None:
+    """The archive this process opened for ``url`` (what frames record as ``source``), so
+    that workers are probed through the same filesystem object, credentials included."""
+    return _OPENED.get(url)

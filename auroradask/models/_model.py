@@ -27,6 +27,7 @@ from scipy.special import softmax
 
 from .._schema import BATCH_ACTIVATION_BYTES, MAX_BATCH_SIZE
 from ..errors import ArgumentError, ModelError, SourceNotFoundError
+from ..io._remote import fetch, fetch_sidecar, is_url, model_file, remember_model
 from ..preprocessing._preprocess import Preset, get_preset
 
 CARD_KEY = "auroradask.card"
@@ -134,6 +135,10 @@ class Model:
     providers: tuple[str, ...]
     intra_op_threads: int
     fixed_batch: bool = False
+    #: the URL the model was loaded from (``path`` is then the client's cached copy): workers
+    #: that lack ``path`` fetch it from there (see ``auroradask._workers``)
+    source: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def classes(self) -> list[str]:
@@ -172,13 +177,17 @@ def load_model(
     batch_size: int | str = "auto",
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int = 1,
+    storage_options: dict[str, Any] | None = None,
 ) -> Model:
     """Read a model's card and check it against the graph; read no data.
 
     Parameters
     ----------
     path
-        An ``.onnx`` file.
+        An ``.onnx`` file: a local path, or an fsspec URL (``s3://…/model.onnx``,
+        ``https://…``) for workers that share no disk with this machine. A URL is fetched
+        into the local cache (with its ``.json`` card beside it, if there is one), and each
+        worker that lacks the file fetches it from there too.
     classes, preset, layout, outputs
         Override the card (or stand in for one where the model has none).
     batch_size
@@ -193,6 +202,8 @@ def load_model(
         onnxruntime threads per run. The default of 1 leaves parallelism to dask (each dask
         thread runs the model on its own chunk); raise it when a worker has fewer dask
         threads than cores.
+    storage_options
+        Passed to fsspec for a model URL (credentials, endpoint), here and on the workers.
 
     Raises
     ------
@@ -202,6 +213,11 @@ def load_model(
         Saying what does not fit: the card and the graph's input rank, size,
         dtype or layout, the number of classes and the output size, or the preset.
     """
+    source = None
+    if is_url(path):  # fetched here to be checked; workers fetch it too, or get it shipped
+        source = os.fspath(path)
+        path = fetch(source, storage_options, what="model")
+        fetch_sidecar(source, storage_options)
     path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
         raise SourceNotFoundError(f"model: {path!r} does not exist")
@@ -234,7 +250,7 @@ def load_model(
     )
     del sess
     _return_freed_memory()
-    return Model(
+    model = Model(
         path=path,
         sha256=file_sha256(path),
         card=card,
@@ -245,7 +261,11 @@ def load_model(
         providers=tuple(provider_list),
         intra_op_threads=int(intra_op_threads),
         fixed_batch=fixed_batch,
+        source=source,
+        storage_options=dict(storage_options or {}) if source else {},
     )
+    remember_model(model)  # to_zarr ships it to workers that lack the file
+    return model
 
 
 def _return_freed_memory() -> None:
@@ -449,9 +469,9 @@ def session(model: Model):
     key = model.session_key()
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
-            if file_sha256(model.path) != model.sha256:
-                raise ModelError(f"model: {model.path!r} changed since it was loaded")
-            _SESSIONS[key] = _new_session(model.path, model.providers, model.intra_op_threads)
+            # the client's file where this machine has it; else shipped or fetched
+            path = model_file(model)
+            _SESSIONS[key] = _new_session(path, model.providers, model.intra_op_threads)
         return _SESSIONS[key]
 
 

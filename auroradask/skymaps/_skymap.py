@@ -17,6 +17,7 @@ import xarray as xr
 
 from .._schema import FRAME_SHAPE
 from ..errors import ArgumentError, SourceNotFoundError
+from ..io._remote import fetch, is_url
 
 #: Mean Earth radius (km) for the mapped sphere: the mapping altitude is added to it.
 EARTH_RADIUS_KM = 6371.0
@@ -231,7 +232,8 @@ def elevation_map(source: ElevationSource) -> tuple[np.ndarray, str]:
     Parameters
     ----------
     source
-        A skymap ``.sav`` path, a ``.npy`` path, a ``(256, 256)`` array or DataArray, a
+        A skymap ``.sav`` or ``.npy`` path or fsspec URL (fetched into the local cache), a
+        ``(256, 256)`` array or DataArray, a
         Dataset from :func:`read_skymap`, ``"circle"`` for :func:`circle_elevation`'s default,
         or a number: the horizon radius in pixels of a centred circle.
 
@@ -260,6 +262,8 @@ def elevation_map(source: ElevationSource) -> tuple[np.ndarray, str]:
         return elevation, "array"
     if isinstance(source, str | os.PathLike):
         path = os.fspath(source)
+        if is_url(path) and path.lower().endswith((".sav", ".npy")):
+            path = fetch(path, what="elevation")  # read here; workers get the map in the graph
         if path.lower().endswith(".sav"):
             skymap = read_skymap(path)
             return skymap["elevation"].values, f"skymap {os.path.basename(path)}"

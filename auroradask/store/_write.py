@@ -68,6 +68,7 @@ from ._layout import (
     write_bytes,
 )
 from ._lock import StoreLock
+from ._workers import NO_WORKERS_ERRORS, no_workers_error, prepare_workers
 
 _NAT = np.iinfo(np.int64).min
 
@@ -180,6 +181,10 @@ def to_zarr(
         or cannot be seen by the workers.
     StoreLockedError
         If another writer is running.
+    ClusterError
+        On a distributed client: if a worker cannot see the archive (each worker is probed
+        before any data is read), or every worker is gone for the scheduler's
+        ``distributed.scheduler.no-workers-timeout`` (a batch cluster sets it).
     """
     missing = [v for v in RESULT_VARIABLES if v not in results]
     if missing:
@@ -206,7 +211,7 @@ def to_zarr(
         finish_interrupted(loc)
         state = _prepare(loc, results)
         if client is not None:
-            _check_workers_see(client, loc)
+            _check_workers_see(client, loc, results)
         summary = _write(loc, state, results, client, report, lock)
         summary.seconds = time.perf_counter() - started
     return summary
@@ -297,17 +302,10 @@ def _client():
         return None
 
 
-def _check_workers_see(client, loc: StoreLocation) -> None:
-    """A local store must be the same folder for the workers, or their writes go elsewhere."""
-    if not loc.is_local:
-        return
-    seen = client.run(os.path.isdir, loc.root)
-    blind = [worker for worker, ok in seen.items() if not ok]
-    if blind:
-        raise StoreError(
-            f"store: the workers {blind} cannot see {loc.root}; put the store on a filesystem "
-            "that the workers share with this machine, or use an object store URL"
-        )
+def _check_workers_see(client, loc: StoreLocation, results: xr.Dataset) -> None:
+    """Each worker must write into this store and read the archive (a probe run on each
+    worker, not a look from here), and have the model: see ``auroradask.store._workers``."""
+    prepare_workers(client, loc, results)
 
 
 # --------------------------------------------------------------------------------- writing
@@ -370,16 +368,19 @@ def _write(
         piece_list = [d for (i, j), d in np.ndenumerate(pieces) if d.key in piece_sites]
         futures = client.compute([*tasks, *piece_list])
         pieces_left = {f.key for f in futures[len(tasks) :]}
-        for future in as_completed(futures):
-            lock.check()
-            if future.key in pieces_left:
-                summary.add(future.result()[0, 0], piece_sites[future.key])
-            else:
-                future.result()  # a failed compaction raises here
-                summary.days_compacted += 1
-            future.release()
-            if progress:
-                progress(summary)
+        try:
+            for future in as_completed(futures):
+                lock.check()
+                if future.key in pieces_left:
+                    summary.add(future.result()[0, 0], piece_sites[future.key])
+                else:
+                    future.result()  # a failed compaction raises here
+                    summary.days_compacted += 1
+                future.release()
+                if progress:
+                    progress(summary)
+        except NO_WORKERS_ERRORS as error:  # every batch job gone, none back in time
+            raise no_workers_error(error) from None
     else:  # local scheduler: a few site-days per thread at a time, so progress can be reported
         step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
         for first in range(0, len(tasks), step):

@@ -278,8 +278,7 @@ def sky_nights(
     import pandas as pd
 
     from auroradask._schema import SLOT
-    from examples.train_demo_model import CLASSES as SKY_CLASSES
-    from examples.train_demo_model import sky
+    from examples.train_demo_model import CLASSES as SKY_CLASSES, sky
 
     rng = np.random.default_rng(seed)
     images, times, labels = [], [], []
