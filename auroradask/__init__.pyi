@@ -43,8 +43,6 @@ from .io import (
     open_themis as open_themis,
     open_themis_cdf as open_themis_cdf,
     sample_archive as sample_archive,
-)
-from .io import (
     to_asilib as to_asilib,
 )
 from .learn import (
