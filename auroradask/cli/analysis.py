@@ -17,6 +17,18 @@ import pandas as pd
 import auroradask
 
 from ..errors import ArgumentError
+from .options import (
+    FIGURE,
+    add_out,
+    duration,
+    fraction,
+    one_site,
+    output_file,
+    positive_float,
+    site_list,
+    slots_or_duration,
+    ut_time,
+)
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +40,7 @@ def _usable_arguments(parser: argparse.ArgumentParser) -> None:
     usable = parser.add_argument_group("usable slots")
     usable.add_argument(
         "--min-confidence",
-        type=float,
+        type=fraction,
         help="lowest confidence (probability of the label) that counts, 0..1",
     )
     usable.add_argument(
@@ -37,25 +49,17 @@ def _usable_arguments(parser: argparse.ArgumentParser) -> None:
     )
     usable.add_argument(
         "--smooth",
+        type=slots_or_duration,
         help="smooth labels first: most common label in a window of N slots or a duration (30s)",
     )
 
 
-def _smooth(value: str | None) -> int | str | None:
-    if value is None:
-        return None
-    return int(value) if value.strip().isdigit() else value
+def _smooth(value: int | str | None) -> int | str | None:
+    return value  # parsed by options.slots_or_duration: slots (int) or a duration
 
 
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def _suffix(path: str, allowed: tuple[str, ...], arg: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in allowed:
-        raise ArgumentError(f"{arg}: {path!r} must end in {' or '.join(allowed)}")
-    return suffix
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -80,13 +84,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     occurrence.add_argument("--freq", help="also bin time at a pandas frequency: 1D, MS, 1h")
     occurrence.add_argument(
-        "--altitude", type=float, default=110.0, help="km, for mlt_hour (default 110)"
+        "--altitude", type=positive_float, default=110.0, help="km, for mlt_hour (default 110)"
     )
     _usable_arguments(occurrence)
+    add_out(occurrence, "table to write: .csv (long form) or .nc", type=output_file(".csv", ".nc"))
     occurrence.add_argument(
-        "-o", "--output", required=True, help="table to write: .csv (long form) or .nc"
+        "--plot", metavar="FIG.png", type=FIGURE, help="also draw the rate as a figure"
     )
-    occurrence.add_argument("--plot", metavar="FIG.png", help="also draw the rate as a figure")
     occurrence.set_defaults(func=cmd_occurrence)
 
     events = commands.add_parser(
@@ -98,17 +102,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _store_arguments(events)
     events.add_argument("--class", dest="cls", required=True, help="class name")
     events.add_argument(
-        "--min-duration", default="0s", help="shortest event kept (e.g. 5min; default 0s)"
+        "--min-duration",
+        default="0s",
+        type=duration,
+        help="shortest event kept (e.g. 5min; default 0s)",
     )
     events.add_argument(
-        "--max-gap", default="0s", help="longest gap bridged inside an event (e.g. 30s)"
+        "--max-gap",
+        default="0s",
+        type=duration,
+        help="longest gap bridged inside an event (e.g. 30s)",
     )
     events.add_argument(
-        "--altitude", type=float, default=110.0, help="km, for the MLT columns (default 110)"
+        "--altitude",
+        type=positive_float,
+        default=110.0,
+        help="km, for the MLT columns (default 110)",
     )
     _usable_arguments(events)
-    events.add_argument("-o", "--output", required=True, help="event table to write (.csv)")
-    events.add_argument("--plot", metavar="FIG.png", help="also draw the events per site")
+    add_out(events, "event table to write (.csv)", type=output_file(".csv"))
+    events.add_argument(
+        "--plot", metavar="FIG.png", type=FIGURE, help="also draw the events per site"
+    )
     events.set_defaults(func=cmd_events)
 
     timeline = commands.add_parser(
@@ -118,16 +133,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "UT centred on local midnight.",
     )
     _store_arguments(timeline)
-    timeline.add_argument("--site", required=True, help="site code")
+    timeline.add_argument(
+        "--site", required=True, action="extend", type=site_list, help="site code (one)"
+    )
     timeline.add_argument(
         "--night",
         required=True,
+        type=ut_time,
         help="date the night starts, YYYY-MM-DD, or a UT time inside it, YYYY-MM-DDTHH:MM",
     )
     _usable_arguments(timeline)
-    timeline.add_argument(
-        "-o", "--output", required=True, help="figure to write (.png, .pdf, .svg)"
-    )
+    add_out(timeline, "figure to write (.png, .pdf, .svg)", type=FIGURE)
     timeline.set_defaults(func=cmd_timeline)
 
 
@@ -136,9 +152,7 @@ def _open(args: argparse.Namespace):
 
 
 def cmd_occurrence(args: argparse.Namespace) -> int:
-    suffix = _suffix(args.output, (".csv", ".nc"), "--output")
-    if args.plot:
-        _suffix(args.plot, (".png", ".pdf", ".svg"), "--plot")
+    suffix = Path(args.out).suffix.lower()
     results = _open(args)
     table = auroradask.occurrence(
         results,
@@ -159,14 +173,14 @@ def cmd_occurrence(args: argparse.Namespace) -> int:
         )
     if suffix == ".csv":
         order = list(table["count"].dims)  # class first, then the groupings as given
-        table.to_dataframe(dim_order=order).reset_index().to_csv(args.output, index=False)
+        table.to_dataframe(dim_order=order).reset_index().to_csv(args.out, index=False)
     else:
-        table.to_netcdf(args.output)
+        table.to_netcdf(args.out)
     hours = usable * 3 / 3600
     print(
         f"occurrence of {', '.join(map(str, table['class'].values))} by "
         f"{args.by or '(all)'}{f' and {args.freq}' if args.freq else ''}: {usable} usable "
-        f"slots ({hours:.1f} h) -> {args.output}"
+        f"slots ({hours:.1f} h) -> {args.out}"
     )
     if args.plot:
         dims = [d for d in table["count"].dims if d != "class"]
@@ -183,9 +197,6 @@ def cmd_occurrence(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    _suffix(args.output, (".csv",), "--output")
-    if args.plot:
-        _suffix(args.plot, (".png", ".pdf", ".svg"), "--plot")
     results = _open(args)
     table = auroradask.events(
         results,
@@ -200,11 +211,11 @@ def cmd_events(args: argparse.Namespace) -> int:
     )
     written = table.assign(duration=table["duration"].dt.total_seconds())
     written = written.rename(columns={"duration": "duration_s"})
-    written.to_csv(args.output, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    written.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
     hours = table["duration"].sum() / pd.Timedelta(hours=1) if len(table) else 0.0
     print(
         f"{len(table)} events of {args.cls} at {table['site'].nunique()} sites, "
-        f"{hours:.1f} h in all -> {args.output}"
+        f"{hours:.1f} h in all -> {args.out}"
     )
     if args.plot:
         auroradask.plot_events(table, sites=[str(s) for s in results["site"].values]).savefig(
@@ -215,16 +226,16 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    _suffix(args.output, (".png", ".pdf", ".svg"), "--output")
+    site = one_site(args, "timeline")
     results = _open(args)
     figure = auroradask.plot_timeline(
         results,
-        args.site,
+        site,
         args.night,
         smooth=_smooth(args.smooth),
         min_confidence=args.min_confidence,
         exclude=_split(args.exclude),
     )
-    figure.savefig(args.output, dpi=120)
-    print(f"timeline of {args.site}, night of {args.night} -> {args.output}")
+    figure.savefig(args.out, dpi=120)
+    print(f"timeline of {site}, night of {args.night} -> {args.out}")
     return 0

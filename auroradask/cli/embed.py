@@ -21,8 +21,14 @@ from .options import (
     BATCH_HELP,
     UsageError,
     add_cluster_options,
+    add_frames_options,
+    add_out,
     batch_size,
+    deprecated,
+    existing_file,
     frames_request,
+    output_store,
+    positive_int,
     print_summary,
     threads_for,
 )
@@ -40,20 +46,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "bundled sample (gill, 2014-03-10 06:00-06:06 UT).",
     )
     data = run.add_argument_group("data")
-    data.add_argument(
-        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
-    )
-    data.add_argument("--site", action="append", help="site code, repeatable")
-    data.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
-    data.add_argument(
-        "--end",
-        help="UT end: a date includes that day, an ISO time is exclusive (default: the end "
-        "of the start day)",
-    )
-    data.add_argument("--cache", help="local folder for copies of remote files")
+    add_frames_options(data)
     data.add_argument(
         "--chunk-minutes",
-        type=int,
+        type=positive_int,
         default=None,  # open_themis reads the auroradask.chunk-minutes setting
         help="minute files per task (default: the auroradask.chunk-minutes setting, "
         f"{DEFAULT_CHUNK_MINUTES} unless configured)",
@@ -61,20 +57,25 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     model = run.add_argument_group("model")
     model.add_argument("--model", help="ONNX model with a card (default: the bundled demo model)")
     model.add_argument(
-        "--output", help="tensor of the graph to store (see --list-layers), e.g. /Concat_output_0"
+        "--tensor", help="tensor of the graph to store (see --list-layers), e.g. /Concat_output_0"
     )
+    deprecated(model, "--output", "--tensor", dest="tensor")
     model.add_argument(
         "--dtype", default="float16", choices=EMBEDDING_DTYPES, help="(default float16)"
     )
     model.add_argument(
         "--list-layers", action="store_true", help="print the tensors that can be named; no data"
     )
-    model.add_argument("--skymap", help="elevation map: skymap .sav or .npy (default: a circle)")
+    model.add_argument(
+        "--skymap",
+        type=existing_file,
+        help="elevation map: skymap .sav or .npy (default: a circle)",
+    )
     model.add_argument("--skymaps", metavar="URL|PATH", help="skymap tree (as for classify)")
     model.add_argument("--batch-size", type=batch_size, default="auto", help=BATCH_HELP)
     model.add_argument("--providers", default="cpu", help="onnxruntime providers: cpu or cuda")
     output = run.add_argument_group("output")
-    output.add_argument("-o", "--out", help="Zarr store path or URL")
+    add_out(output, "Zarr store path or URL", type=output_store, required=False, old=())
     output.add_argument("--group", help="group inside the store")
     add_cluster_options(run.add_argument_group("cluster"))
     run.set_defaults(func=cmd_embed)
@@ -87,7 +88,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(layers.to_string(index=False))
         return 0
-    missing = [f"--{n}" for n in ("output", "out") if not getattr(args, n)]
+    missing = [
+        flag for flag, n in (("--tensor", "tensor"), ("-o/--out", "out")) if not getattr(args, n)
+    ]
     if missing:
         raise UsageError(f"embed: {' '.join(missing)} required (or --list-layers)")
     if args.skymaps and args.skymap:
@@ -106,14 +109,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
     results = auroradask.embed(
         frames,
         model,
-        output=args.output,
+        output=args.tensor,
         dtype=args.dtype,
         elevation=args.skymap or "circle",
         skymaps=skymaps,
     )
     total = frames.sizes["site"] * frames.sizes["time"]
     print(
-        f"{total} frame slots, model {model.name}, layer {args.output} "
+        f"{total} frame slots, model {model.name}, layer {args.tensor} "
         f"({results.sizes['feature']} features, {args.dtype})"
     )
     client = auroradask.start_client(

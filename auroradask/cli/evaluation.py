@@ -13,6 +13,8 @@ import numpy as np
 
 import auroradask
 
+from .options import FIGURE, add_out, fraction, output_file, output_store
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``import-text`` and ``evaluate`` subcommands to ``commands``."""
@@ -24,7 +26,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "with later days and new sites of the same producer.",
     )
     imp.add_argument("paths", nargs="+", metavar="FOLDER", help="folder(s) or file(s) to import")
-    imp.add_argument("--out", required=True, help="Zarr store path or URL to write")
+    add_out(imp, "Zarr store path or URL to write", type=output_store, old=())
     imp.add_argument("--group", help="group inside the store")
     imp.add_argument(
         "--classes",
@@ -57,16 +59,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--sheet", metavar="NAME", help="worksheet of an .xlsx truth (default: first)")
     ev.add_argument(
         "--min-confidence",
-        type=float,
+        type=fraction,
         metavar="X",
         help="compare only frames whose confidence is at least X",
     )
-    ev.add_argument("-o", "--output", metavar="report.json", help="write the full report as JSON")
-    ev.add_argument("--plot", metavar="confusion.png", help="write the confusion-matrix plot")
+    add_out(
+        ev,
+        "write the full report as JSON",
+        type=output_file(".json"),
+        metavar="report.json",
+        required=False,
+    )
+    ev.add_argument(
+        "--plot", metavar="confusion.png", type=FIGURE, help="write the confusion-matrix plot"
+    )
     ev.add_argument(
         "--sweep", action="store_true", help="print agreement and frames kept per min confidence"
     )
-    ev.add_argument("--sweep-plot", metavar="sweep.png", help="write the confidence-sweep plot")
+    ev.add_argument(
+        "--sweep-plot", metavar="sweep.png", type=FIGURE, help="write the confidence-sweep plot"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
 
@@ -115,9 +127,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.sweep:
         print()
         print(evaluation.sweep().round(3).to_string(index=False, na_rep="-"))
-    if args.output:
-        evaluation.to_json(args.output)
-        print(f"\nreport: {args.output}")
+    if args.out:
+        evaluation.to_json(args.out)
+        print(f"\nreport: {args.out}")
     if args.plot:
         evaluation.plot_confusion(args.plot)
         print(f"confusion plot: {args.plot}")

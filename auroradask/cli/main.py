@@ -35,11 +35,18 @@ from .options import (
     BATCH_HELP,
     UsageError,
     add_cluster_options,
+    add_frames_options,
+    add_out,
     batch_size,
+    check_required,
     configure_logging,
+    existing_file,
     frames_request,
+    non_negative_float,
+    output_folder,
+    output_store,
+    positive_int,
     print_summary,
-    site_list,
     threads_for,
     worker_logging,
 )
@@ -97,9 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_commands(commands)
     embed.add_commands(commands)
     visual.add_commands(commands)
-    for command in commands.choices.values():
+    for command in _all_commands(commands):
         _verbosity_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _all_commands(commands: argparse._SubParsersAction):
+    """Every command and sub-command (``model check`` too): -v/-q work anywhere."""
+    for command in commands.choices.values():
+        yield command
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield from _all_commands(action)
 
 
 def _add_classify(commands) -> None:
@@ -111,27 +127,10 @@ def _add_classify(commands) -> None:
         f"./{DEFAULT_OUT}.",
     )
     data = run.add_argument_group("data")
-    data.add_argument(
-        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
-    )
-    data.add_argument(
-        "--site",
-        action="extend",
-        type=site_list,
-        help="site codes, comma-separated or repeated (--site gill,fsmi or --site gill --site fsmi)",
-    )
-    data.add_argument("--start", help="UT start, YYYY-MM-DD (00:00) or ISO time, inclusive")
-    data.add_argument(
-        "--end",
-        help="UT end: a date YYYY-MM-DD includes that day, an ISO time is exclusive "
-        "(default: the end of the start day)",
-    )
-    data.add_argument(
-        "--cache", help="local folder for copies of remote files (default: ~/.cache/auroradask)"
-    )
+    add_frames_options(data)
     data.add_argument(
         "--chunk-minutes",
-        type=int,
+        type=positive_int,
         default=None,  # open_themis reads the auroradask.chunk-minutes setting
         help="minute files per task (divides a day; default: the auroradask.chunk-minutes "
         f"setting, {DEFAULT_CHUNK_MINUTES} unless configured)",
@@ -151,7 +150,9 @@ def _add_classify(commands) -> None:
         "for each site and time; frames before a site's first skymap are an error",
     )
     model.add_argument(
-        "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
+        "--skymap",
+        type=existing_file,
+        help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)",
     )
     model.add_argument(
         "--batch-size",
@@ -163,8 +164,13 @@ def _add_classify(commands) -> None:
         "--providers", default="cpu", help="onnxruntime providers: cpu (default) or cuda"
     )
     output = run.add_argument_group("output")
-    output.add_argument(
-        "--out", default=DEFAULT_OUT, help=f"Zarr store path or URL (default ./{DEFAULT_OUT})"
+    add_out(
+        output,
+        f"Zarr store path or URL (default ./{DEFAULT_OUT})",
+        type=output_store,
+        default=DEFAULT_OUT,
+        required=False,
+        old=(),
     )
     output.add_argument("--group", help="group inside the store (one per model)")
     output.add_argument(
@@ -177,7 +183,7 @@ def _add_classify(commands) -> None:
         "--dry-run",
         action="store_true",
         help="say what would be read and written, and how long it would take at the rate "
-        "measured on one chunk here; write nothing",
+        "measured on a few chunks here; write nothing",
     )
     output.add_argument(
         "--no-keogram",
@@ -192,7 +198,7 @@ def _add_classify(commands) -> None:
     cluster.add_argument(
         "--keep-dashboard",
         nargs="?",
-        type=float,
+        type=non_negative_float,
         const=float("inf"),
         metavar="SECONDS",
         help="keep the cluster and its dashboard up after the run, until Ctrl-C (or for "
@@ -220,7 +226,8 @@ def _add_store_commands(commands) -> None:
         description="Write OUTDIR/YYYY/MM/DD/YYYYMMDD_<site>_classifications.txt files.",
     )
     export.add_argument("store", help="Zarr store path or URL")
-    export.add_argument("outdir", help="folder to write into")
+    export.add_argument("outdir", nargs="?", type=output_folder, help=argparse.SUPPRESS)
+    add_out(export, "folder to write into", type=output_folder, required=False, old=())
     export.add_argument("--group", help="group inside the store")
     export.set_defaults(func=cmd_export_text)
 
@@ -429,10 +436,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_export_text(args: argparse.Namespace) -> int:
-    files = auroradask.export_text(
-        auroradask.open_results(args.store, group=args.group), args.outdir
-    )
-    print(f"wrote {len(files)} files under {args.outdir}")
+    if args.outdir is not None:  # the first release's positional OUTDIR
+        print(
+            "auroradask: export-text STORE OUTDIR is deprecated and goes in the next release; "
+            "use -o/--out OUTDIR",
+            file=sys.stderr,
+        )
+    out = args.out or args.outdir
+    if out is None:
+        raise UsageError("auroradask export-text: the following arguments are required: -o/--out")
+    files = auroradask.export_text(auroradask.open_results(args.store, group=args.group), out)
+    print(f"wrote {len(files)} files under {out}")
     return 0
 
 
@@ -448,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.quiet and args.verbose:  # one on each side of the command: argparse allows it
             raise UsageError(f"{parser.prog}: -q/--quiet and -v/--verbose contradict each other")
+        check_required(args)
         args.log_level = configure_logging(args.verbose, args.quiet)
         return args.func(args)
     except UsageError as error:

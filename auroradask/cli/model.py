@@ -18,7 +18,16 @@ import auroradask
 from ..errors import ArgumentError
 from ..models._compare import source_frames
 from ..models._convert import CONVERT_TOLERANCE
-from .options import BATCH_HELP, batch_size
+from .options import (
+    BATCH_HELP,
+    add_frames_options,
+    add_out,
+    batch_size,
+    deprecated,
+    existing_file,
+    output_file,
+    positive_int,
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -41,7 +50,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "building a torch.nn.Module, a Keras .keras/.h5 file, or a TensorFlow SavedModel folder.",
     )
     convert.add_argument("src", help="the source model")
-    convert.add_argument("-o", "--out", required=True, metavar="model.onnx")
+    add_out(
+        convert, "the ONNX model to write", type=output_file(".onnx"), metavar="model.onnx", old=()
+    )
     convert.add_argument(
         "--classes", required=True, help="comma-separated class names, in output order"
     )
@@ -77,7 +88,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--classes", help="comma-separated class names, overriding the card")
     check.add_argument("--preset", help="preprocessing preset, overriding the card")
     check.add_argument("--batch-size", type=batch_size, default="auto", help=BATCH_HELP)
-    check.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (3)")
+    check.add_argument("--repeats", type=positive_int, default=3, help="timed runs, best kept (3)")
     _add_frames_options(check, "--frames", "frames to run on")
     check.set_defaults(func=cmd_check)
 
@@ -89,46 +100,50 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "label agreement, largest probability difference and speed ratio on the others.",
     )
     quantize.add_argument("model", help="float ONNX model with a card")
-    quantize.add_argument("-o", "--out", required=True, metavar="model-int8.onnx")
+    add_out(
+        quantize,
+        "the int8 model to write",
+        type=output_file(".onnx"),
+        metavar="model-int8.onnx",
+        old=(),
+    )
     quantize.add_argument(
-        "--frames",
+        "--calibration-frames",
         dest="n_frames",
-        type=int,
+        type=positive_int,
         default=40,
         help="calibration frames, the first valid ones in time (default 40)",
     )
-    quantize.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (3)")
+    deprecated(quantize, "--frames", "--calibration-frames", dest="n_frames", type=positive_int)
+    quantize.add_argument(
+        "--repeats", type=positive_int, default=3, help="timed runs, best kept (3)"
+    )
     _add_frames_options(quantize, "--calibration", "frames to calibrate and compare on")
     quantize.set_defaults(func=cmd_quantize)
 
 
-def _add_frames_options(parser, flag: str, what: str) -> None:
+def _add_frames_options(parser, old: str, what: str) -> None:
+    """The frames a model command runs on: ``--source`` as everywhere (``old``, the first
+    release's spelling, is a deprecated alias)."""
     group = parser.add_argument_group("frames")
-    group.add_argument(
-        flag,
-        dest="source",
-        metavar="SOURCE",
-        help=f"{what}: stream0 root, local path or fsspec URL (default: the bundled sample, "
-        "120 real frames); without --site/--start, the first hour of frames it holds when "
-        "its first day holds one site",
+    add_frames_options(
+        group,
+        source_help=f"{what}: stream0 root, local path or fsspec URL (default: the bundled "
+        "sample, 120 real frames); without --site/--start, the first hour of frames it holds "
+        "when its first day holds one site",
     )
-    group.add_argument("--site", action="append", help="site code, repeatable")
-    group.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
+    deprecated(group, old, "--source", dest="source")
     group.add_argument(
-        "--end",
-        help="UT end (exclusive ISO time, or a date: that day; default: the end of the start "
-        "day, or the hour found)",
-    )
-    group.add_argument("--cache", help="local folder for copies of remote files")
-    group.add_argument(
-        "--skymap", help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)"
+        "--skymap",
+        type=existing_file,
+        help="elevation map: skymap .sav or .npy (default: an ideal fisheye circle)",
     )
 
 
 def _frames(args: argparse.Namespace, flag: str):
     if args.source is None:
         if args.site or args.start or args.end:
-            raise ArgumentError(f"{flag[2:]}: --site/--start/--end need a source ({flag})")
+            raise ArgumentError(f"{flag[2:]}: --site/--start/--end need a source (--source)")
         return None
     frames = source_frames(
         args.source, args.site, args.start, args.end, cache=args.cache, what=flag[2:]

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import warnings
 
+import pandas as pd
+from dask.utils import parse_bytes
 from distributed.diagnostics.plugin import WorkerPlugin
 
 import auroradask
@@ -54,6 +57,248 @@ def frames_request(args: argparse.Namespace, command: str) -> dict:
         "start": args.start,
         "end": args.end or args.start[:10],
     }
+
+
+# ----------------------------------------------------------------- one grammar of values
+# Every value is checked where it is parsed, so that a bad one is an argument error (exit 2)
+# before any cluster starts or any file is read, naming the option and what was typed.
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?Z?")
+_UNIT = re.compile(r"\s*\d+(?:\.\d+)?\s*[a-zA-Z]+\s*")
+
+
+def ut_time(value: str) -> str:
+    """An argparse type: an ISO UT date or time (``2014-03-10``, ``2014-03-10T06:00[:SS]``).
+
+    Anything else is refused, naming what was typed: ``10/03/2014`` is March to some and
+    October to others, and pandas would silently read it as October 3rd.
+    """
+    text = value.strip()
+    if not _ISO.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO UT date or time: write YYYY-MM-DD or "
+            "YYYY-MM-DDTHH:MM[:SS] (other forms are ambiguous)"
+        )
+    try:
+        pd.Timestamp(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: {error}") from None
+    return text
+
+
+def duration(value: str) -> str:
+    """An argparse type: a duration with its unit (``30s``, ``5min``, ``2h``).
+
+    A bare number is refused: pandas reads ``5`` as five nanoseconds.
+    """
+    if not _UNIT.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give a number and a unit, e.g. 30s, 5min, 2h (a bare number has none)"
+        )
+    try:
+        seconds = pd.Timedelta(value.strip()).total_seconds()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration (30s, 5min, 2h)") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected a duration >= 0, got {value!r}")
+    return value.strip()
+
+
+def slots_or_duration(value: str) -> int | str:
+    """An argparse type: a whole number of slots >= 1 (``5``) or a duration (``30s``)."""
+    if value.strip().isdigit():
+        return positive_int(value)
+    return duration(value)
+
+
+def positive_float(value: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    """An argparse type: a number >= 0 (``inf`` allowed)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return number
+
+
+def fraction(value: str) -> float:
+    """An argparse type: a number from 0 to 1 (a confidence)."""
+    number = non_negative_float(value)
+    if number > 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value!r}")
+    return number
+
+
+def memory_limit(value: str) -> str:
+    """An argparse type: ``auto`` or a size dask reads (``4GB``, ``512MiB``)."""
+    if value == "auto":
+        return value
+    try:
+        if parse_bytes(value) > 0:
+            return value
+    except (ValueError, TypeError):
+        pass
+    raise argparse.ArgumentTypeError(f"expected auto or a size such as 4GB, got {value!r}")
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value and not value.startswith("file://")
+
+
+def existing_file(value: str) -> str:
+    """An argparse type: a local file that exists, or a URL (checked where it is read)."""
+    if not _is_url(value) and not os.path.isfile(value):
+        what = "a folder" if os.path.isdir(value) else "no such file"
+        raise argparse.ArgumentTypeError(f"{value!r}: {what}")
+    return value
+
+
+def output_file(*suffixes: str):
+    """An argparse type: a file to write, in a folder that exists, ending in ``suffixes``."""
+
+    def check(value: str) -> str:
+        if suffixes and not value.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"{value!r} must end in {' or '.join(suffixes)}")
+        return _writable(value, folder=False)
+
+    check.__name__ = "output_file"
+    return check
+
+
+#: a figure file: the suffixes matplotlib writes here
+FIGURE = output_file(".png", ".pdf", ".svg")
+
+
+def output_folder(value: str) -> str:
+    """An argparse type: a folder to write into (made if missing), inside one that exists."""
+    return _writable(value, folder=True)
+
+
+def output_store(value: str) -> str:
+    """An argparse type: a Zarr store, a local folder (not a file) or a URL."""
+    if _is_url(value):
+        return value
+    return _writable(value, folder=True)
+
+
+def _writable(value: str, folder: bool) -> str:
+    if _is_url(value):
+        return value
+    path = os.path.abspath(value)
+    if folder and os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"{value!r} is a file, not a folder")
+    if not folder and os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{value!r} is a folder, not a file")
+    parent = os.path.dirname(path.rstrip(os.sep)) or os.sep
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{value!r}: the folder {parent} does not exist")
+    return value
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling, kept for one release: works, and says which one to use."""
+
+    def __init__(self, option_strings, dest, use: str = "", **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.use = use
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(
+            f"auroradask: {option_string} is deprecated and goes in the next release; "
+            f"use {self.use}",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_out(
+    parser,
+    help: str,
+    *,
+    type=None,
+    metavar: str | None = None,
+    required: bool = True,
+    old: tuple[str, ...] = ("--output",),
+    **kwargs,
+) -> None:
+    """``-o/--out``, every command's output, with the old spellings as deprecated aliases.
+
+    ``required`` is checked after parsing (:func:`check_required`), so that an old spelling
+    fills it too.
+    """
+    parser.add_argument("-o", "--out", dest="out", type=type, metavar=metavar, help=help, **kwargs)
+    for flag in old:
+        deprecated(parser, flag, "-o/--out", dest="out", type=type)
+    if required:
+        parser.set_defaults(_required=(*(parser.get_default("_required") or ()), "out"))
+
+
+def deprecated(parser, flag: str, use: str, **kwargs) -> None:
+    """Add ``flag`` as a hidden, deprecated spelling of the option ``use``."""
+    parser.add_argument(flag, action=_Deprecated, use=use, help=argparse.SUPPRESS, **kwargs)
+
+
+def check_required(args: argparse.Namespace) -> None:
+    """Options required whatever their spelling (see :func:`add_out`)."""
+    missing = [name for name in getattr(args, "_required", ()) if getattr(args, name) is None]
+    if missing:
+        flags = ", ".join("-o/--out" if m == "out" else f"--{m.replace('_', '-')}" for m in missing)
+        raise UsageError(
+            f"auroradask {args.command}: the following arguments are required: {flags}"
+        )
+
+
+def add_frames_options(
+    group,
+    *,
+    source_help: str = "stream0 root: local path or fsspec URL (default: the bundled sample)",
+    chunk_default: int | None = None,
+) -> None:
+    """The frames a command reads: ``--source``, ``--site`` (comma-separated or repeated),
+    ``--start``, ``--end`` (ISO UT), ``--cache``; the same rules in every command."""
+    group.add_argument("--source", help=source_help)
+    group.add_argument(
+        "--site",
+        action="extend",
+        type=site_list,
+        help="site codes, comma-separated or repeated (--site gill,fsmi or --site gill --site fsmi)",
+    )
+    group.add_argument(
+        "--start",
+        type=ut_time,
+        help="UT start, YYYY-MM-DD (00:00) or YYYY-MM-DDTHH:MM[:SS], inclusive",
+    )
+    group.add_argument(
+        "--end",
+        type=ut_time,
+        help="UT end: a date YYYY-MM-DD includes that day, a time is exclusive (default: the "
+        "end of the start day)",
+    )
+    group.add_argument(
+        "--cache", help="local folder for copies of remote files (default: ~/.cache/auroradask)"
+    )
+
+
+def one_site(args: argparse.Namespace, command: str) -> str:
+    """The one site a command draws (``--site`` may list several elsewhere)."""
+    sites = args.site or []
+    if len(sites) != 1:
+        raise UsageError(
+            f"auroradask {command}: --site: give one site, got {', '.join(sites) or 'none'}"
+        )
+    return sites[0]
 
 
 def batch_size(value: str) -> int | str:
@@ -195,6 +440,7 @@ def add_cluster_options(cluster) -> None:
     cluster.add_argument(
         "--memory-limit",
         default="auto",
+        type=memory_limit,
         help="memory per LocalCluster worker, e.g. 4GB (default auto)",
     )
     cluster.add_argument(
@@ -203,7 +449,10 @@ def add_cluster_options(cluster) -> None:
         help="LocalCluster dashboard address (default 127.0.0.1:8787)",
     )
     cluster.add_argument(
-        "--performance-report", metavar="FILE.html", help="write a Dask performance report"
+        "--performance-report",
+        metavar="FILE.html",
+        type=output_file(".html"),
+        help="write a Dask performance report",
     )
 
 

@@ -13,7 +13,17 @@ import numpy as np
 import auroradask
 
 from .._schema import DEFAULT_CHUNK_MINUTES
-from .options import frames_request, site_list
+from .options import (
+    FIGURE,
+    add_frames_options,
+    add_out,
+    existing_file,
+    frames_request,
+    non_negative_float,
+    output_file,
+    positive_float,
+    positive_int,
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -28,24 +38,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "bundled sample (gill, 2014-03-10 06:00-06:06 UT).",
     )
     data = run.add_argument_group("data")
-    data.add_argument(
-        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
-    )
-    data.add_argument(
-        "--site",
-        action="extend",
-        type=site_list,
-        help="site codes, comma-separated or repeated",
-    )
-    data.add_argument("--start", help="UT start (YYYY-MM-DD or ISO time)")
-    data.add_argument(
-        "--end",
-        help="UT end (exclusive ISO time, or a date; default: the end of the start day)",
-    )
-    data.add_argument("--cache", help="local folder for copies of remote files")
+    add_frames_options(data)
     data.add_argument(
         "--chunk-minutes",
-        type=int,
+        type=positive_int,
         default=None,  # open_themis reads the auroradask.chunk-minutes setting
         help="minute files per task (default: the auroradask.chunk-minutes setting, "
         f"{DEFAULT_CHUNK_MINUTES} unless configured)",
@@ -53,11 +49,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     geo = run.add_argument_group("geometry")
     geo.add_argument(
         "--skymap",
+        type=existing_file,
         help="skymap .sav: field of view, km² and latitude/longitude (default: an ideal "
         "fisheye circle, no geographic columns)",
     )
     geo.add_argument(
-        "--altitude", type=float, default=110.0, help="emission altitude km (90, 110, 150)"
+        "--altitude", type=positive_float, default=110.0, help="emission altitude km (90, 110, 150)"
     )
     geo.add_argument(
         "--min-elevation", type=float, default=15.0, help="field of view limit (default 15°)"
@@ -66,7 +63,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     det.add_argument(
         "--background", default="min", choices=("min", "median", "none"), help="(default min)"
     )
-    det.add_argument("--window", type=int, default=21, help="background frames (default 21)")
+    det.add_argument(
+        "--window", type=positive_int, default=21, help="background frames (default 21)"
+    )
     det.add_argument(
         "--threshold",
         default="otsu",
@@ -74,14 +73,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     det.add_argument("--relative", type=float, help="with --threshold relative (default 0.1)")
     det.add_argument("--floor", type=float, default=500.0, help="lowest Otsu level (counts)")
-    det.add_argument("--min-area", type=int, default=10, help="smallest patch, px (default 10)")
-    det.add_argument("--smooth", type=float, default=1.0, help="Gaussian sigma px (default 1)")
+    det.add_argument(
+        "--min-area", type=positive_int, default=10, help="smallest patch, px (default 10)"
+    )
+    det.add_argument(
+        "--smooth", type=non_negative_float, default=1.0, help="Gaussian sigma px (default 1)"
+    )
     trk = run.add_argument_group("tracking")
-    trk.add_argument("--max-distance", type=float, default=6.0, help="px per frame (default 6)")
+    trk.add_argument(
+        "--max-distance", type=positive_float, default=6.0, help="px per frame (default 6)"
+    )
     trk.add_argument("--max-gap", type=int, default=3, help="missed frames (default 3)")
     out = run.add_argument_group("output")
-    out.add_argument("-o", "--out", required=True, metavar="patches.parquet")
-    out.add_argument("--plot", metavar="tracks.png", help="tracks drawn on a frame")
+    add_out(
+        out,
+        "patch table to write (parquet; the tracks go beside it)",
+        type=output_file(".parquet"),
+        metavar="patches.parquet",
+        old=(),
+    )
+    out.add_argument("--plot", metavar="tracks.png", type=FIGURE, help="tracks drawn on a frame")
     run.set_defaults(func=cmd_patches)
 
 

@@ -14,7 +14,21 @@ from pathlib import Path
 import auroradask
 
 from ..errors import ArgumentError
-from .options import frames_request
+from .options import (
+    FIGURE,
+    add_frames_options,
+    add_out,
+    existing_file,
+    fraction,
+    frames_request,
+    one_site,
+    output_file,
+    output_folder,
+    positive_float,
+    positive_int,
+    site_list,
+    ut_time,
+)
 
 _FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -32,21 +46,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     quick.add_argument("store", help="results store: path or fsspec URL")
     quick.add_argument("--group", help="group inside the store")
     quick.add_argument("--source", help="stream0 archive to compute keograms the store lacks")
-    quick.add_argument("--site", action="append", help="site code (repeatable in the folder form)")
+    quick.add_argument(
+        "--site",
+        action="extend",
+        type=site_list,
+        help="site codes, comma-separated or repeated (several in the folder form)",
+    )
     quick.add_argument(
         "--night",
         action="append",
+        type=ut_time,
         help="date the night starts, YYYY-MM-DD, or a UT time inside it, YYYY-MM-DDTHH:MM "
         "(repeatable)",
     )
-    quick.add_argument("--skymap", help="skymap .sav: keogram along the meridian, in elevation")
+    quick.add_argument(
+        "--skymap",
+        type=existing_file,
+        help="skymap .sav: keogram along the meridian, in elevation",
+    )
     quick.add_argument(
         "--span",
         choices=("written", "night"),
         default="written",
         help="time axis: the written slots (default) or the whole 24 h",
     )
-    quick.add_argument("-o", "--output", required=True, help="FIG.png|.pdf|.svg, or a FOLDER")
+    add_out(quick, "FIG.png|.pdf|.svg, or a FOLDER", type=_figure_or_folder)
     quick.set_defaults(func=cmd_quicklook)
 
     film = commands.add_parser(
@@ -58,28 +82,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "and drawn in parallel, encoded in order. With no data options: the bundled sample "
         "(gill, 2014-03-10 06:00-06:06 UT).",
     )
-    film.add_argument(
-        "--source", help="stream0 root: local path or fsspec URL (default: bundled sample)"
-    )
-    film.add_argument("--site", help="site code")
-    film.add_argument("--start", help="UT start (ISO time)")
-    film.add_argument(
-        "--end", help="UT end (exclusive ISO time, or a date; default: the end of the start day)"
-    )
+    add_frames_options(film)
     film.add_argument("--store", help="results store: labels, confidence, stored keogram")
     film.add_argument("--group", help="group inside the store")
     film.add_argument(
-        "--speedup", type=float, default=60.0, help="times faster than real time (default 60)"
+        "--speedup",
+        type=positive_float,
+        default=60.0,
+        help="times faster than real time (default 60)",
     )
-    film.add_argument("--height", type=int, default=512, help="pixels, multiple of 16")
-    film.add_argument("--skymap", help="skymap .sav: keogram along the geographic meridian")
+    film.add_argument("--height", type=positive_int, default=512, help="pixels, multiple of 16")
+    film.add_argument(
+        "--skymap",
+        type=existing_file,
+        help="skymap .sav: keogram along the geographic meridian",
+    )
     film.add_argument(
         "--chunk-minutes",
-        type=int,
+        type=positive_int,
         default=2,
         help="minute files read per task (default 2: 40 frames, bounded memory)",
     )
-    film.add_argument("-o", "--output", required=True, metavar="night.mp4")
+    add_out(film, "the video to write (.mp4)", type=output_file(".mp4"), metavar="night.mp4")
     film.set_defaults(func=cmd_movie)
 
     grid = commands.add_parser(
@@ -92,16 +116,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     grid.add_argument("--group", help="group inside the store")
     grid.add_argument("--source", required=True, help="stream0 archive holding the frames")
     grid.add_argument("--class", dest="cls", required=True, help="class name")
-    grid.add_argument("-n", type=int, default=32, help="frames (default 32)")
+    grid.add_argument("-n", type=positive_int, default=32, help="frames (default 32)")
     grid.add_argument(
         "--pick", choices=("random", "most", "least"), default="random", help="(default random)"
     )
     grid.add_argument("--seed", type=int, default=0, help="for --pick random (default 0)")
-    grid.add_argument("--site", action="append", help="only these sites (repeatable)")
-    grid.add_argument("--min-confidence", type=float, help="only frames at least this confident")
-    grid.add_argument("--columns", type=int, default=8, help="tiles per row (default 8)")
-    grid.add_argument("-o", "--output", required=True, help="figure (.png, .pdf, .svg)")
+    grid.add_argument(
+        "--site",
+        action="extend",
+        type=site_list,
+        help="only these sites, comma-separated or repeated",
+    )
+    grid.add_argument("--min-confidence", type=fraction, help="only frames at least this confident")
+    grid.add_argument("--columns", type=positive_int, default=8, help="tiles per row (default 8)")
+    add_out(grid, "figure (.png, .pdf, .svg)", type=FIGURE)
     grid.set_defaults(func=cmd_montage)
+
+
+def _figure_or_folder(value: str) -> str:
+    """-o of quicklook: a figure file (one site and night) or a folder (every one)."""
+    if Path(value).suffix:
+        return FIGURE(value)
+    return output_folder(value)
 
 
 def _keogram_options(args: argparse.Namespace) -> dict:
@@ -109,7 +145,7 @@ def _keogram_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_quicklook(args: argparse.Namespace) -> int:
-    out = Path(args.output)
+    out = Path(args.out)
     options = {"span": args.span, **_keogram_options(args)}
     if out.suffix.lower() in _FIGURE_SUFFIXES:
         if not args.site or len(args.site) != 1 or not args.night or len(args.night) != 1:
@@ -158,8 +194,9 @@ def cmd_quicklook(args: argparse.Namespace) -> int:
 
 def cmd_movie(args: argparse.Namespace) -> int:
     request = frames_request(args, "movie")
-    if isinstance(request["site"], list):  # the sample's
-        request["site"] = request["site"][0]
+    if args.site is not None:
+        one_site(args, "movie")  # a movie shows one site
+    request["site"] = request["site"][0]
     frames = auroradask.open_themis(
         request["source"],
         request["site"],
@@ -174,7 +211,7 @@ def cmd_movie(args: argparse.Namespace) -> int:
 
     info = auroradask.movie(
         frames,
-        args.output,
+        args.out,
         results=args.store,
         group=args.group,
         speedup=args.speedup,
@@ -191,8 +228,8 @@ def cmd_movie(args: argparse.Namespace) -> int:
 
 
 def cmd_montage(args: argparse.Namespace) -> int:
-    if Path(args.output).suffix.lower() not in _FIGURE_SUFFIXES:
-        raise ArgumentError(f"--output: {args.output!r} must end in .png, .pdf or .svg")
+    if Path(args.out).suffix.lower() not in _FIGURE_SUFFIXES:
+        raise ArgumentError(f"--output: {args.out!r} must end in .png, .pdf or .svg")
     auroradask.class_montage(
         args.store,
         args.source,
@@ -204,7 +241,7 @@ def cmd_montage(args: argparse.Namespace) -> int:
         min_confidence=args.min_confidence,
         columns=args.columns,
         group=args.group,
-        path=args.output,
+        path=args.out,
     )
-    print(f"{args.pick} frames labelled {args.cls} -> {args.output}")
+    print(f"{args.pick} frames labelled {args.cls} -> {args.out}")
     return 0

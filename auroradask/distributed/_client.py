@@ -8,7 +8,7 @@ import os
 import dask
 from distributed import Client
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ClusterError
 from ._dashboard import dashboard_page
 
 #: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, so that freed memory goes
@@ -67,10 +67,15 @@ def start_client(
     preprocessing 3× faster than under dask's malloc settings alone (see ``WORKER_ENVIRON``).
     """
     if scheduler:
-        if os.path.exists(scheduler):
-            client = Client(scheduler_file=_check_scheduler_file(scheduler))
-        else:
-            client = Client(scheduler)
+        try:
+            if os.path.exists(scheduler):
+                client = Client(scheduler_file=_check_scheduler_file(scheduler))
+            else:
+                client = Client(scheduler)
+        except (OSError, TimeoutError) as error:  # refused, unresolvable, timed out
+            raise ClusterError(
+                f"scheduler: cannot reach {scheduler!r} ({type(error).__name__}: {error})"
+            ) from None
         return _with_page(client, dashboard_page)
     if threads_per_worker < 1:
         raise ArgumentError(f"threads_per_worker: expected >= 1, got {threads_per_worker}")
@@ -83,13 +88,23 @@ def start_client(
     with dask.config.set(environ):
         # the client starts the LocalCluster itself (not Client(LocalCluster(...))), so it owns
         # it: client.close() also stops the scheduler and the worker processes
-        client = Client(
-            n_workers=workers,
-            threads_per_worker=threads_per_worker,
-            memory_limit=memory_limit,
-            dashboard_address=dashboard_address,
-            host="127.0.0.1",
-        )
+        try:
+            client = Client(
+                n_workers=workers,
+                threads_per_worker=threads_per_worker,
+                memory_limit=memory_limit,
+                dashboard_address=dashboard_address,
+                host="127.0.0.1",
+            )
+        except (OSError, RuntimeError) as error:  # "Cluster failed to start"
+            cause = error.__cause__ if isinstance(error, RuntimeError) else error
+            if not isinstance(cause, OSError):
+                raise
+            error = cause  # the dashboard's address cannot be bound or resolved
+            raise ArgumentError(
+                f"dashboard_address: cannot serve the dashboard at {dashboard_address!r} "
+                f"({type(error).__name__}: {error})"
+            ) from None
     return _with_page(client, dashboard_page)
 
 

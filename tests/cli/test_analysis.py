@@ -123,7 +123,7 @@ def test_timeline_figure(store, tmp_path):
         ),
         (
             ["occurrence", "{store}", "-o", "o.xlsx"],
-            "auroradask: --output: 'o.xlsx' must end in .csv or .nc",
+            "auroradask occurrence: argument -o/--out: 'o.xlsx' must end in .csv or .nc",
         ),
         (
             ["timeline", "{store}", "--site", "atha", "--night", "2014-03-09", "-o", "t.png"],
@@ -135,7 +135,7 @@ def test_timeline_figure(store, tmp_path):
         ),
         (
             ["events", "{store}", "--class", "pulsating", "--max-gap", "soon", "-o", "e.csv"],
-            "auroradask: max_gap: cannot read 'soon'",
+            "auroradask events: argument --max-gap: 'soon': give a number and a unit",
         ),
         (
             ["events", "nowhere.zarr", "--class", "pulsating", "-o", "e.csv"],

@@ -12,7 +12,7 @@ from tests.support.utils import SAMPLE_END, SAMPLE_START
 def test_embed_writes_an_embedding_store(tmp_path, capsys):
     store = tmp_path / "emb.zarr"
     args = ["embed", "--source", auroradask.sample_archive(), "--site", "gill"]
-    args += ["--start", SAMPLE_START, "--end", SAMPLE_END, "--output", "/Concat_output_0"]
+    args += ["--start", SAMPLE_START, "--end", SAMPLE_END, "--tensor", "/Concat_output_0"]
     args += ["--dtype", "float32", "-o", str(store), "--workers", "1"]
     args += ["--dashboard-address", ":0"]
     assert main(args) == 0
@@ -31,9 +31,9 @@ def test_list_layers_and_bad_requests(capsys):
     out = capsys.readouterr().out
     assert "/Concat_output_0" in out and "Relu" in out
     assert main(["embed", "--source", "x", "--site", "gill", "--start", "2014-03-10"]) == 2
-    assert "--output --out required" in capsys.readouterr().err
+    assert "--tensor -o/--out required" in capsys.readouterr().err
     args = ["embed", "--source", auroradask.sample_archive(), "--site", "gill", "--start"]
-    args += [SAMPLE_START, "--end", SAMPLE_END, "--output", "/nope", "-o", "x.zarr"]
+    args += [SAMPLE_START, "--end", SAMPLE_END, "--tensor", "/nope", "-o", "x.zarr"]
     assert main(args) == 2
     assert "embedding_layers" in capsys.readouterr().err
 
@@ -77,7 +77,7 @@ def test_a_fitted_head_runs_through_auroradask_classify(tmp_path, capsys):
 def test_embed_runs_on_the_sample_with_no_data_options(tmp_path, capsys):
     """As classify: no --source, --site, --start, --end is the bundled sample."""
     store = tmp_path / "emb.zarr"
-    args = ["embed", "--output", "/Concat_output_0", "-o", str(store), "--workers", "1"]
+    args = ["embed", "--tensor", "/Concat_output_0", "-o", str(store), "--workers", "1"]
     assert main([*args, "--dashboard-address", ":0"]) == 0
     assert "96 features, float16" in capsys.readouterr().out
     written = auroradask.open_results(store)["frame_status"].values[0]

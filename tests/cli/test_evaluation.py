@@ -124,7 +124,7 @@ def test_help(command, capsys):
     options = (
         ["--out", "--classes", "--producer"]
         if command == "import-text"
-        else ["--mapping", "--sheet", "--min-confidence", "--output", "--plot", "--sweep"]
+        else ["--mapping", "--sheet", "--min-confidence", "--out", "--plot", "--sweep"]
     )
     for option in options:
         assert option in text
@@ -136,8 +136,11 @@ def test_help(command, capsys):
         (["import-text", "txt"], "--out"),
         (["import-text", "/no/such/folder", "--out", "x.zarr"], "paths:"),
         (["evaluate", "s.zarr", "labels.xlsx", "--mapping", "nope"], "mapping: 'nope'"),
-        (["evaluate", "s.zarr", "labels.xlsx", "--min-confidence", "2"], "min_confidence"),
-        (["evaluate", "s.zarr", "labels.xlsx", "--min-confidence", "high"], "invalid float"),
+        (["evaluate", "s.zarr", "labels.xlsx", "--min-confidence", "2"], "--min-confidence"),
+        (
+            ["evaluate", "s.zarr", "labels.xlsx", "--min-confidence", "high"],
+            "expected a number >= 0, got 'high'",
+        ),
         (["evaluate", "s.zarr", "labels.xlsx", "--sheet", "April"], "sheet:"),
         (["evaluate", "no.zarr", "labels.xlsx"], "store"),
     ],

@@ -245,7 +245,7 @@ def test_sites_comma_separated_or_repeated():
     args = parser.parse_args(["classify", "--site", "gill,fsmi", "--site", "atha"])
     assert args.site == ["gill", "fsmi", "atha"]
     args = parser.parse_args(
-        ["patches", "--source", "s", "--site", "gill, fsmi", "--start", "a", "--end", "b"]
+        ["patches", "--source", "s", "--site", "gill, fsmi", "--start", "2014-03-10"]
         + ["-o", "p.parquet"]
     )
     assert args.site == ["gill", "fsmi"]
