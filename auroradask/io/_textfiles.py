@@ -546,13 +546,29 @@ def _scan(paths: Sequence[str]) -> list[FileInfo]:
         return list(pool.map(lambda p: read_text(p).info, paths))
 
 
+_DECLARED = re.compile(r"(?:^|; )classes (\d+=[^,;]+(?:, \d+=[^,;]+)*)\s*$")
+
+
+def declared_classes(comments: Sequence[str]) -> list[tuple[int, str]]:
+    """The class table a header line declares (``classes 0=bad_viewing, 1=no_aurora``, as
+    :func:`export_text` writes it), as (index, name) pairs; none if no line does."""
+    for line in comments:
+        match = _DECLARED.search(line)
+        if match:
+            pairs = (item.split("=", 1) for item in match[1].split(", "))
+            return [(int(index), name.strip()) for index, name in pairs]
+    return []
+
+
 def _class_table(files: Sequence[FileInfo], classes: Sequence[str] | None) -> list[str]:
     """Class names by index from the (prediction, prediction_str) pairs seen, checked against
     ``classes`` where given."""
     seen: dict[int, set[str]] = {}
     where: dict[tuple[int, str], list[str]] = {}
     for f in files:
-        for index, name in f.pairs:
+        # the rows' pairs, and the whole table where a header gives it (export_text writes
+        # "classes 0=a, 1=b, ..."): a class no row of the night has is still a class
+        for index, name in (*f.pairs, *declared_classes(f.comments)):
             seen.setdefault(index, set()).add(name)
             where.setdefault((index, name), []).append(f.path)
 

@@ -458,3 +458,33 @@ def test_bulk_and_line_readers_agree_on_every_form(tmp_path):
 
 
 PUBLISHED_KEY = ("gill", "20140310", "2023-07-04 15:06:24")
+
+
+def test_export_then_import_keeps_every_class_and_the_whole_store(tmp_path):
+    """The demo model labels the sample bad_viewing throughout: the exported files' rows name
+    one class, their header all four. The imported store must have all four (κ over one class
+    would say 1.000 for any model), and the same labels, confidences and statuses."""
+    from tests.support.utils import classify_sample
+
+    store = tmp_path / "classified.zarr"
+    auroradask.to_zarr(classify_sample(), store, progress=False)
+    original = auroradask.open_results(store)
+    labels = original["label"].values
+    assert len(np.unique(labels[labels >= 0])) == 1  # the case that lost classes
+    auroradask.export_text(original, tmp_path / "text")
+    imported_store = tmp_path / "imported.zarr"
+    auroradask.to_zarr(auroradask.import_text(tmp_path / "text"), imported_store, progress=False)
+    imported = auroradask.open_results(imported_store)
+    assert list(imported["class"].values) == list(original["class"].values)
+    assert list(imported["site"].values) == list(original["site"].values)
+    written = original["frame_status"].values >= 0
+    for name in ("label", "frame_status"):
+        np.testing.assert_array_equal(
+            imported[name].sel(time=original["time"]).values[written],
+            original[name].values[written],
+        )
+    np.testing.assert_allclose(
+        imported["confidence"].sel(time=original["time"]).values[written],
+        original["confidence"].values[written],
+        atol=5e-5,  # the text files keep 4 decimals
+    )
