@@ -369,12 +369,19 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
+def _not_advice_for_another_tool(record: logging.LogRecord) -> bool:
+    """Drop distributed's advice to install jupyter-server-proxy: with -v every run printed
+    it, and auroradask's dashboard link needs no proxy."""
+    return "jupyter-server-proxy" not in record.getMessage()
+
+
 def _route(level: int) -> None:
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_auroradask", False)]:
         root.removeHandler(old)
     handler = _Stderr()
     handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(_not_advice_for_another_tool)
     root.addHandler(handler)
     for name in LOGGERS:
         logger = logging.getLogger(name)

@@ -567,6 +567,9 @@ def open_archive(
             "(the folder holding YYYY/MM/DD/<site>_<imager>/utHH/)"
         )
     archive = Archive(fs=fs, root=root, url=url)
+    if archive.is_local and "://" not in url:
+        # provenance must say where, from anywhere: "archive" alone says nothing elsewhere
+        archive.url = os.path.abspath(url)
     if not archive.is_local and cache is not False:
         if cache is None or cache is True:
             archive.cache_dir = default_cache_dir(url)

@@ -468,3 +468,15 @@ def test_dry_run_measures_chunks_that_hold_frames(gappy_archive, tmp_path, capsy
     assert "(200 frames in 800 slots" in text, text
     assert "frames/s where there are frames" in text
     assert not out.exists()
+
+
+def test_verbose_runs_do_not_advise_installing_jupyter_server_proxy(capfd):
+    from auroradask.cli.options import configure_logging
+
+    configure_logging(1)
+    proxy = logging.getLogger("distributed.http.proxy")
+    proxy.info("To route to workers diagnostics web server please install jupyter-server-proxy")
+    proxy.info("a message that is kept")
+    err = capfd.readouterr().err
+    assert "jupyter-server-proxy" not in err and "a message that is kept" in err
+    configure_logging(0)
