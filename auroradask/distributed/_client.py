@@ -6,7 +6,7 @@ import json
 import os
 
 import dask
-from distributed import Client
+from distributed import Client, default_client
 
 from ..errors import ArgumentError, ClusterError
 from ._dashboard import dashboard_page
@@ -73,6 +73,7 @@ def start_client(
             else:
                 client = Client(scheduler)
         except (OSError, TimeoutError) as error:  # refused, unresolvable, timed out
+            _forget_unstarted_client()
             raise ClusterError(
                 f"scheduler: cannot reach {scheduler!r} ({type(error).__name__}: {error})"
             ) from None
@@ -97,6 +98,7 @@ def start_client(
                 host="127.0.0.1",
             )
         except (OSError, RuntimeError) as error:  # "Cluster failed to start"
+            _forget_unstarted_client()
             cause = error.__cause__ if isinstance(error, RuntimeError) else error
             if not isinstance(cause, OSError):
                 raise
@@ -106,6 +108,17 @@ def start_client(
                 f"({type(error).__name__}: {error})"
             ) from None
     return _with_page(client, dashboard_page)
+
+
+def _forget_unstarted_client() -> None:
+    """A Client whose cluster failed to start stays the default client, "connecting" for
+    ever: every later compute in the process would hang on it. Close it."""
+    try:
+        client = default_client()
+    except ValueError:
+        return
+    if client.status != "running":
+        client.close()
 
 
 def threads_for_model(model, cores: int | None = None) -> int:

@@ -179,3 +179,15 @@ def test_an_unresolvable_dashboard_address_is_an_argument_error(capsys, tmp_path
     args = ["classify", "--dashboard-address", "no-such-host.invalid:8787", "--out", out]
     assert main([*args, "--workers", "1"]) == 2
     assert "cannot serve the dashboard at 'no-such-host.invalid:8787'" in capsys.readouterr().err
+
+
+def test_a_failed_start_leaves_no_client_behind(capsys, tmp_path):
+    import dask
+    import distributed
+
+    assert (
+        main(["classify", "--dashboard-address", "no-such-host.invalid:1", "--workers", "1"]) == 2
+    )
+    with pytest.raises(ValueError):
+        distributed.default_client()
+    assert dask.config.get("scheduler", None) != "dask.distributed"
