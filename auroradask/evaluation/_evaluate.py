@@ -37,6 +37,7 @@ import xarray as xr
 from .._schema import DAY_SLOTS, FILE_UNREACHABLE, NO_FILE, SITE_CODE, SLOT, SLOT_SECONDS
 from ..errors import ArgumentError, SourceNotFoundError
 from ..store import open_results
+from ..visual._figure import new_figure
 
 #: Named mappings from truth codes to model classes. ``themis-pa``: the interval sheets of the
 #: published pulsating-aurora classifier (pulsating aurora; discrete/sub-visual and diffuse
@@ -493,10 +494,9 @@ class Evaluation:
         -------
         matplotlib.axes.Axes
         """
-        plt, created = _pyplot(), ax is None
         if ax is None:
             n = len(self.classes)
-            _, ax = plt.subplots(figsize=(1.6 + 1.1 * n, 1.2 + 1.0 * n), layout="constrained")
+            ax = new_figure(1.6 + 1.1 * n, 1.2 + 1.0 * n).subplots()
         counts = self._confusion
         with np.errstate(invalid="ignore"):
             shade = counts / counts.sum(axis=1, keepdims=True) if normalize else counts
@@ -515,7 +515,7 @@ class Evaluation:
             fontsize="medium",
         )
         ax.figure.colorbar(image, ax=ax, label="share of truth row" if normalize else "frames")
-        _save(ax, path, created)
+        _save(ax, path)
         return ax
 
     def plot_sweep(
@@ -531,9 +531,8 @@ class Evaluation:
         -------
         matplotlib.axes.Axes
         """
-        plt, created = _pyplot(), ax is None
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+            ax = new_figure(6, 4).subplots()
         table = self.sweep(thresholds)
         for column, style in (("agreement", "o-"), ("kappa", "s-"), ("kept", "^--")):
             label = "share of frames kept" if column == "kept" else column
@@ -542,7 +541,7 @@ class Evaluation:
         ax.set_ylim(min(0.0, float(np.nanmin(table["kappa"].to_numpy(), initial=0))), 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-        _save(ax, path, created)
+        _save(ax, path)
         return ax
 
 
@@ -550,17 +549,9 @@ def _fmt(value: float) -> str:
     return "-" if value is None or np.isnan(value) else f"{value:.3f}"
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt  # imported when a plot is made: it is slow to import
-
-    return plt
-
-
-def _save(ax, path, created: bool) -> None:
+def _save(ax, path) -> None:
     if path is not None:
         ax.figure.savefig(os.fspath(path), dpi=120)
-        if created:  # saved and not drawn into the caller's axes: let pyplot forget it
-            _pyplot().close(ax.figure)
 
 
 def _plain(value: Any) -> Any:
