@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._figure import new_figure
 from ..errors import ArgumentError
 from ._matching import ResultsReader, match_truth
 from ._metrics import DEFAULT_THRESHOLDS, at_least, confusion_matrix, scores, sweep_table
@@ -281,10 +282,9 @@ class Evaluation:
         -------
         matplotlib.axes.Axes
         """
-        plt, created = _pyplot(), ax is None
         if ax is None:
             n = len(self.classes)
-            _, ax = plt.subplots(figsize=(1.6 + 1.1 * n, 1.2 + 1.0 * n), layout="constrained")
+            ax = new_figure(1.6 + 1.1 * n, 1.2 + 1.0 * n).subplots()
         counts = self._confusion
         with np.errstate(invalid="ignore"):
             shade = counts / counts.sum(axis=1, keepdims=True) if normalize else counts
@@ -303,7 +303,7 @@ class Evaluation:
             fontsize="medium",
         )
         ax.figure.colorbar(image, ax=ax, label="share of truth row" if normalize else "frames")
-        _save(ax, path, created)
+        _save(ax, path)
         return ax
 
     def plot_sweep(
@@ -319,9 +319,8 @@ class Evaluation:
         -------
         matplotlib.axes.Axes
         """
-        plt, created = _pyplot(), ax is None
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+            ax = new_figure(6, 4).subplots()
         table = self.sweep(thresholds)
         for column, style in (("agreement", "o-"), ("kappa", "s-"), ("kept", "^--")):
             label = "share of frames kept" if column == "kept" else column
@@ -330,7 +329,7 @@ class Evaluation:
         ax.set_ylim(min(0.0, float(np.nanmin(table["kappa"].to_numpy(), initial=0))), 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-        _save(ax, path, created)
+        _save(ax, path)
         return ax
 
 
@@ -338,17 +337,9 @@ def _fmt(value: float) -> str:
     return "-" if value is None or np.isnan(value) else f"{value:.3f}"
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt  # deferred: about a second to import; only a plot needs it
-
-    return plt
-
-
-def _save(ax, path, created: bool) -> None:
+def _save(ax, path) -> None:
     if path is not None:
         ax.figure.savefig(os.fspath(path), dpi=120)
-        if created:  # saved and not drawn into the caller's axes: let pyplot forget it
-            _pyplot().close(ax.figure)
 
 
 def _plain(value: Any) -> Any:

@@ -30,6 +30,7 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
+from .._figure import new_figure
 from .._schema import FRAME_SHAPE, OK, SLOT_SECONDS
 from ..errors import ArgumentError
 from ..preprocessing._preprocess import field_of_view
@@ -584,21 +585,19 @@ class PatchResult:
 
     def plot_tracks(self, path: str | os.PathLike, frame: np.ndarray | None = None, site=None):
         """Draw the tracks of one site (the first by default) on ``frame``; save to ``path``."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib import colormaps  # deferred: matplotlib is slow to import
 
         site = site or (str(self.counts["site"].values[0]))
         table = self.table[self.table["site"] == site]
-        fig, ax = plt.subplots(figsize=(6, 6))
+        fig = new_figure(6, 6, layout=None)
+        ax = fig.subplots()
         if frame is not None:
             lo, hi = np.nanpercentile(frame, [1, 99.5])
             ax.imshow(frame, cmap="gray", vmin=lo, vmax=hi, origin="upper")
         else:
             ax.set_xlim(0, FRAME_SHAPE[1])
             ax.set_ylim(FRAME_SHAPE[0], 0)
-        cmap = plt.get_cmap("tab20")
+        cmap = colormaps["tab20"]
         for k, (_tid, group) in enumerate(table.groupby("track")):
             ax.plot(group["col"], group["row"], "-", color=cmap(k % 20), lw=1.2)
             ax.plot(group["col"].iloc[-1], group["row"].iloc[-1], "o", color=cmap(k % 20), ms=3)
@@ -607,7 +606,6 @@ class PatchResult:
         ax.set_ylabel("row (px)")
         fig.tight_layout()
         fig.savefig(path, dpi=100)
-        plt.close(fig)
 
 
 def patches(

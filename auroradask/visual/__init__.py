@@ -1,6 +1,9 @@
 """Looking at what the model saw: figures of the analysis (``_plots``), keograms
 (``_keogram``), quicklooks (``_quicklook``), movies (``_movie``) and montages
 (``_montage``).
+
+Every figure of the package is made by ``_figure.new_figure`` (an Agg canvas outside pyplot);
+``_inputs`` reads the stores, frames and contrast arguments the figures share.
 """
 
 from ._keogram import keogram

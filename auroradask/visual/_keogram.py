@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
@@ -36,8 +37,9 @@ import xarray as xr
 from dask.base import tokenize
 
 from .._schema import FRAME_SHAPE
-from ..analysis._analysis import _AACGM_LOCK, _reset_aacgm
+from ..analysis._magnetic import AACGM_LOCK, reset_aacgm
 from ..errors import ArgumentError
+from ..preprocessing._preprocess import frame_coords
 from ..skymaps._skymap import read_skymap
 
 #: The name of the keogram variable in a results dataset or store, and of its trailing dim.
@@ -153,8 +155,8 @@ def magnetic_azimuth(
     if not (np.isfinite(latitude) and np.isfinite(longitude)):
         raise ArgumentError("azimuth: 'magnetic' needs the site's latitude and longitude")
     moment = pd.Timestamp(when).to_pydatetime()
-    with _AACGM_LOCK:
-        _reset_aacgm(moment.year)
+    with AACGM_LOCK:
+        reset_aacgm(moment.year)
         mlat, mlon, _ = aacgmv2.convert_latlon(latitude, longitude, altitude_km, moment, "G2A")
         lat2, lon2, _ = aacgmv2.convert_latlon(mlat + 0.5, mlon, altitude_km, moment, "A2G")
     if not (np.isfinite(lat2) and np.isfinite(lon2)):
@@ -260,6 +262,76 @@ def keogram(
     skymaps = _site_skymaps(sites, skymap)
     if isinstance(azimuth, str) and azimuth != "magnetic":
         raise ArgumentError(f"azimuth: expected degrees or 'magnetic', got {azimuth!r}")
+    line = _keogram_lines(frames, skymaps, direction, azimuth, rows, min_elevation, altitude_km)
+    data = _keogram_dask(frames["images"].data, line.pixel_row, line.pixel_col)
+    coords, attrs = _keogram_labels(frames, line, direction, skymaps, min_elevation)
+    return xr.DataArray(
+        data, dims=("site", "time", KEOGRAM_ROW), coords=coords, name=KEOGRAM, attrs=attrs
+    )
+
+
+def _keogram_labels(
+    frames: xr.Dataset,
+    line: _Lines,
+    direction: str,
+    skymaps: list[xr.Dataset | None],
+    min_elevation: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keogram's coordinates and attributes: what a store keeps so that a keogram can
+    be drawn later with its ends, its geometry and (with skymaps) an elevation axis."""
+    n = line.pixel_row.shape[1]
+    coords: dict[str, Any] = frame_coords(frames)
+    coords[KEOGRAM_ROW] = (
+        KEOGRAM_ROW,
+        np.arange(n),
+        {"long_name": f"sample along the keogram line, from {ENDS[direction][0]}"},
+    )
+    coords["pixel_row"] = (("site", KEOGRAM_ROW), line.pixel_row)
+    coords["pixel_col"] = (("site", KEOGRAM_ROW), line.pixel_col)
+    first, last = ENDS[direction]
+    attrs: dict[str, Any] = {
+        "long_name": f"keogram ({direction}), raw counts",
+        "units": "1",
+        "direction": direction,
+        "first_end": first,
+        "last_end": last,
+    }
+    if line.zenith_angle is None:
+        along = "column" if direction == "north-south" else "row"
+        attrs["keogram_line"] = f"pixel {along} {FRAME_SHAPE[1 if along == 'column' else 0] // 2}"
+        return coords, attrs
+    sites = [str(s) for s in frames["site"].values]
+    zenith_angle = line.zenith_angle
+    coords["zenith_angle"] = (KEOGRAM_ROW, zenith_angle.astype(np.float32))
+    coords["elevation"] = (KEOGRAM_ROW, (90.0 - np.abs(zenith_angle)).astype(np.float32))
+    attrs["keogram_line"] = "skymap"
+    attrs["min_elevation"] = float(min_elevation)
+    attrs["azimuth"] = json.dumps(dict(zip(sites, line.azimuths, strict=True)))
+    attrs["skymap"] = json.dumps(
+        {s: str(k.attrs.get("path", "")) for s, k in zip(sites, skymaps, strict=True)}
+    )
+    return coords, attrs
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """The keogram line of every site: the pixels it takes, in ``keogram_row`` order."""
+
+    pixel_row: np.ndarray  # (site, keogram_row) int16
+    pixel_col: np.ndarray  # (site, keogram_row) int16
+    azimuths: list[float | None]  # of each site's line's first end (None: no skymap)
+    zenith_angle: np.ndarray | None  # (keogram_row,) degrees, with skymaps
+
+
+def _keogram_lines(
+    frames: xr.Dataset,
+    skymaps: list[xr.Dataset | None],
+    direction: str,
+    azimuth: float | str | None,
+    rows: int | None,
+    min_elevation: float,
+    altitude_km: float,
+) -> _Lines:
     pixel_rows, pixel_cols, azimuths, zenith_angle = [], [], [], None
     for i, sky in enumerate(skymaps):
         site_azimuth = azimuth
@@ -282,10 +354,17 @@ def keogram(
     lengths = {len(r) for r in pixel_rows}
     if len(lengths) > 1 or (zenith_angle is not None and any(s is None for s in skymaps)):
         raise ArgumentError("skymap: give a skymap for every site or for none")
-    pixel_row = np.stack(pixel_rows).astype(np.int16)
-    pixel_col = np.stack(pixel_cols).astype(np.int16)
+    return _Lines(
+        np.stack(pixel_rows).astype(np.int16),
+        np.stack(pixel_cols).astype(np.int16),
+        azimuths,
+        zenith_angle,
+    )
 
-    images = frames["images"].data
+
+def _keogram_dask(images: Any, pixel_row: np.ndarray, pixel_col: np.ndarray) -> da.Array:
+    """``(site, time, keogram_row)`` uint16: one task per frames chunk (one site per chunk,
+    whole frames), a fancy index into its frames."""
     if not isinstance(images, da.Array):
         images = da.from_array(images, chunks=(1, -1, -1, -1))
     if images.numblocks[2:] != (1, 1):
@@ -293,7 +372,7 @@ def keogram(
     if images.chunks[0] != (1,) * images.shape[0]:
         images = images.rechunk({0: 1})  # one site per chunk, as the classification's
     n = pixel_row.shape[1]
-    data = da.map_blocks(
+    return da.map_blocks(
         _keogram_block,
         images,
         pixel_row=pixel_row,
@@ -303,39 +382,6 @@ def keogram(
         dtype=np.uint16,
         meta=np.empty((0, 0, 0), dtype=np.uint16),
         name="keogram-" + tokenize(images, pixel_row, pixel_col),
-    )
-    coords: dict[str, Any] = {
-        k: v for k, v in frames.coords.items() if set(v.dims) <= {"site", "time"}
-    }
-    coords[KEOGRAM_ROW] = (
-        KEOGRAM_ROW,
-        np.arange(n),
-        {"long_name": f"sample along the keogram line, from {ENDS[direction][0]}"},
-    )
-    coords["pixel_row"] = (("site", KEOGRAM_ROW), pixel_row)
-    coords["pixel_col"] = (("site", KEOGRAM_ROW), pixel_col)
-    first, last = ENDS[direction]
-    attrs: dict[str, Any] = {
-        "long_name": f"keogram ({direction}), raw counts",
-        "units": "1",
-        "direction": direction,
-        "first_end": first,
-        "last_end": last,
-    }
-    if zenith_angle is None:
-        line = "column" if direction == "north-south" else "row"
-        attrs["keogram_line"] = f"pixel {line} {FRAME_SHAPE[1 if line == 'column' else 0] // 2}"
-    else:
-        coords["zenith_angle"] = (KEOGRAM_ROW, zenith_angle.astype(np.float32))
-        coords["elevation"] = (KEOGRAM_ROW, (90.0 - np.abs(zenith_angle)).astype(np.float32))
-        attrs["keogram_line"] = "skymap"
-        attrs["min_elevation"] = float(min_elevation)
-        attrs["azimuth"] = json.dumps(dict(zip(sites, azimuths, strict=True)))
-        attrs["skymap"] = json.dumps(
-            {s: str(k.attrs.get("path", "")) for s, k in zip(sites, skymaps, strict=True)}
-        )
-    return xr.DataArray(
-        data, dims=("site", "time", KEOGRAM_ROW), coords=coords, name=KEOGRAM, attrs=attrs
     )
 
 

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._figure import new_figure
+from .._results import check_min_confidence, class_indices, results_arrays, site_names
 from .._schema import SLOT
-from ..analysis._analysis import _arrays, _class_indices, _min_confidence, _site_names
 from ..errors import ArgumentError
 from ..io._stream0 import open_themis
-from ._plots import _figure
-from ._quicklook import _check_contrast, _frames, _results
+from ._inputs import check_contrast, frames_of, results_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -108,14 +108,14 @@ def montage(
     if isinstance(columns, bool) or not isinstance(columns, int | np.integer) or columns < 1:
         raise ArgumentError(f"columns: expected a whole number >= 1, got {columns!r}")
 
-    contrast = _check_contrast(contrast)
+    contrast = check_contrast(contrast)
     if titles is None and isinstance(images, xr.DataArray) and images.dims[0] in images.coords:
         titles = [str(v) for v in images[images.dims[0]].values]
     if titles is not None and len(titles) != len(tiles):
         raise ArgumentError(f"titles: {len(titles)} titles for {len(tiles)} images")
     cols = min(int(columns), len(tiles))
     rows = -(-len(tiles) // cols)
-    fig = _figure(
+    fig = new_figure(
         1.6 * cols, 1.6 * rows + (0.4 if suptitle else 0.1) + (0.25 * rows if titles else 0)
     )
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
@@ -201,16 +201,16 @@ def pick_slots(
         raise ArgumentError(f"pick: expected one of {PICKS}, got {pick!r}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ArgumentError(f"n: expected a whole number >= 1, got {n!r}")
-    min_confidence = _min_confidence(min_confidence)
-    (cls,) = _class_indices(results, label, "label")
+    min_confidence = check_min_confidence(min_confidence)
+    (cls,) = class_indices(results, label, "label")
     if sites is not None:
         wanted = [sites] if isinstance(sites, str) else list(sites)
-        names = _site_names(results)
+        names = site_names(results)
         for s in wanted:
             if s not in names:
                 raise ArgumentError(f"sites: unknown site {s!r}; the store has {names}")
         results = results.sel(site=wanted)
-    arrays, times = _arrays(results, ["label", "frame_status", "confidence"])
+    arrays, times = results_arrays(results, ["label", "frame_status", "confidence"])
     parts = da.map_blocks(
         _pick_block,
         arrays["label"],
@@ -231,10 +231,10 @@ def pick_slots(
         raise ArgumentError(f"label: no written slot of class {label!r} in the store")
     table = np.concatenate(blocks)
     table = table[np.argsort(table["key"], kind="stable")[: int(n)]]
-    site_names = _site_names(results)
+    row_names = site_names(results)
     frame = pd.DataFrame(
         {
-            "site": [site_names[i] for i in table["site"]],
+            "site": [row_names[i] for i in table["site"]],
             "time": table["time"],
             "confidence": table["confidence"],
         }
@@ -249,7 +249,7 @@ def read_slots(source: Any, slots: pd.DataFrame) -> list[np.ndarray]:
     for site, time in zip(slots["site"], slots["time"], strict=True):
         t = pd.Timestamp(time)
         if isinstance(source, xr.Dataset):
-            frames = _frames(source, site, t, t + pd.Timedelta(SLOT))
+            frames = frames_of(source, site, t, t + pd.Timedelta(SLOT))
         else:
             frames = open_themis(source, site, t, t + pd.Timedelta(SLOT), chunk_minutes=1)
         if frames.sizes["time"] == 0:
@@ -302,7 +302,7 @@ def class_montage(
     matplotlib.figure.Figure
         Tiles titled with site, UT time and confidence.
     """
-    results = _results(store, group)
+    results = results_of(store, group)
     slots = pick_slots(
         results, label, n=n, pick=pick, seed=seed, sites=sites, min_confidence=min_confidence
     )

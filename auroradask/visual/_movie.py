@@ -23,12 +23,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._figure import new_figure
+from .._results import class_names
 from .._schema import OK, SLOT
-from ..analysis._analysis import _classes
 from ..errors import ArgumentError
+from ._inputs import check_contrast, results_of
 from ._keogram import KEOGRAM, keogram
 from ._plots import _class_colors
-from ._quicklook import _check_contrast, _results, keogram_image
+from ._quicklook import keogram_image
 
 #: Frames per second of the video are kept in this range: faster data is subsampled, slower
 #: data is shown by repeating frames (players handle a video of 0.3 fps badly).
@@ -63,6 +65,9 @@ def frame_plan(speedup: float, n_slots: int) -> tuple[int, int, float]:
 
 
 def _one_site(frames: xr.Dataset, site: str | None) -> tuple[str, xr.Dataset]:
+    """The site to show and its frames; an error without images, site or time slot."""
+    if "images" not in frames:
+        raise ArgumentError("frames: no 'images' variable; open frames with open_themis")
     sites = [str(s) for s in frames["site"].values]
     if site is None:
         if len(sites) != 1:
@@ -70,6 +75,8 @@ def _one_site(frames: xr.Dataset, site: str | None) -> tuple[str, xr.Dataset]:
         site = sites[0]
     if site not in sites:
         raise ArgumentError(f"site: the frames have no site {site!r}; they hold {sites}")
+    if frames.sizes["time"] == 0:
+        raise ArgumentError("frames: no time slot to show")
     return site, frames.sel(site=[site])
 
 
@@ -77,7 +84,7 @@ def _labels(results: Any, site: str, times: np.ndarray, group: str | None):
     """Label, confidence (per slot of ``times``), class names and the stored keogram."""
     if results is None:
         return np.full(len(times), -1), np.full(len(times), np.nan), [], None
-    results = _results(results, group)
+    results = results_of(results, group)
     if site not in [str(s) for s in results["site"].values]:
         raise ArgumentError(f"results: no site {site!r} in the results")
     one = results.sel(site=site).reindex(time=times)
@@ -88,7 +95,7 @@ def _labels(results: Any, site: str, times: np.ndarray, group: str | None):
     if KEOGRAM in one:
         written = status >= 0
         keo = one[KEOGRAM].isel(time=np.flatnonzero(written)).compute() if written.any() else None
-    return label, one["confidence"].values, _classes(results), keo
+    return label, one["confidence"].values, class_names(results), keo
 
 
 def _background(
@@ -103,13 +110,10 @@ def _background(
     """The keogram panel drawn once: ``(height, width, 3)`` uint8 and the pixel box
     ``(left, right, top, bottom)`` of the time axis where the cursor runs."""
     import matplotlib.dates as mdates
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
 
     width, height = size
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = new_figure(width / 100, height / 100, layout=None, dpi=100)
     keo_ax = fig.add_axes((0.1, 0.3, 0.84, 0.6))
     strip = fig.add_axes((0.1, 0.2, 0.84, 0.05), sharex=keo_ax)
     t0 = mdates.date2num(times[0])
@@ -293,8 +297,45 @@ def movie(
     -------
     MovieInfo
     """
-    import imageio_ffmpeg
+    _check_sizes(height, frames_per_task)
+    contrast = check_contrast(contrast)
+    site, one = _one_site(frames, site)
+    times = one["time"].values
+    step, repeat, fps = frame_plan(speedup, len(times))
+    label, confidence, classes, keo = _labels(results, site, times, group)
+    if keo is None or keogram_options:
+        keo = keogram(one, **keogram_options).isel(site=0).compute()
+    keo_unit, stretch = _keogram_unit(keo, times, contrast)
 
+    panel = height
+    keo_width = int(16 * round(height * 1.5 / 16))
+    title = f"{site}: {pd.Timestamp(times[0]):%Y-%m-%d %H:%M:%S} to {pd.Timestamp(times[-1] + SLOT):%H:%M:%S} UT, ×{speedup:g}"
+    ends = (keo.attrs.get("first_end", "N"), keo.attrs.get("last_end", "S"))
+    background, box = _background(keo_unit, label, classes, times, (keo_width, height), title, ends)
+    keep = np.arange(0, len(times), step)
+    drawn, source_chunks, pieces = _drawn_pieces(
+        one,
+        keep,
+        frames_per_task,
+        (times, label, np.nan_to_num(confidence, nan=-1.0)),
+        background,
+        box=box,
+        span=(times[0], times[-1] + SLOT),
+        classes=classes,
+        site=site,
+        stretch=stretch,
+        panel=panel,
+    )
+    groups = _windows(source_chunks, pieces, window or _threads())
+    size = (panel + keo_width, height)
+    path = Path(path)
+    written = _write_video(
+        path, drawn, groups, size, fps, repeat, codec=codec, quality=quality, progress=progress
+    )
+    return MovieInfo(path, written, fps, size, len(keep), step, repeat)
+
+
+def _check_sizes(height: Any, frames_per_task: Any) -> None:
     if isinstance(height, bool) or not isinstance(height, int) or height < 128 or height % 16:
         raise ArgumentError(f"height: expected a multiple of 16 of at least 128, got {height!r}")
     if (
@@ -305,40 +346,32 @@ def movie(
         raise ArgumentError(
             f"frames_per_task: expected a whole number >= 1, got {frames_per_task!r}"
         )
-    contrast = _check_contrast(contrast)
-    if "images" not in frames:
-        raise ArgumentError("frames: no 'images' variable; open frames with open_themis")
-    site, one = _one_site(frames, site)
-    times = one["time"].values
-    if len(times) == 0:
-        raise ArgumentError("frames: no time slot to show")
-    step, repeat, fps = frame_plan(speedup, len(times))
-    label, confidence, classes, keo = _labels(results, site, times, group)
-    if keo is None or keogram_options:
-        keo = keogram(one, **keogram_options).isel(site=0).compute()
-    grid = times
-    keo_counts = keogram_image(keo, grid)
+
+
+def _keogram_unit(
+    keo: xr.DataArray, times: np.ndarray, contrast: tuple[float, float]
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """The keogram on the slots ``times`` scaled to 0..1 between two percentiles of its
+    counts (NaN where no frame), and those counts ``(lo, hi)``: the stretch of every frame."""
+    keo_counts = keogram_image(keo, times)
     finite = keo_counts[np.isfinite(keo_counts)]
     lo, hi = np.percentile(finite, contrast) if finite.size else (0.0, 1.0)
     keo_unit = np.clip((keo_counts - lo) / max(hi - lo, 1.0), 0, 1)
     keo_unit[~np.isfinite(keo_counts)] = np.nan
+    return keo_unit, (float(lo), float(hi))
 
-    panel = height
-    keo_width = int(16 * round(height * 1.5 / 16))
-    title = f"{site}: {pd.Timestamp(times[0]):%Y-%m-%d %H:%M:%S} to {pd.Timestamp(times[-1] + SLOT):%H:%M:%S} UT, ×{speedup:g}"
-    attrs = keo.attrs
-    background, box = _background(
-        keo_unit,
-        label,
-        classes,
-        times,
-        (keo_width, height),
-        title,
-        (attrs.get("first_end", "N"), attrs.get("last_end", "S")),
-    )
 
-    # the frames to draw: every step-th slot, in pieces of at most frames_per_task that never
-    # straddle a reading chunk
+def _drawn_pieces(
+    one: xr.Dataset,
+    keep: np.ndarray,
+    frames_per_task: int,
+    per_slot: tuple[np.ndarray, ...],
+    background: np.ndarray,
+    **options: Any,
+) -> tuple[da.Array, tuple[int, ...], tuple[int, ...]]:
+    """The video frames of the slots ``keep``, lazily, in pieces of at most
+    ``frames_per_task`` that never straddle a reading chunk; with the reading chunks and the
+    pieces (after subsampling), for :func:`_windows`."""
     images = one["images"].data[0]
     status = one["frame_status"].data[0]
     if not isinstance(images, da.Array):
@@ -346,7 +379,6 @@ def movie(
         status = da.from_array(np.asarray(status), chunks=(frames_per_task,))
     if images.numblocks[1:] != (1, 1):
         images = images.rechunk({1: -1, 2: -1})
-    keep = np.arange(0, len(times), step)
     images, status = images[keep], status.rechunk(images.chunks[0])[keep]
     source_chunks = images.chunks[0]
     pieces = tuple(
@@ -357,11 +389,8 @@ def movie(
     )
     images = images.rechunk({0: pieces})
     status = status.rechunk((pieces,))
-    meta = [
-        da.from_array(values[keep], chunks=(pieces,))
-        for values in (times, label, np.nan_to_num(confidence, nan=-1.0))
-    ]
-    bg = da.from_array(background, chunks=-1)
+    meta = [da.from_array(values[keep], chunks=(pieces,)) for values in per_slot]
+    height, width = background.shape[:2]
     drawn = da.blockwise(
         _draw_block,
         "tHWc",
@@ -370,22 +399,33 @@ def movie(
         status,
         "t",
         *[x for m in meta for x in (m, "t")],
-        bg,
+        da.from_array(background, chunks=-1),
         "Hwc",
-        new_axes={"W": panel + keo_width},
+        new_axes={"W": options["panel"] + width},
         concatenate=True,
         dtype=np.uint8,
         adjust_chunks={"H": height},
-        box=box,
-        span=(times[0], times[-1] + SLOT),
-        classes=classes,
-        site=site,
-        stretch=(float(lo), float(hi)),
-        panel=panel,
+        **options,
     )
-    groups = _windows(source_chunks, pieces, window or _threads())
-    size = (panel + keo_width, height)
-    path = Path(path)
+    return drawn, source_chunks, pieces
+
+
+def _write_video(
+    path: Path,
+    drawn: da.Array,
+    groups: list[tuple[int, int]],
+    size: tuple[int, int],
+    fps: float,
+    repeat: int,
+    *,
+    codec: str,
+    quality: float | None,
+    progress: Any,
+) -> int:
+    """Compute the pieces window by window, in time order, and feed them to ffmpeg; the
+    number of video frames written."""
+    import imageio_ffmpeg  # deferred: only movies need ffmpeg
+
     writer = imageio_ffmpeg.write_frames(
         str(path),
         size,
@@ -409,7 +449,7 @@ def movie(
                 progress(written)
     finally:
         writer.close()
-    return MovieInfo(path, written, fps, size, len(keep), step, repeat)
+    return written
 
 
 def _threads() -> int:

@@ -16,18 +16,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._figure import new_figure
+from .._results import check_site, class_names, site_coord
 from .._schema import SLOT
-from ..analysis._analysis import (
-    DEFAULT_ALTITUDE_KM,
-    Window,
-    _aacgm_site,
-    _check_site,
-    _classes,
-    _site_coord,
-    magnetic_coordinates,
-    smooth_labels,
-    usable,
-)
+from ..analysis import magnetic_coordinates, smooth_labels, usable
+from ..analysis._magnetic import DEFAULT_ALTITUDE_KM, aacgm_site
+from ..analysis._usable import Window
 from ..errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -45,15 +39,6 @@ AXIS_LABELS = {
     "time": "UT",
 }
 _UNUSABLE, _UNWRITTEN = "#9e9e9e", "#ffffff"
-
-
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _class_colors(n: int) -> list:
@@ -183,55 +168,31 @@ def plot_timeline(
         For an unknown site, a date that cannot be read, or a night with nothing written.
     """
     import matplotlib.dates as mdates
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
 
-    row = _check_site(results, site)
-    classes = _classes(results)
-    lat = _site_coord(results, "latitude")[row]
-    lon = _site_coord(results, "longitude")[row]
+    row = check_site(results, site)
+    classes = class_names(results)
+    lat = site_coord(results, "latitude")[row]
+    lon = site_coord(results, "longitude")[row]
     start, end = night_window(night, lon)
     one = results.isel(site=[row]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
     if one.sizes["time"] == 0 or not bool((one["frame_status"] >= 0).any()):
         raise nothing_written(results, row, site, night, lon)
     written = one["frame_status"].values[0] >= 0
-    ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
-    if smooth is not None:
-        label = smooth_labels(one, smooth, min_confidence=min_confidence, exclude=exclude)
-        label = label.values[0]
-    else:
-        label = np.where(ok, one["label"].values[0], -1)
+    label = _shown_labels(one, smooth, min_confidence, exclude)
     confidence = one["confidence"].values[0]
     times = one["time"].values
-    n = len(classes)
     # the strip covers the whole window: slots outside the dataset are "not written" too
     window = np.arange(start.to_datetime64(), end.to_datetime64(), SLOT).astype("datetime64[ns]")
-    code = np.full(len(window), n + 1, dtype=np.int64)
-    where = np.searchsorted(window, times)
-    code[where] = np.where(label >= 0, label, np.where(written, n, n + 1))
-    colors = _class_colors(n)
+    code = strip_codes(window, times, label, written, len(classes))
+    colors = _class_colors(len(classes))
 
-    fig = _figure(11, 4.2)
+    fig = new_figure(11, 4.2)
     strip, conf_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2])
     x0, x1 = mdates.date2num(start), mdates.date2num(end)
-    strip.imshow(
-        code[None, :],
-        aspect="auto",
-        interpolation="nearest",
-        cmap=ListedColormap([*colors, _UNUSABLE, _UNWRITTEN]),
-        vmin=-0.5,
-        vmax=n + 1.5,
-        extent=(x0, x1, 0, 1),
-    )
-    strip.set_yticks([])
+    draw_label_strip(strip, code, colors, (x0, x1))
     strip.set_ylabel("label")
-    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes, strict=True)]
-    handles += [
-        Patch(facecolor=_UNUSABLE, label="not usable"),
-        Patch(facecolor=_UNWRITTEN, edgecolor="black", label="not written"),
-    ]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
-    for k in range(n):
+    label_legend(fig, classes, colors)
+    for k in range(len(classes)):
         mine = label == k
         conf_ax.plot(
             mdates.date2num(times[mine]),
@@ -248,15 +209,72 @@ def plot_timeline(
     conf_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     conf_ax.set_xlabel(f"UT, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
     conf_ax.grid(alpha=0.3)
-    mid = start + (end - start) / 2
-    mlat = _aacgm_site(float(lat), float(lon), float(altitude_km), int(mid.value))[0]
+    strip.set_title(
+        _timeline_title(one, site, night, (lat, lon), altitude_km, start + (end - start) / 2)
+    )
+    return fig
+
+
+def _shown_labels(one: xr.Dataset, smooth: Window, min_confidence, exclude) -> np.ndarray:
+    """The labels of a one-site dataset's usable slots (smoothed if asked), -1 elsewhere."""
+    if smooth is not None:
+        label = smooth_labels(one, smooth, min_confidence=min_confidence, exclude=exclude)
+        return label.values[0]
+    ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
+    return np.where(ok, one["label"].values[0], -1)
+
+
+def _timeline_title(one, site, night, lat_lon, altitude_km, mid: pd.Timestamp) -> str:
+    """``site: night of DATE, MLAT x°, MLT ≈ UT ±h h`` (no magnetic part without coordinates)."""
+    lat, lon = lat_lon
+    mlat = aacgm_site(float(lat), float(lon), float(altitude_km), int(mid.value))[0]
     mlt = magnetic_coordinates(one, altitude_km=altitude_km)["mlt"].sel(time=mid, method="nearest")
     offset = (float(mlt.values[0]) - (mid.hour + mid.minute / 60) + 12) % 24 - 12
     title = f"{site}: night of {night_start(night, lon).date()}"
     if np.isfinite(mlat):
         title += f", MLAT {mlat:.1f}°, MLT ≈ UT {offset:+.1f} h"
-    strip.set_title(title)
-    return fig
+    return title
+
+
+def strip_codes(
+    grid: np.ndarray, times: np.ndarray, label: np.ndarray, written: np.ndarray, n: int
+) -> np.ndarray:
+    """One code per slot of ``grid``: the label (0..n-1), ``n`` for a written slot that is
+    not usable, ``n + 1`` for a slot not written (or outside ``times``)."""
+    code = np.full(len(grid), n + 1, dtype=np.int64)
+    where = np.searchsorted(grid, times)
+    code[where] = np.where(label >= 0, label, np.where(written, n, n + 1))
+    return code
+
+
+def draw_label_strip(ax, code: np.ndarray, colors: list, xlim: tuple[float, float]) -> None:
+    """The label strip: one coloured cell per slot (classes, then not usable, not written)."""
+    from matplotlib.colors import ListedColormap
+
+    n = len(colors)
+    ax.imshow(
+        code[None, :],
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap([*colors, _UNUSABLE, _UNWRITTEN]),
+        vmin=-0.5,
+        vmax=n + 1.5,
+        extent=(xlim[0], xlim[1], 0, 1),
+    )
+    ax.set_yticks([])
+
+
+def label_legend(fig, classes: list[str], colors: list, extra: Sequence = ()) -> None:
+    """The legend of a label strip, outside the axes at the upper right."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes, strict=True)]
+    handles += [
+        Patch(facecolor=_UNUSABLE, label="not usable"),
+        Patch(facecolor=_UNWRITTEN, edgecolor="black", label="not written"),
+        *extra,
+    ]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
 
 
 def plot_occurrence(
@@ -307,7 +325,7 @@ def plot_occurrence(
     rate = (count / total.where(total > 0)).transpose(*keep)
     hours = float(total.sum()) * pd.Timedelta(SLOT).total_seconds() / 3600
 
-    fig = _figure(8, 4.8)
+    fig = new_figure(8, 4.8)
     ax = fig.subplots()
     xs = _positions(rate[x].values)
     if y is None:
@@ -380,7 +398,7 @@ def plot_events(events: pd.DataFrame, *, sites: Sequence[str] | None = None) -> 
         raise ArgumentError(f"events: missing columns {missing}; pass auroradask.events output")
     sites = list(sites) if sites is not None else sorted(map(str, events["site"].unique()))
     cls = str(events["class"].iloc[0]) if "class" in events.columns and len(events) else "class"
-    fig = _figure(11, 1.2 + 0.35 * max(len(sites), 2))
+    fig = new_figure(11, 1.2 + 0.35 * max(len(sites), 2))
     raster, bars = fig.subplots(1, 2, sharey=True, width_ratios=[4, 1])
     counts, hours = [], []
     color = _class_colors(4)[3]

@@ -14,6 +14,7 @@ import html
 import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,20 +23,21 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._figure import new_figure
+from .._results import check_site, class_names, site_coord
 from .._schema import OK, SLOT
-from ..analysis._analysis import _check_site, _classes, _site_coord, usable
+from ..analysis import usable
 from ..errors import ArgumentError
-from ..io._stream0 import open_themis
-from ..store import open_results
+from ._inputs import check_contrast, frames_of, results_of
 from ._keogram import KEOGRAM, keogram, keogram_axis
 from ._plots import (
-    _UNUSABLE,
-    _UNWRITTEN,
     _class_colors,
-    _figure,
+    draw_label_strip,
+    label_legend,
     night_start,
     night_window,
     nothing_written,
+    strip_codes,
 )
 
 if TYPE_CHECKING:
@@ -45,26 +47,6 @@ if TYPE_CHECKING:
 _HOUR_SLOTS = 3600 // int(pd.Timedelta(SLOT).total_seconds())
 #: Keogram pixels (values) that are not a frame: no frame in the slot, or not written.
 _NO_FRAME_COLOR = "#f3e6d0"
-
-
-def _results(store: Any, group: str | None) -> xr.Dataset:
-    if isinstance(store, xr.Dataset):
-        return store
-    if isinstance(store, str | os.PathLike):
-        return open_results(store, group=group)
-    raise ArgumentError(
-        f"store: expected a results store (path or URL) or dataset, got {type(store).__name__}"
-    )
-
-
-def _frames(source: Any, site: str, start: pd.Timestamp, end: pd.Timestamp) -> xr.Dataset:
-    """Frames of one site over [start, end) from an archive path/URL or a frames dataset."""
-    if isinstance(source, xr.Dataset):
-        if site not in [str(s) for s in source["site"].values]:
-            raise ArgumentError(f"source: the frames have no site {site!r}")
-        return source.sel(site=[site]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
-
-    return open_themis(source, site, start, end)
 
 
 def night_keogram(
@@ -78,11 +60,11 @@ def night_keogram(
     """The keogram of ``site`` over [start, end): stored in ``results`` if it is there, else
     computed from ``source`` (an archive or frames dataset), else None. Computed (numpy)."""
     if KEOGRAM in results and not keogram_options:
-        keo = results[KEOGRAM].isel(site=_check_site(results, site))
+        keo = results[KEOGRAM].isel(site=check_site(results, site))
         return keo.sel(time=slice(start, end - pd.Timedelta(SLOT))).compute()
     if source is None:
         return None
-    frames = _frames(source, site, start, end)
+    frames = frames_of(source, site, start, end)
     return keogram(frames, **keogram_options).isel(site=0).compute()
 
 
@@ -146,99 +128,37 @@ def quicklook(
         For an unknown site, a date that cannot be read, or a night with nothing written.
     """
     import matplotlib.dates as mdates
-    from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
     if span not in ("written", "night"):
         raise ArgumentError(f"span: expected 'written' or 'night', got {span!r}")
-    lo_pct, hi_pct = _check_contrast(contrast)
-    results = _results(store, group)
-    row = _check_site(results, site)
-    classes = _classes(results)
-    lon = _site_coord(results, "longitude")[row]
-    start, end = night_window(night, lon)
-    one = results.isel(site=[row]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
-    status = one["frame_status"].values[0] if one.sizes["time"] else np.zeros(0, np.int8)
-    written = status >= 0
-    if not written.any():
-        raise nothing_written(results, row, site, night, lon)
-    times = one["time"].values
-    if span == "written":
-        first, last = times[written][0], times[written][-1]
-        unit = (
-            "1min" if pd.Timestamp(last) - pd.Timestamp(first) < pd.Timedelta(hours=2) else "10min"
-        )
-        t0 = max(pd.Timestamp(first).floor(unit), start)
-        t1 = min((pd.Timestamp(last) + pd.Timedelta(SLOT)).ceil(unit), end)
-        if t1 <= pd.Timestamp(last):
-            t1 = pd.Timestamp(last) + pd.Timedelta(SLOT)
-    else:
-        t0, t1 = start, end
-    inside = (times >= t0.to_datetime64()) & (times < t1.to_datetime64())
-    one = one.isel(time=np.flatnonzero(inside))
-    times, status, written = times[inside], status[inside], written[inside]
-    ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
-    label = np.where(ok, one["label"].values[0], -1)
-    confidence = one["confidence"].values[0]
-
-    # the strip and the keogram cover the whole span: slots outside the dataset are unwritten
-    grid = np.arange(t0.to_datetime64(), t1.to_datetime64(), SLOT).astype("datetime64[ns]")
-    where = np.searchsorted(grid, times)
-    n = len(classes)
-    code = np.full(len(grid), n + 1, dtype=np.int64)
-    code[where] = np.where(label >= 0, label, np.where(written, n, n + 1))
-
-    keo = night_keogram(results, site, t0, t1, source, **keogram_options)
-    fig = _figure(11, 6.2)
+    lo_pct, hi_pct = check_contrast(contrast)
+    results = results_of(store, group)
+    classes = class_names(results)
+    one = _night(results, site, night, span, min_confidence, exclude)
+    grid = np.arange(one.t0.to_datetime64(), one.t1.to_datetime64(), SLOT)
+    grid = grid.astype("datetime64[ns]")
+    keo = night_keogram(results, site, one.t0, one.t1, source, **keogram_options)
+    fig = new_figure(11, 6.2)
     keo_ax, strip, conf_ax = fig.subplots(3, 1, sharex=True, height_ratios=[5, 0.6, 1.8])
-    x0, x1 = mdates.date2num(t0), mdates.date2num(t1)
+    xlim = (mdates.date2num(one.t0), mdates.date2num(one.t1))
     if keo is not None:
-        _draw_keogram(fig, keo_ax, keo, grid, one, (x0, x1), (lo_pct, hi_pct))
+        _draw_keogram(fig, keo_ax, keo, grid, one.data, xlim, (lo_pct, hi_pct))
     else:
-        keo_ax.set_facecolor(_NO_FRAME_COLOR)
-        keo_ax.text(
-            0.5,
-            0.5,
-            "no keogram: the store holds none; give source= (the archive) to compute it",
-            transform=keo_ax.transAxes,
-            ha="center",
-            va="center",
-        )
-        keo_ax.set_yticks([])
-    colors = _class_colors(n)
-    strip.imshow(
-        code[None, :],
-        aspect="auto",
-        interpolation="nearest",
-        cmap=ListedColormap([*colors, _UNUSABLE, _UNWRITTEN]),
-        vmin=-0.5,
-        vmax=n + 1.5,
-        extent=(x0, x1, 0, 1),
-    )
-    strip.set_yticks([])
+        _draw_no_keogram(keo_ax)
+    colors = _class_colors(len(classes))
+    # the strip and the keogram cover the whole span: slots outside the dataset are unwritten
+    code = strip_codes(grid, one.times, one.label, one.status >= 0, len(classes))
+    draw_label_strip(strip, code, colors, xlim)
     strip.set_ylabel("label", rotation=0, ha="right", va="center")
-    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes, strict=True)]
-    handles += [
-        Patch(facecolor=_UNUSABLE, label="not usable"),
-        Patch(facecolor=_UNWRITTEN, edgecolor="black", label="not written"),
-        Patch(facecolor=_NO_FRAME_COLOR, edgecolor="black", label="no frame (keogram)"),
-    ]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
-    for k in range(n):
-        mine = label == k
-        if mine.any():
-            conf_ax.plot(mdates.date2num(times[mine]), confidence[mine], ".", ms=2, color=colors[k])
-    conf_ax.set_ylim(0, 1.05)
-    conf_ax.set_yticks([0, 0.5, 1])
-    conf_ax.set_ylabel("confidence")
-    conf_ax.grid(alpha=0.3)
-    conf_ax.set_xlim(x0, x1)
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
-    conf_ax.xaxis.set_major_locator(locator)
-    conf_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    conf_ax.set_xlabel(f"UT, {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M}")
-    counts = {c: int((label == k).sum()) for k, c in enumerate(classes) if (label == k).any()}
-    hours = (status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
+    no_frame = Patch(facecolor=_NO_FRAME_COLOR, edgecolor="black", label="no frame (keogram)")
+    label_legend(fig, classes, colors, [no_frame])
+    _draw_confidence(conf_ax, one, colors, xlim)
+    counts = {
+        c: int((one.label == k).sum()) for k, c in enumerate(classes) if (one.label == k).any()
+    }
+    hours = (one.status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
+    lon = site_coord(results, "longitude")[check_site(results, site)]
     keo_ax.set_title(
         f"{site}: night of {night_start(night, lon).date()}, {hours:.2f} h of frames; "
         + ", ".join(f"{c} {v}" for c, v in counts.items()),
@@ -249,16 +169,82 @@ def quicklook(
     return fig
 
 
-def _check_contrast(contrast: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in contrast)
-    except (TypeError, ValueError):
-        raise ArgumentError(
-            f"contrast: expected two percentiles (1, 99), got {contrast!r}"
-        ) from None
-    if not 0 <= lo < hi <= 100:
-        raise ArgumentError(f"contrast: expected 0 <= low < high <= 100, got {contrast!r}")
-    return lo, hi
+@dataclass(frozen=True)
+class _Night:
+    """One site's slots shown by a quicklook: the span ``[t0, t1)`` and its slots' data."""
+
+    data: xr.Dataset  # the one-site results over the span
+    t0: pd.Timestamp
+    t1: pd.Timestamp
+    times: np.ndarray
+    status: np.ndarray
+    label: np.ndarray  # usable slots' labels, -1 elsewhere
+    confidence: np.ndarray
+
+
+def _night(results, site, night, span, min_confidence, exclude) -> _Night:
+    """The slots of ``site`` in the night's window, cut to ``span``; an error if none is
+    written."""
+    row = check_site(results, site)
+    lon = site_coord(results, "longitude")[row]
+    start, end = night_window(night, lon)
+    one = results.isel(site=[row]).sel(time=slice(start, end - pd.Timedelta(SLOT)))
+    status = one["frame_status"].values[0] if one.sizes["time"] else np.zeros(0, np.int8)
+    written = status >= 0
+    if not written.any():
+        raise nothing_written(results, row, site, night, lon)
+    times = one["time"].values
+    t0, t1 = _written_span(times[written], start, end) if span == "written" else (start, end)
+    inside = (times >= t0.to_datetime64()) & (times < t1.to_datetime64())
+    one = one.isel(time=np.flatnonzero(inside))
+    ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
+    label = np.where(ok, one["label"].values[0], -1)
+    return _Night(one, t0, t1, times[inside], status[inside], label, one["confidence"].values[0])
+
+
+def _written_span(
+    written_times: np.ndarray, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The written slots' span rounded out to 10 minutes (a minute when under 2 h), within
+    the night's window."""
+    first, last = pd.Timestamp(written_times[0]), pd.Timestamp(written_times[-1])
+    unit = "1min" if last - first < pd.Timedelta(hours=2) else "10min"
+    t0 = max(first.floor(unit), start)
+    t1 = min((last + pd.Timedelta(SLOT)).ceil(unit), end)
+    if t1 <= last:
+        t1 = last + pd.Timedelta(SLOT)
+    return t0, t1
+
+
+def _draw_no_keogram(ax) -> None:
+    ax.set_facecolor(_NO_FRAME_COLOR)
+    ax.text(
+        0.5,
+        0.5,
+        "no keogram: the store holds none; give source= (the archive) to compute it",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+    )
+    ax.set_yticks([])
+
+
+def _draw_confidence(ax, one: _Night, colors: list, xlim: tuple[float, float]) -> None:
+    import matplotlib.dates as mdates
+
+    for k, color in enumerate(colors):
+        mine = one.label == k
+        if mine.any():
+            ax.plot(mdates.date2num(one.times[mine]), one.confidence[mine], ".", ms=2, color=color)
+    ax.set_ylim(0, 1.05)
+    ax.set_yticks([0, 0.5, 1])
+    ax.set_ylabel("confidence")
+    ax.grid(alpha=0.3)
+    ax.set_xlim(*xlim)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    ax.set_xlabel(f"UT, {one.t0:%Y-%m-%d %H:%M} to {one.t1:%Y-%m-%d %H:%M}")
 
 
 def keogram_image(
@@ -326,7 +312,7 @@ def nights_written(results: xr.Dataset, site: str) -> list[str]:
     Computed hour by hour from ``frame_status`` chunk by chunk, so a store of years is never
     loaded whole.
     """
-    row = _check_site(results, site)
+    row = check_site(results, site)
     status = results["frame_status"].isel(site=row).data
     if not isinstance(status, da.Array):
         status = da.from_array(np.asarray(status))
@@ -337,7 +323,7 @@ def nights_written(results: xr.Dataset, site: str) -> list[str]:
         written = da.concatenate([written, da.zeros(pad, dtype=bool)])
     hourly = written.reshape(-1, _HOUR_SLOTS).any(axis=1).compute()
     times = results["time"].values
-    lon = _site_coord(results, "longitude")[row]
+    lon = site_coord(results, "longitude")[row]
     offset = pd.Timedelta(hours=round(0.0 if not np.isfinite(lon) else -float(lon) / 15.0))
     nights = set()
     for k in np.flatnonzero(hourly):
@@ -386,19 +372,19 @@ def quicklooks(
     pathlib.Path
         The path of ``index.html``.
     """
-    results = _results(store, group)
+    results = results_of(store, group)
     all_sites = [str(s) for s in results["site"].values]
     if sites is None:
         chosen = all_sites
     else:
         chosen = [sites] if isinstance(sites, str) else list(sites)
         for s in chosen:
-            _check_site(results, s)
+            check_site(results, s)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     figures: list[dict[str, str]] = []
     for site in chosen:
-        lon = _site_coord(results, "longitude")[_check_site(results, site)]
+        lon = site_coord(results, "longitude")[check_site(results, site)]
         wanted = (
             nights_written(results, site)
             if nights is None

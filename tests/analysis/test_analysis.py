@@ -19,7 +19,7 @@ import xarray as xr
 
 import auroradask
 from auroradask._schema import DAY_SLOTS, FRAME_MISSING, OK, SLOT
-from auroradask.analysis import _analysis
+from auroradask.analysis import _magnetic, _smoothing, _usable
 from auroradask.errors import ArgumentError
 from tests.support.synthetic import CLASSES, make_results, write_store
 
@@ -131,7 +131,7 @@ def test_mode_filter_against_a_slot_by_slot_loop():
     label, _, _ = random_labels(rng, 2000, 1)
     for half in (0, 1, 2, 5):
         np.testing.assert_array_equal(
-            _analysis.mode_filter(label, 4, half)[0], reference_mode(label[0], half)
+            _smoothing.mode_filter(label, 4, half)[0], reference_mode(label[0], half)
         )
 
 
@@ -148,13 +148,13 @@ def test_smoothing_removes_flickers_and_never_crosses_a_long_gap():
 def test_smoothing_reaches_across_chunk_edges():
     label = np.random.default_rng(5).integers(-1, 4, (2, 400)).astype(np.int8)  # no runs
     got = auroradask.smooth_labels(make_results(label, sites=("gill", "fsmi"), chunk=7), 7)
-    np.testing.assert_array_equal(got.values, _analysis.mode_filter(label, 4, 3))
+    np.testing.assert_array_equal(got.values, _smoothing.mode_filter(label, 4, 3))
 
 
 def test_smoothing_a_store_does_not_depend_on_chunks(store, loaded):
     got = auroradask.smooth_labels(store, "15s", min_confidence=0.4).values  # 5 slots
     masked = np.where((loaded["confidence"] >= 0.4) & (loaded["status"] >= 0), loaded["label"], -1)
-    expected = _analysis.mode_filter(masked, 4, 2)  # the whole axis in one piece
+    expected = _smoothing.mode_filter(masked, 4, 2)  # the whole axis in one piece
     np.testing.assert_array_equal(got, expected)
     assert (got != masked).sum() > 100  # it did smooth
 
@@ -182,7 +182,7 @@ def test_mlt_against_aacgmv2_called_directly(store):
 
 def test_mlt_kernel_altitude_and_unknown_site():
     times = np.array(["2015-06-01T00:00", "2015-12-24T13:31:03"], dtype="datetime64[ns]")
-    got = _analysis.mlt_kernel(times, [62.5, np.nan], [-114.3, np.nan], altitude_km=300)
+    got = _magnetic.mlt_kernel(times, [62.5, np.nan], [-114.3, np.nan], altitude_km=300)
     for t, value in zip(times, got[0], strict=True):
         exact = aacgmv2.get_aacgm_coord(62.5, -114.3, 300, pd.Timestamp(t).to_pydatetime())[2]
         assert abs((value - exact + 12) % 24 - 12) < 2e-3
@@ -535,7 +535,7 @@ def test_usable_kernel_needs_written_and_classified():
     label = np.array([0, 0, -1, 2, 3], dtype=np.int8)
     status = np.array([0, -1, 0, 0, 0], dtype=np.int8)  # slot 1: label, yet never written
     confidence = np.array([0.9, 0.9, np.nan, 0.2, 0.7])
-    got = _analysis.usable_kernel(label, status, confidence, min_confidence=0.5, exclude=[3])
+    got = _usable.usable_kernel(label, status, confidence, min_confidence=0.5, exclude=[3])
     np.testing.assert_array_equal(got, [True, False, False, False, False])
 
 
