@@ -122,3 +122,9 @@ __all__ = [
     "site_coord",
     "site_names",
 ]
+
+
+def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The coordinates of ``frames`` along site and time only: what a product of the frames
+    (results, keograms) keeps of them."""
+    return {k: v for k, v in frames.coords.items() if set(v.dims) <= {"site", "time"}}

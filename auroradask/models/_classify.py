@@ -15,9 +15,10 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
+from .._results import frame_coords
 from .._schema import NOT_CLASSIFIED, OK, frame_status_attrs, label_attrs
 from ..errors import ArgumentError
-from ..preprocessing._preprocess import frame_blocks, frame_coords, preprocess_into
+from ..preprocessing._preprocess import frame_blocks, preprocess_into
 from ..skymaps._skymap import ElevationSource
 from ..skymaps._tree import SkymapTree
 from ..visual._keogram import keogram as make_keogram

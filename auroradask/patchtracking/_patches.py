@@ -38,8 +38,8 @@ from ..skymaps._skymap import (
     EARTH_RADIUS_KM,
     ElevationSource,
     PatchGeometry,
-    _lat_lon,
     elevation_map,
+    lat_lon_of,
     read_patch_geometry,
 )
 
@@ -206,7 +206,7 @@ def detect_frames(
                 weights = np.nan_to_num(km2)
                 vector = (geometry.xyz[:, rr, cc] * weights).sum(axis=1)
                 if np.linalg.norm(vector) > 0:
-                    lat, lon = _lat_lon(vector / np.linalg.norm(vector))
+                    lat, lon = lat_lon_of(vector / np.linalg.norm(vector))
                     lat, lon = float(lat), float(lon)
                 else:
                     lat = lon = np.nan

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
+from .._results import frame_coords
 from .._schema import OK
 from ..errors import ArgumentError
 from ..skymaps._skymap import ElevationSource, site_elevations
@@ -513,11 +514,6 @@ def frame_blocks(
                 f"at or above min_elevation={preset.min_elevation}"
             )
     return FrameBlocks(images, status, fovs, fov_index, sources)
-
-
-def frame_coords(frames: xr.Dataset) -> dict[str, xr.DataArray]:
-    """The coordinates of ``frames`` along site and time only."""
-    return {k: v for k, v in frames.coords.items() if set(v.dims) <= {"site", "time"}}
 
 
 def preprocess(

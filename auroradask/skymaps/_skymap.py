@@ -199,7 +199,7 @@ def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
 
 
-def _lat_lon(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lat_lon_of(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x, y, z = xyz
     lat = np.degrees(np.arctan2(z, np.hypot(x, y)))
     lon = (np.degrees(np.arctan2(y, x)) + 180.0) % 360.0 - 180.0

@@ -36,10 +36,10 @@ import pandas as pd
 import xarray as xr
 from dask.base import tokenize
 
+from .._results import frame_coords
 from .._schema import FRAME_SHAPE
 from ..analysis._magnetic import AACGM_LOCK, reset_aacgm
 from ..errors import ArgumentError
-from ..preprocessing._preprocess import frame_coords
 from ..skymaps._skymap import read_skymap
 
 #: The name of the keogram variable in a results dataset or store, and of its trailing dim.

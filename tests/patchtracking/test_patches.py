@@ -183,7 +183,7 @@ def test_geometry_of_real_skymaps():
         assert 0.3 < g.pixel_km2[zenith] < 4.0
         # off-zenith pixels see more sky
         assert np.nanmax(g.pixel_km2[fov]) > 20 * g.pixel_km2[zenith]
-        lat, lon = auroradask.patchtracking._patches._lat_lon(g.xyz[:, zenith[0], zenith[1]])
+        lat, lon = auroradask.patchtracking._patches.lat_lon_of(g.xyz[:, zenith[0], zenith[1]])
         assert lat == pytest.approx(skymap.attrs["latitude"], abs=0.2)
         assert lon == pytest.approx(skymap.attrs["longitude"], abs=0.4)
     with pytest.raises(ArgumentError, match="^altitude_km"):
