@@ -29,6 +29,10 @@ The public API, in pipeline order (everything a user needs is importable from he
 - seeing what the model saw: :func:`keogram` (lazy), :func:`quicklook` (keogram, labels and
   confidence of a night), :func:`quicklooks` (a folder of them with an HTML index),
   :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`;
+- human labels: :func:`label_page` (a self-contained page to label a night on its keogram,
+  beside the model → :class:`LabelPageInfo`), :func:`label_sheet` (the page's interval sheet
+  from Python), :func:`merge_labels` (several labellers' sheets, with Cohen's kappa between
+  them → :class:`LabelMerge`);
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`patch_counts` (lazy, for the store), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;
@@ -67,6 +71,7 @@ from ._frames import open_themis
 from ._heads import HeadFit, fit_head
 from ._images import open_images
 from ._keogram import keogram
+from ._label import LabelMerge, LabelPageInfo, label_page, label_sheet, merge_labels
 from ._model import Model, ModelCard, load_model, write_model_card
 from ._modeltools import (
     CheckReport,
@@ -178,10 +183,15 @@ __all__ = [
     "join_nearest",
     "join_over_events",
     "keogram",
+    "label_page",
+    "label_sheet",
+    "LabelMerge",
+    "LabelPageInfo",
     "link_patches",
     "load_model",
     "magnetic_coordinates",
     "MAPPINGS",
+    "merge_labels",
     "Model",
     "ModelCard",
     "ModelError",
