@@ -30,7 +30,7 @@ from auroradask.errors import (
     StoreLockedError,
 )
 
-from . import analysis, embed, evaluation, model, patches, visual
+from . import analysis, embed, evaluation, label, model, patches, visual
 from .options import configure_logging, positive_int, site_list, threads_for, worker_logging
 
 SAMPLE = {"site": ["gill"], "start": "2014-03-10T06:00", "end": "2014-03-10T06:06"}
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_commands(commands)
     embed.add_commands(commands)
     visual.add_commands(commands)
+    label.add_commands(commands)
     for command in commands.choices.values():
         _verbosity_options(command, argparse.SUPPRESS)
     return parser
