@@ -70,7 +70,7 @@ SHEET = (*SHEET_COLUMNS[:4], "Start UT", "End UT", SHEET_COLUMNS[4], "Labeller")
 FRAME_TABLE = ("site", "time", "label", "date", "frame", "labeller")
 #: Class keys on the page.
 MAX_CLASSES = 9
-#: Thumbnails by default: as many as 20 MB of the page holds (about 2,300 frames).
+#: Thumbnails by default: as many as 20 MB of the page holds (about 2,200 frames).
 DEFAULT_THUMBNAILS = "20MB"
 #: JPEG quality of the thumbnails (256 x 256, about 6.5 kB a frame of the sample) and keogram.
 THUMBNAIL_QUALITY = 80
@@ -359,11 +359,13 @@ def label_page(
     per-frame table (see the module's documentation), which :func:`auroradask.evaluate` and
     :func:`auroradask.fit_head` read.
 
-    Size: about 0.1 MB of page and data, the keogram (a JPEG: about 0.7 to 1.1 MB for a
-    10-hour night, 0.02 MB for the 6-minute sample) and the thumbnails, which fill at most
-    the ``thumbnails`` budget (about 8.7 kB a frame as base64: the default 20 MB holds about
-    2,300 frames, one every 15 s of a 10-hour night). The sample's night with every frame
-    is about 1.1 MB.
+    Size: about 0.1 MB of page and per-slot data, the keogram (a JPEG: about 1.5 MB for a
+    10-hour night at one column per frame, 0.01 MB for the 6-minute sample), and the thumbnails
+    (256 x 256 JPEGs, about 8.8 kB each as base64), which fill at most the ``thumbnails``
+    budget. Measured: the sample's night with all 120 frames, 1.1 MB; an hour with all
+    1,200 frames, 10.7 MB; a 10-hour night (12,000 frames) with the default 20 MB budget,
+    21 MB (2,204 thumbnails, one every 16 s), 1.6 MB without thumbnails (those two with
+    the sample's frames cycled and noise added to the keogram).
 
     Parameters
     ----------
