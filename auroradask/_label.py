@@ -406,9 +406,15 @@ def label_page(
     ------
     ArgumentError
         For an unknown site, an unreadable night or one without a classified frame, more
-        than nine classes, a bad ``thumbnails``, or a folder of ``out`` that does not exist.
+        than nine classes, a bad ``thumbnails``, keogram options without ``archive``, or a
+        folder of ``out`` that does not exist.
     """
     budget = thumbnail_budget(thumbnails)
+    if keogram_options and archive is None:
+        raise ArgumentError(
+            f"archive: keogram options ({', '.join(keogram_options)}) compute the keogram "
+            "from the frames; give the archive"
+        )
     out_path = Path(out)
     if not out_path.parent.exists():
         raise ArgumentError(f"out: folder {str(out_path.parent)!r} does not exist")

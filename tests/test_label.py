@@ -126,6 +126,10 @@ def test_keogram_from_the_archive_when_the_store_has_none(tmp_path):
     # the 6-minute store is part of a UT day: frame numbers will not do, the page says so
     assert info.partial_days == ["20140310"]
     assert "per-frame table" in page_data(out)["notes"][0]
+    east = auroradask.label_page(
+        path, "gill", "2014-03-09", out=out, archive=SOURCE, thumbnails=0, direction="east-west"
+    )
+    assert east.keogram == "archive" and page_data(out)["keogram"]["ends"] == ["E", "W"]
     bare = auroradask.label_page(path, "gill", "2014-03-09", out=out)
     assert bare.keogram is None and page_data(out)["keogram"] == {"src": None}
 
@@ -142,6 +146,8 @@ def test_bad_arguments(store, tmp_path):
         auroradask.label_page(store, "gill", "2014-03-09", out=out, classes=list("abcdefghij"))
     with pytest.raises(ArgumentError, match="repeat"):
         auroradask.label_page(store, "gill", "2014-03-09", out=out, classes=["pa", "PA"])
+    with pytest.raises(ArgumentError, match="give the archive"):
+        auroradask.label_page(store, "gill", "2014-03-09", out=out, direction="east-west")
     with pytest.raises(ArgumentError, match="out: folder"):
         auroradask.label_page(store, "gill", "2014-03-09", out=tmp_path / "no" / "p.html")
     assert not out.exists()
@@ -654,6 +660,13 @@ def test_label_a_night_in_the_browser(store, tmp_path):
     table = pd.read_csv(frames_path, dtype=str)
     assert list(table.columns) == list(_label.FRAME_TABLE)
     assert table["frame"].astype(int).tolist() == [*range(20, 50), 59]
+    # and fit_head matches the same frames from it (its loader is evaluate's)
+    from auroradask._heads import labelled_frames
+
+    matched, skipped, head_classes = labelled_frames(auroradask.open_results(store), frames_path)
+    assert skipped.empty and head_classes == ["other_aurora", "pulsating"]
+    assert pd.DatetimeIndex(matched["time"]).equals(want_times)
+    assert matched["truth"].tolist() == [0] * 30 + [1]
     assert info.thumbnails == 120
 
 
