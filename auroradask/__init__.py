@@ -48,7 +48,8 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
 _ROOMS = frozenset(
-    "analysis distributed errors evaluation io learn models patchtracking preprocessing "
+    "analysis distributed errors evaluation io labelling learn models patchtracking "
+    "preprocessing "
     "skymaps store visual".split()
 )
 # the rooms are reachable as attributes (``auroradask.analysis``) and importable, but the

@@ -1,6 +1,21 @@
 """The names of auroradask's top level, for type checkers and for lazy_loader: each is
 imported from its room the first time it is used (``auroradask/__init__.py``)."""
 
+from . import (
+    analysis as analysis,
+    distributed as distributed,
+    errors as errors,
+    evaluation as evaluation,
+    io as io,
+    labelling as labelling,
+    learn as learn,
+    models as models,
+    patchtracking as patchtracking,
+    preprocessing as preprocessing,
+    skymaps as skymaps,
+    store as store,
+    visual as visual,
+)
 from ._schema import FRAME_STATUS_MEANINGS as FRAME_STATUS_MEANINGS
 from ._version import __version__ as __version__
 from .analysis import (
@@ -44,6 +59,13 @@ from .io import (
     open_themis_cdf as open_themis_cdf,
     sample_archive as sample_archive,
     to_asilib as to_asilib,
+)
+from .labelling import (
+    LabelMerge as LabelMerge,
+    LabelPageInfo as LabelPageInfo,
+    label_page as label_page,
+    label_sheet as label_sheet,
+    merge_labels as merge_labels,
 )
 from .learn import (
     ClusterResult as ClusterResult,

@@ -30,7 +30,7 @@ from ..errors import (
     StoreError,
     StoreLockedError,
 )
-from . import analysis, batch, embed, evaluation, model, patches, visual
+from . import analysis, batch, embed, evaluation, label, model, patches, visual
 from .options import (
     BATCH_HELP,
     UsageError,
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_commands(commands)
     embed.add_commands(commands)
     visual.add_commands(commands)
+    label.add_commands(commands)
     for command in _all_commands(commands):
         _verbosity_options(command, argparse.SUPPRESS)
     return parser
