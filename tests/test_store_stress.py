@@ -52,6 +52,7 @@ def check_every_slot(store, expected) -> None:
         np.testing.assert_array_equal(stored[name].values, expected[name].values, err_msg=name)
 
 
+@pytest.mark.slow  # about 30 s: ten writes of 6 sites x 3 days under held folder creations
 def test_pieces_and_compactions_of_one_site_never_pull_a_folder_from_under_each_other(
     tmp_path, sample, monkeypatch
 ):
