@@ -19,12 +19,14 @@ import pytest
 import xarray as xr
 from utils import (
     CLASSES,
+    STORE_VARIABLES,
     CrashAt,
     SimulatedCrash,
     assert_same_store,
     classify_sample,
     copy_as,
     open_sample,
+    tiled_results,
     tiny_model,
     with_extras,
 )
@@ -419,3 +421,25 @@ def test_an_empty_store_is_made_again_for_other_extra_variables(tmp_path, in_mem
     auroradask.to_zarr(extras, store)
     stored = auroradask.open_results(store).sel(time=in_memory.time)
     np.testing.assert_array_equal(stored.keogram.values, extras.keogram.values)
+
+
+def test_a_write_of_many_site_days_in_several_batches_puts_every_slot_in_place(tmp_path, in_memory):
+    """3 sites x 5 UT days (two of them partial) in one call: 15 compactions, run 4 at a time
+    (the local scheduler's batch is 2 per thread), in chunks of 7,000 slots that the writer
+    cuts at each midnight; every slot of every site-day is read back and compared."""
+    sites = ["gill", "fsmi", "rank"]
+    results = tiled_results(in_memory, sites, "2014-03-10T20:00", 96_000)  # to 03-14T04:00
+    with dask.config.set(scheduler="threads", num_workers=2):
+        summary = auroradask.to_zarr(results.chunk({"site": 1, "time": 7_000}), tmp_path / "s")
+        assert summary.days_compacted == 15 > 2 * 2  # more site-days than one batch
+        assert summary.written == 3 * 96_000 and summary.skipped == 0
+        stored = auroradask.open_results(tmp_path / "s")
+        assert stored.sizes["time"] == 5 * 28_800
+        assert stored.site.values.tolist() == sites
+        written = stored.sel(time=results.time)
+        for name in STORE_VARIABLES:
+            np.testing.assert_array_equal(written[name].values, results[name].values, name)
+        outside = stored.drop_sel(time=results.time)
+        assert (outside.frame_status == -1).all() and (outside.label == -1).all()
+        again = auroradask.to_zarr(results.chunk({"site": 1, "time": 9_000}), tmp_path / "s")
+        assert again.written == 0 and again.skipped == 3 * 96_000
