@@ -443,3 +443,77 @@ def test_a_write_of_many_site_days_in_several_batches_puts_every_slot_in_place(t
         assert (outside.frame_status == -1).all() and (outside.label == -1).all()
         again = auroradask.to_zarr(results.chunk({"site": 1, "time": 9_000}), tmp_path / "s")
         assert again.written == 0 and again.skipped == 3 * 96_000
+
+
+# ------------------------------------------------------------- what a store may remove
+
+
+def _users_folder(folder: Path) -> dict[str, str]:
+    """A folder of a user's files, as they might name a store after it; returns its files."""
+    files = {"notes.txt": "field notes", "sub/data.csv": "1,2\n", "zarr.json": "{}"}
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return files
+
+
+@pytest.mark.parametrize(
+    "intent",
+    ['{"step": "create"}', '{"step": "create", "token": "0123456789abcdef"}'],
+    ids=["intent-of-an-older-release", "intent-of-another-creation"],
+)
+def test_a_users_folder_beside_a_stray_creation_intent_is_never_removed(
+    tmp_path, in_memory, intent
+):
+    folder = tmp_path / "mine"
+    files = _users_folder(folder)
+    Path(f"{folder}.intent.json").write_text(intent)
+    with pytest.raises(auroradask.StoreError, match="^store: .*nothing was removed") as error:
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), folder)
+    assert len(str(error.value).splitlines()) == 1 and str(folder) in str(error.value)
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
+    assert all((folder / name).read_text() == text for name, text in files.items())
+    assert Path(f"{folder}.intent.json").read_text() == intent  # left for the user to judge
+
+
+def test_classify_out_a_users_folder_beside_a_stray_intent_keeps_it(tmp_path, capsys):
+    from auroradask_cli.main import main
+
+    folder = tmp_path / "mine"
+    files = _users_folder(folder)
+    Path(f"{folder}.intent.json").write_text('{"step": "create"}')
+    code = main(
+        ["classify", "--out", str(folder), "--workers", "1", "--dashboard-address", "127.0.0.1:0"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("auroradask: store: ") and "nothing was removed" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
+
+
+def _store_id(store: Path) -> str | None:
+    return json.loads((store / "zarr.json").read_text())["attributes"].get("auroradask_store_id")
+
+
+def test_a_killed_creation_is_removed_by_its_identity_and_an_empty_folder_is_kept(
+    tmp_path, in_memory, monkeypatch
+):
+    store = tmp_path / "results.zarr"
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        CrashAt(patch, 5)  # intent, the group with its identity, some metadata: then killed
+        with pytest.raises(SimulatedCrash):
+            auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    token = json.loads(Path(f"{store}.intent.json").read_text())["token"]
+    assert _store_id(store) == token and len(list(store.rglob("zarr.json"))) > 1
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)  # removed, made again
+    assert _store_id(store) not in (token, None)
+    assert auroradask.open_results(store).attrs["auroradask_store_id"] == _store_id(store)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+    # an empty folder (made by the user for the store) beside a stray intent is kept and used
+    empty = tmp_path / "empty.zarr"
+    empty.mkdir()
+    Path(f"{empty}.intent.json").write_text('{"step": "create", "token": "feedc0ffee"}')
+    assert auroradask.to_zarr(in_memory.chunk({"time": 20}), empty).written == 120
+    assert not Path(f"{empty}.intent.json").exists()

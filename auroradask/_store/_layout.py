@@ -19,6 +19,13 @@ when that single object is rewritten. Creation and extension write an *intent* o
 (``<group>.intent.json`` beside the group) and remove it last; a writer that finds one left by
 a killed run finishes or redoes that step before anything else, so every crash point leaves a
 store that opens and resumes.
+
+A folder is *provably this store's own* when its group metadata (``zarr.json``) carries the
+attribute ``auroradask_store_id``: a random token that the creation writes into the folder
+first (the group, before anything else), that every later rewrite of the group's
+attributes keeps, and that the creation's intent records too. Only such a folder is ever
+removed. A folder without it, next to a creation's intent (an intent left by a killed run,
+copied, or stray), may hold a user's files and is never touched.
 """
 
 from __future__ import annotations
@@ -53,6 +60,9 @@ from ..errors import ArgumentError, StoreError
 LAYOUT = 2
 LAYOUT_ATTR = "auroradask_store_layout"
 INTENT_SUFFIX = ".intent.json"
+#: The group attribute its creation writes into a store's folder first: the proof that the
+#: folder is the store's own (see the module's docstring), and may be removed.
+STORE_ID_ATTR = "auroradask_store_id"
 #: Attributes that must agree between a store and new results written into it.
 IDENTITY_ATTRS = ("model_sha256", "preset")
 TIME_UNITS = "seconds since 1970-01-01 00:00:00"
@@ -341,7 +351,10 @@ def template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dat
 
 def store_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
     """The group's attributes: the results' provenance plus CF and layout attributes."""
-    attrs = {k: v for k, v in provenance.items() if k not in ("Conventions", LAYOUT_ATTR)}
+    # a store's identity is its own: results read from another store carry that one's
+    attrs = {
+        k: v for k, v in provenance.items() if k not in ("Conventions", LAYOUT_ATTR, STORE_ID_ATTR)
+    }
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     attrs.update(
         {
@@ -413,9 +426,25 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 
 
 def create(loc: StoreLocation, results: xr.Dataset, sites: list[str], times: np.ndarray) -> None:
-    """Create the store: intent first, metadata, consolidated metadata, intent removed last."""
-    write_bytes(loc.fs, loc.intent, json.dumps({"step": "create"}).encode())
+    """Create the store: intent first, the group with its identity, the metadata and the
+    consolidated metadata, the intent removed last.
+
+    The caller has made sure that the folder is absent or empty, so that everything in it
+    after the group is this creation's: the group's ``auroradask_store_id``, also in the
+    intent, is what lets a resumed creation remove a half-made store (and nothing else).
+    """
+    token = os.urandom(8).hex()
+    write_bytes(loc.fs, loc.intent, json.dumps({"step": "create", "token": token}).encode())
+    zarr.open_group(
+        loc.url,
+        path=loc.group or "",
+        mode="w-",
+        storage_options=loc.storage_options or None,
+        zarr_format=3,
+        attributes={STORE_ID_ATTR: token},
+    )
     ds = template(results, sites, times)
+    ds.attrs[STORE_ID_ATTR] = token  # kept by each rewrite of the group's metadata
     with quiet_zarr():
         ds.to_zarr(
             loc.url,
@@ -429,16 +458,73 @@ def create(loc: StoreLocation, results: xr.Dataset, sites: list[str], times: np.
     remove(loc.fs, loc.intent)
 
 
-def discard_unfinished_creation(loc: StoreLocation) -> None:
-    """Remove what a killed creation left: it holds metadata only, no results."""
+def discard_unfinished_creation(loc: StoreLocation, intent: dict[str, Any] | None = None) -> None:
+    """Remove what a killed creation left (metadata only, no results), or an empty store that
+    is made again; never a folder that is not provably this store's own.
+
+    ``intent`` is the creation's intent when one is being finished: the folder's group must
+    then carry the intent's token. Without it (an empty store made again for other classes),
+    the group must carry a token, or, for stores made before tokens, the folder must hold
+    nothing but Zarr's own files.
+    """
     if read_state(loc) is not None and holds_results(loc):
         raise StoreError(
             f"store: {loc.intent} says a creation was interrupted, but {loc.url} holds "
             "results; remove the intent file if the store is what you expect"
         )
     if loc.fs.exists(loc.root):
-        loc.fs.rm(loc.root, recursive=True)
+        token = None if intent is None else intent.get("token", "")
+        owned = owned_by_creation(loc, token)
+        if owned is None:
+            raise StoreError(
+                f"store: {loc.url} is not provably made by the creation that {loc.intent} "
+                f"records (its group has no {STORE_ID_ATTR} of that creation), so nothing "
+                f"was removed; if the folder holds nothing of yours, delete it and the "
+                "intent file, else delete only the intent file and write elsewhere"
+            )
+        if owned:
+            loc.fs.rm(loc.root, recursive=True)
+        else:  # an empty folder, perhaps the user's: its temporary files go, it stays
+            for path in loc.fs.ls(loc.root, detail=False):
+                remove(loc.fs, path)
     remove(loc.fs, loc.intent)
+
+
+def owned_by_creation(loc: StoreLocation, token: str | None) -> bool | None:
+    """Whether the folder at ``loc`` is provably this store's own.
+
+    True: its group carries ``auroradask_store_id`` (equal to ``token``, if one is given;
+    ``""``, the token of an intent written before tokens, matches none), or, when no token
+    is asked for, it holds only Zarr's files. False: it holds nothing but, at most, the
+    temporary file of its group's metadata (a creation killed while writing it): nothing
+    to remove but that file. None: anything else, which is never removed.
+    """
+    try:
+        group = json.loads(loc.fs.cat_file(f"{loc.root}/zarr.json"))
+        have = group["attributes"][STORE_ID_ATTR]
+    except (FileNotFoundError, ValueError, OSError, KeyError, TypeError):
+        have = None
+    if isinstance(have, str) and have:
+        return True if token is None or have == token else None
+    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in loc.fs.ls(loc.root, detail=False)]
+    if all(n.startswith("zarr.") and n.endswith(".partial") for n in names):
+        return False
+    if token is None and _only_zarr_files(loc):
+        return True
+    return None
+
+
+def _only_zarr_files(loc: StoreLocation) -> bool:
+    """Whether every file under the folder is Zarr's: ``zarr.json`` files, chunks in the
+    ``c`` folder of an array, or Zarr's temporary files (a store made before tokens)."""
+    root = loc.root.rstrip("/")
+    for path in loc.fs.find(root):
+        parts = path[len(root) :].strip("/").split("/")
+        name = parts[-1]
+        if name == "zarr.json" or "c" in parts[1:-1] or name.endswith(".partial"):
+            continue
+        return False
+    return True
 
 
 def extend(
@@ -508,7 +594,7 @@ def finish_interrupted(loc: StoreLocation) -> None:
         _apply_extension(loc, intent)
         remove(loc.fs, loc.intent)
     else:
-        discard_unfinished_creation(loc)
+        discard_unfinished_creation(loc, intent)
 
 
 def adopt_identity(loc: StoreLocation, provenance: dict[str, Any]) -> None:
