@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import zarr
 from utils import (
     CLASSES,
     STORE_VARIABLES,
@@ -517,3 +518,110 @@ def test_a_killed_creation_is_removed_by_its_identity_and_an_empty_folder_is_kep
     Path(f"{empty}.intent.json").write_text('{"step": "create", "token": "feedc0ffee"}')
     assert auroradask.to_zarr(in_memory.chunk({"time": 20}), empty).written == 120
     assert not Path(f"{empty}.intent.json").exists()
+
+
+# ------------------------------------------------ every crash point of attribute updates
+
+
+def _attribute_updates(in_memory):
+    """An empty store's first results, of another model than the store was made for (it
+    adopts their identity), then an extension by a day and a new site whose elevation map
+    the store did not know (its attributes are rewritten after the extension)."""
+    other_model = in_memory.isel(time=slice(0, 20)).copy()
+    other_model.attrs = {**in_memory.attrs, "model_sha256": "0" * 64}
+    one_day = np.timedelta64(1, "D")
+    next_day = in_memory.assign_coords(time=in_memory.time + one_day)
+    next_day["timestamp"] = next_day.timestamp + one_day
+    fake = next_day.assign_coords(site=["fake"], imager=("site", ["themis99"]))
+    grown = xr.concat([next_day, fake], "site")
+    grown.attrs["elevation_source"] = json.dumps(
+        {**json.loads(in_memory.attrs["elevation_source"]), "fake": "skymap fake.sav"}
+    )
+    return other_model, [in_memory.isel(time=slice(0, 60)), grown]
+
+
+def _empty_store(store, results) -> None:
+    """A store made for ``results`` that holds none: a first run that failed after creating it."""
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write", _fail)
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(results.chunk({"time": 20}), store)
+
+
+def _update_steps(store, steps, monkeypatch, crash_at=None, spans=None) -> None:
+    """Write the steps into the empty store; after a simulated crash, open the store (a
+    reader always can), then run that step and the rest again. ``spans`` collects the
+    crash points inside each attribute update of an uninterrupted run."""
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        crash = CrashAt(patch, crash_at)
+        for name in ("adopt_identity", "write_attrs"):
+            real = getattr(_write, name)
+
+            def counted(*args, real=real, **kwargs):
+                before = crash.count
+                result = real(*args, **kwargs)
+                if spans is not None:  # each write inside, and the first one after it
+                    spans.extend(range(before + 1, crash.count + 2))
+                return result
+
+            patch.setattr(_write, name, counted)
+        for i, step in enumerate(steps):
+            try:
+                auroradask.to_zarr(step.chunk({"time": 20}), store)
+            except SimulatedCrash:
+                crash.crash_at = None
+                opened = auroradask.open_results(store)  # never "consolidated metadata not found"
+                assert opened.attrs["model_sha256"] in ("0" * 64, steps[0].attrs["model_sha256"])
+                for again in steps[i:]:
+                    auroradask.to_zarr(again.chunk({"time": 20}), store)
+                break
+
+
+def test_every_crash_point_of_an_attribute_update_opens_and_resumes(
+    tmp_path, in_memory, monkeypatch
+):
+    in_memory = in_memory.drop_vars(["keogram", "keogram_row"])
+    other_model, steps = _attribute_updates(in_memory)
+    reference, spans = tmp_path / "reference.zarr", []
+    _empty_store(reference, other_model)
+    _update_steps(reference, steps, monkeypatch, spans=spans)
+    assert len(spans) >= 4  # both updates were reached: adopt_identity and write_attrs
+    expected = auroradask.open_results(reference)
+    assert json.loads(expected.attrs["elevation_source"])["fake"] == "skymap fake.sav"
+    for crash_at in sorted(set(spans)):
+        store = tmp_path / f"crash-{crash_at}.zarr"
+        _empty_store(store, other_model)
+        _update_steps(store, steps, monkeypatch, crash_at)
+        stored = auroradask.open_results(store)
+        assert_same_store(stored, expected)
+        for key in ("model_sha256", "elevation_source", "preset"):
+            assert stored.attrs[key] == expected.attrs[key], (crash_at, key)
+        assert not Path(f"{store}.intent.json").exists()
+
+
+def test_a_store_left_without_consolidated_metadata_by_an_older_release_opens_and_is_repaired(
+    tmp_path, in_memory
+):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    # what the earlier attributes update left when killed before its consolidation
+    attrs = dict(auroradask.open_results(store).attrs)
+    zarr.open_group(store, mode="r+", use_consolidated=False).attrs.put(attrs)
+    assert not json.loads((store / "zarr.json").read_text()).get("consolidated_metadata")
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+    assert auroradask.to_zarr(in_memory.chunk({"time": 20}), store).skipped == 120
+    assert json.loads((store / "zarr.json").read_text())["consolidated_metadata"]
+
+
+def test_a_store_in_a_group_is_extended_and_its_attributes_updated(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    first, (_, (_, grown)) = in_memory.isel(time=slice(0, 40)), _attribute_updates(in_memory)
+    auroradask.to_zarr(first.chunk({"time": 20}), store, group="demo")
+    summary = auroradask.to_zarr(grown.chunk({"time": 20}), store, group="demo")
+    assert summary.written == 240
+    stored = auroradask.open_results(store, group="demo")
+    assert stored.site.values.tolist() == ["gill", "fake"] and stored.sizes["time"] == 2 * 28_800
+    assert json.loads(stored.attrs["elevation_source"])["fake"] == "skymap fake.sav"
+    day_two = stored.sel(time=grown.time)
+    np.testing.assert_array_equal(day_two.label.values, grown.label.values)

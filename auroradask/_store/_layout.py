@@ -87,9 +87,12 @@ ACKNOWLEDGEMENT = (
 
 @contextmanager
 def quiet_zarr():
-    """Hide zarr's notice that consolidated metadata is not in the v3 spec: we rely on it."""
+    """Hide zarr's notice that consolidated metadata is not in the v3 spec (we rely on it),
+    and its notice, when the root of a store with groups is consolidated, that the groups'
+    lock and intent files beside them are no Zarr objects (they are not meant to be)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        warnings.filterwarnings("ignore", message=r"Object at .*\.(lock|intent\.json)")
         yield
 
 
@@ -123,15 +126,19 @@ class StoreLocation:
             kwargs["storage_options"] = self.storage_options
         return kwargs
 
-    def open_group(self, mode: str = "r+") -> zarr.Group:
-        """The group through zarr itself (for metadata work: resize, consolidate)."""
+    def open_group(self, mode: str = "r+", consolidated: bool = False) -> zarr.Group:
+        """The group through zarr itself (for metadata work: resize, consolidate).
+
+        ``consolidated``: with its consolidated metadata, which a rewrite of the group's
+        attributes then keeps (in the same object, written in one step).
+        """
         return zarr.open_group(
             self.url,
             path=self.group or "",
             mode=mode,
             storage_options=self.storage_options or None,
             zarr_format=3,
-            use_consolidated=False,
+            use_consolidated=consolidated,
         )
 
 
@@ -582,28 +589,72 @@ def _apply_extension(loc: StoreLocation, intent: dict[str, Any]) -> None:
         shape = (len(sites), n_time, *array.shape[2:])
         if array.shape != shape:
             array.resize(shape)
+    consolidate(loc)
+
+
+def consolidate(loc: StoreLocation) -> None:
+    """Rewrite the consolidated metadata that readers open the store by.
+
+    That is the group's own, and, for a store in a group, also the store root's: xarray
+    opens a group through the consolidated metadata at the root of its store, which a
+    consolidation of the group alone left stale (the group's new days and sites unseen:
+    issue 30). The root's comes last, so a kill in between leaves readers the old store
+    and the intent the step to redo.
+    """
+    group = loc.open_group()
     zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+    if loc.group:
+        zarr.consolidate_metadata(group.store, path="", zarr_format=3)
 
 
 def finish_interrupted(loc: StoreLocation) -> None:
-    """Complete or undo the creation or extension a killed writer left half done."""
+    """Complete or undo the creation, extension or attributes update a killed writer left
+    half done; repair a store whose attributes update by an earlier release was killed
+    before its consolidation."""
     intent = has_intent(loc)
     if intent is None:
+        if lost_consolidation(loc):
+            consolidate(loc)
         return
-    if intent.get("step") == "extend":
+    step = intent.get("step")
+    if step == "extend":
         _apply_extension(loc, intent)
-        remove(loc.fs, loc.intent)
-    else:
+    elif step == "attrs":
+        _apply_attrs(loc, intent["attrs"])
+    elif step == "create":
         discard_unfinished_creation(loc, intent)
+        return
+    else:  # written by a newer release, or by something else: guessing could delete results
+        raise StoreError(
+            f"store: {loc.intent} records a step {step!r} this release does not know; "
+            "finish it with the release that wrote it, or look at it and delete it"
+        )
+    remove(loc.fs, loc.intent)
+
+
+def lost_consolidation(loc: StoreLocation) -> bool:
+    """Whether the group is a store of this layout whose consolidated metadata is gone, with
+    no step in progress: what an attributes update of an earlier release left when killed
+    between rewriting the group's metadata and consolidating it (issue 30). Every array's
+    metadata is whole then; only the group's object lacks the consolidated copy. (A store in
+    a group is read through its root's consolidated metadata, which that update left.)"""
+    if loc.group:
+        return False
+    try:
+        meta = json.loads(loc.fs.cat_file(f"{loc.root}/zarr.json"))
+    except (FileNotFoundError, ValueError, OSError):
+        return False
+    if not isinstance(meta, dict) or not isinstance(meta.get("attributes"), dict):
+        return False
+    return meta["attributes"].get(LAYOUT_ATTR) == LAYOUT and not meta.get("consolidated_metadata")
 
 
 def adopt_identity(loc: StoreLocation, provenance: dict[str, Any]) -> None:
-    """Give a store that holds no result yet the provenance of the results now written."""
-    group = loc.open_group()
-    attrs = dict(group.attrs)
+    """Give a store that holds no result yet the provenance of the results now written (its
+    own identity, ``auroradask_store_id``, stays)."""
+    attrs = dict(loc.open_group(mode="r").attrs)
     attrs.update(store_attrs(provenance))
-    group.attrs.put(attrs)
-    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+    write_attrs(loc, attrs)
 
 
 def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[str, Any]:
@@ -642,10 +693,40 @@ def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[
 
 
 def write_attrs(loc: StoreLocation, attrs: dict[str, Any]) -> None:
-    """Replace the group's attributes; readers see them once the metadata is consolidated."""
-    group = loc.open_group()
-    group.attrs.put(attrs)
-    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+    """Replace the group's attributes, safely for readers and for a kill at any point.
+
+    The intent records the step first, so that a writer killed in it redoes it. The group's
+    metadata object holds both its attributes and the consolidated metadata that readers
+    open the store by: both are rewritten together, in one write (a rename on a local disk,
+    one PUT elsewhere), so readers see the old attributes or the new ones, never a store
+    without consolidated metadata (which an attributes update followed by a consolidation
+    left at a kill between the two: issue 30). A store in a group is read through its
+    root's consolidated metadata, rewritten after the group's attributes (see
+    :func:`consolidate`): a kill in between leaves readers the old attributes.
+    """
+    intent = {"step": "attrs", "attrs": attrs}
+    write_bytes(loc.fs, loc.intent, json.dumps(intent, default=_json_default).encode())
+    _apply_attrs(loc, attrs)
+    remove(loc.fs, loc.intent)
+
+
+def _apply_attrs(loc: StoreLocation, attrs: dict[str, Any]) -> None:
+    if loc.group:  # readers see the group's attributes in the root's consolidated copy
+        loc.open_group().attrs.put(attrs)
+        consolidate(loc)
+        return
+    if lost_consolidation(loc):  # left by an earlier release: no consolidated copy to keep
+        consolidate(loc)
+    loc.open_group(consolidated=True).attrs.put(attrs)
+
+
+def _json_default(value: Any) -> Any:
+    """Attribute values JSON does not know, as Zarr writes them: numpy scalars and arrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"attribute value {value!r} cannot be written as JSON")
 
 
 def _json(text: Any) -> Any:

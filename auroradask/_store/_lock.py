@@ -180,6 +180,18 @@ class StoreLock:
             + ("" if self.local or self.s3 else _NOT_ATOMIC)
         )
 
+    def holder(self) -> dict[str, Any] | None:
+        """The record of the writer holding the lock now, or None if there is no lock or it
+        is stale: what a reader asks, without taking the lock, to tell a store being written
+        from one whose writer died."""
+        try:
+            holder = self._read()
+        except OSError:  # the lock path is a folder, or unreadable: no live writer's lock
+            return None
+        if holder is None or self._is_stale(holder):
+            return None
+        return holder
+
     # ------------------------------------------------------------------ taking the lock
 
     def acquire(self) -> None:

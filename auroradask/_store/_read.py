@@ -11,8 +11,17 @@ import pandas as pd
 import xarray as xr
 
 from .._schema import DAY_SLOTS, FILE_UNREACHABLE, FRAME_STATUS_MEANINGS
-from ..errors import ArgumentError, SourceNotFoundError, StoreError
-from ._layout import LAYOUT, LAYOUT_ATTR, apply_cf, has_intent, locate, quiet_zarr
+from ..errors import ArgumentError, SourceNotFoundError, StoreError, StoreLockedError
+from ._layout import (
+    LAYOUT,
+    LAYOUT_ATTR,
+    apply_cf,
+    has_intent,
+    locate,
+    lost_consolidation,
+    quiet_zarr,
+)
+from ._lock import StoreLock
 
 #: Days of one site per dask chunk when a store is opened: 32 Zarr chunks read by one task
 #: (zarr reads them concurrently), so a site-year is 12 tasks per variable, not 365.
@@ -52,27 +61,34 @@ def open_results(
         If there is no store at ``store``.
     StoreError
         If the store's creation was interrupted (run the writer again to finish it).
+    StoreLockedError
+        If the store is being created by a writer running now (open it in a moment).
     """
     loc = locate(store, group, storage_options)
     if isinstance(chunk_days, bool) or not isinstance(chunk_days, int) or chunk_days < 1:
         raise ArgumentError(f"chunk_days: expected a whole number of days >= 1, got {chunk_days!r}")
     try:
-        with quiet_zarr():
-            ds = xr.open_zarr(
-                loc.url,
-                consolidated=True,
-                chunks={"time": chunk_days * DAY_SLOTS},  # sites as stored: one per chunk
-                # the time index is decoded below: xarray's CF decoding of 10 M values per
-                # site-year costs most of the opening
-                decode_times={"time": False, "timestamp": True},
-                **loc.zarr_kwargs(),
-            )
+        ds = _open(loc, chunk_days, consolidated=True)
     except (FileNotFoundError, KeyError, ValueError) as error:  # zarr: no (consolidated) group
-        if has_intent(loc) is not None:
+        intent = has_intent(loc)
+        if intent is None and lost_consolidation(loc):
+            # an attributes update of an earlier release killed before its consolidation:
+            # every array is whole, only the consolidated copy is gone (the next write
+            # restores it); read the metadata object by object meanwhile
+            ds = _open(loc, chunk_days, consolidated=False)
+        elif intent is not None:
+            holder = StoreLock(loc.fs, loc.root, 300.0).holder()
+            if holder is not None:  # not interrupted: a live writer is creating it now
+                raise StoreLockedError(
+                    f"store: {loc.url} is being created by a writer running now (host "
+                    f"{holder.get('host', '?')}, pid {holder.get('pid', '?')}); open it again "
+                    "in a moment"
+                ) from None
             raise StoreError(
                 f"store: the creation of {loc.url} was interrupted; run the same write again"
             ) from None
-        raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
+        else:
+            raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
     if "label" not in ds:
         raise SourceNotFoundError(f"store: {loc.url!r} holds no results (no 'label' variable)")
     attrs = {k: v for k, v in ds["time"].attrs.items() if k not in ("units", "calendar")}
@@ -84,6 +100,19 @@ def open_results(
 
 
 _TIME_UNITS_DECODED = "seconds since 1970-01-01 00:00:00"
+
+
+def _open(loc, chunk_days: int, consolidated: bool) -> xr.Dataset:
+    with quiet_zarr():
+        return xr.open_zarr(
+            loc.url,
+            consolidated=consolidated,
+            chunks={"time": chunk_days * DAY_SLOTS},  # sites as stored: one per chunk
+            # the time index is decoded below: xarray's CF decoding of 10 M values per
+            # site-year costs most of the opening
+            decode_times={"time": False, "timestamp": True},
+            **loc.zarr_kwargs(),
+        )
 
 
 def _decode_slots(time: xr.DataArray) -> np.ndarray:
