@@ -62,7 +62,9 @@ def test_rooms_form_no_cycle_and_at_most_six_floors():
     def floor(room: str, path: tuple[str, ...] = ()) -> int:
         assert room not in path, f"import cycle: {' -> '.join((*path, room))}"
         if room not in floors:
-            floors[room] = 1 + max((floor(d, (*path, room)) for d in graph.get(room, ())), default=0)
+            floors[room] = 1 + max(
+                (floor(d, (*path, room)) for d in graph.get(room, ())), default=0
+            )
         return floors[room]
 
     for room in graph:

@@ -19,6 +19,13 @@ when that single object is rewritten. Creation and extension write an *intent* o
 (``<group>.intent.json`` beside the group) and remove it last; a writer that finds one left by
 a killed run finishes or redoes that step before anything else, so every crash point leaves a
 store that opens and resumes.
+
+A folder is *provably this store's own* when its group metadata (``zarr.json``) carries the
+attribute ``auroradask_store_id``: a random token that the creation writes into the folder
+first (the group, before anything else), that every later rewrite of the group's
+attributes keeps, and that the creation's intent records too. Only such a folder is ever
+removed. A folder without it, next to a creation's intent (an intent left by a killed run,
+copied, or stray), may hold a user's files and is never touched.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ from ..errors import ArgumentError, StoreError
 LAYOUT = 2
 LAYOUT_ATTR = "auroradask_store_layout"
 INTENT_SUFFIX = ".intent.json"
+#: The group attribute its creation writes into a store's folder first: the proof that the
+#: folder is the store's own (see the module's docstring), and may be removed.
+STORE_ID_ATTR = "auroradask_store_id"
 #: Attributes that must agree between a store and new results written into it.
 IDENTITY_ATTRS = ("model_sha256", "preset")
 TIME_UNITS = "seconds since 1970-01-01 00:00:00"
@@ -78,9 +88,12 @@ ACKNOWLEDGEMENT = (
 
 @contextmanager
 def quiet_zarr():
-    """Hide zarr's notice that consolidated metadata is not in the v3 spec: we rely on it."""
+    """Hide zarr's notice that consolidated metadata is not in the v3 spec (we rely on it),
+    and its notice, when the root of a store with groups is consolidated, that the groups'
+    lock and intent files beside them are no Zarr objects (they are not meant to be)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        warnings.filterwarnings("ignore", message=r"Object at .*\.(lock|intent\.json)")
         yield
 
 
@@ -114,15 +127,19 @@ class StoreLocation:
             kwargs["storage_options"] = self.storage_options
         return kwargs
 
-    def open_group(self, mode: str = "r+") -> zarr.Group:
-        """The group through zarr itself (for metadata work: resize, consolidate)."""
+    def open_group(self, mode: str = "r+", consolidated: bool = False) -> zarr.Group:
+        """The group through zarr itself (for metadata work: resize, consolidate).
+
+        ``consolidated``: with its consolidated metadata, which a rewrite of the group's
+        attributes then keeps (in the same object, written in one step).
+        """
         return zarr.open_group(
             self.url,
             path=self.group or "",
             mode=mode,
             storage_options=self.storage_options or None,
             zarr_format=3,
-            use_consolidated=False,
+            use_consolidated=consolidated,
         )
 
 
@@ -342,7 +359,10 @@ def template(results: xr.Dataset, sites: list[str], times: np.ndarray) -> xr.Dat
 
 def store_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
     """The group's attributes: the results' provenance plus CF and layout attributes."""
-    attrs = {k: v for k, v in provenance.items() if k not in ("Conventions", LAYOUT_ATTR)}
+    # a store's identity is its own: results read from another store carry that one's
+    attrs = {
+        k: v for k, v in provenance.items() if k not in ("Conventions", LAYOUT_ATTR, STORE_ID_ATTR)
+    }
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     attrs.update(
         {
@@ -414,9 +434,25 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 
 
 def create(loc: StoreLocation, results: xr.Dataset, sites: list[str], times: np.ndarray) -> None:
-    """Create the store: intent first, metadata, consolidated metadata, intent removed last."""
-    write_bytes(loc.fs, loc.intent, json.dumps({"step": "create"}).encode())
+    """Create the store: intent first, the group with its identity, the metadata and the
+    consolidated metadata, the intent removed last.
+
+    The caller has made sure that the folder is absent or empty, so that everything in it
+    after the group is this creation's: the group's ``auroradask_store_id``, also in the
+    intent, is what lets a resumed creation remove a half-made store (and nothing else).
+    """
+    token = os.urandom(8).hex()
+    write_bytes(loc.fs, loc.intent, json.dumps({"step": "create", "token": token}).encode())
+    zarr.open_group(
+        loc.url,
+        path=loc.group or "",
+        mode="w-",
+        storage_options=loc.storage_options or None,
+        zarr_format=3,
+        attributes={STORE_ID_ATTR: token},
+    )
     ds = template(results, sites, times)
+    ds.attrs[STORE_ID_ATTR] = token  # kept by each rewrite of the group's metadata
     with quiet_zarr():
         ds.to_zarr(
             loc.url,
@@ -430,16 +466,73 @@ def create(loc: StoreLocation, results: xr.Dataset, sites: list[str], times: np.
     remove(loc.fs, loc.intent)
 
 
-def discard_unfinished_creation(loc: StoreLocation) -> None:
-    """Remove what a killed creation left: it holds metadata only, no results."""
+def discard_unfinished_creation(loc: StoreLocation, intent: dict[str, Any] | None = None) -> None:
+    """Remove what a killed creation left (metadata only, no results), or an empty store that
+    is made again; never a folder that is not provably this store's own.
+
+    ``intent`` is the creation's intent when one is being finished: the folder's group must
+    then carry the intent's token. Without it (an empty store made again for other classes),
+    the group must carry a token, or, for stores made before tokens, the folder must hold
+    nothing but Zarr's own files.
+    """
     if read_state(loc) is not None and holds_results(loc):
         raise StoreError(
             f"store: {loc.intent} says a creation was interrupted, but {loc.url} holds "
             "results; remove the intent file if the store is what you expect"
         )
     if loc.fs.exists(loc.root):
-        loc.fs.rm(loc.root, recursive=True)
+        token = None if intent is None else intent.get("token", "")
+        owned = owned_by_creation(loc, token)
+        if owned is None:
+            raise StoreError(
+                f"store: {loc.url} is not provably made by the creation that {loc.intent} "
+                f"records (its group has no {STORE_ID_ATTR} of that creation), so nothing "
+                f"was removed; if the folder holds nothing of yours, delete it and the "
+                "intent file, else delete only the intent file and write elsewhere"
+            )
+        if owned:
+            loc.fs.rm(loc.root, recursive=True)
+        else:  # an empty folder, perhaps the user's: its temporary files go, it stays
+            for path in loc.fs.ls(loc.root, detail=False):
+                remove(loc.fs, path)
     remove(loc.fs, loc.intent)
+
+
+def owned_by_creation(loc: StoreLocation, token: str | None) -> bool | None:
+    """Whether the folder at ``loc`` is provably this store's own.
+
+    True: its group carries ``auroradask_store_id`` (equal to ``token``, if one is given;
+    ``""``, the token of an intent written before tokens, matches none), or, when no token
+    is asked for, it holds only Zarr's files. False: it holds nothing but, at most, the
+    temporary file of its group's metadata (a creation killed while writing it): nothing
+    to remove but that file. None: anything else, which is never removed.
+    """
+    try:
+        group = json.loads(loc.fs.cat_file(f"{loc.root}/zarr.json"))
+        have = group["attributes"][STORE_ID_ATTR]
+    except (FileNotFoundError, ValueError, OSError, KeyError, TypeError):
+        have = None
+    if isinstance(have, str) and have:
+        return True if token is None or have == token else None
+    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in loc.fs.ls(loc.root, detail=False)]
+    if all(n.startswith("zarr.") and n.endswith(".partial") for n in names):
+        return False
+    if token is None and _only_zarr_files(loc):
+        return True
+    return None
+
+
+def _only_zarr_files(loc: StoreLocation) -> bool:
+    """Whether every file under the folder is Zarr's: ``zarr.json`` files, chunks in the
+    ``c`` folder of an array, or Zarr's temporary files (a store made before tokens)."""
+    root = loc.root.rstrip("/")
+    for path in loc.fs.find(root):
+        parts = path[len(root) :].strip("/").split("/")
+        name = parts[-1]
+        if name == "zarr.json" or "c" in parts[1:-1] or name.endswith(".partial"):
+            continue
+        return False
+    return True
 
 
 def extend(
@@ -497,28 +590,72 @@ def _apply_extension(loc: StoreLocation, intent: dict[str, Any]) -> None:
         shape = (len(sites), n_time, *array.shape[2:])
         if array.shape != shape:
             array.resize(shape)
+    consolidate(loc)
+
+
+def consolidate(loc: StoreLocation) -> None:
+    """Rewrite the consolidated metadata that readers open the store by.
+
+    That is the group's own, and, for a store in a group, also the store root's: xarray
+    opens a group through the consolidated metadata at the root of its store, which a
+    consolidation of the group alone left stale (the group's new days and sites unseen:
+    issue 30). The root's comes last, so a kill in between leaves readers the old store
+    and the intent the step to redo.
+    """
+    group = loc.open_group()
     zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+    if loc.group:
+        zarr.consolidate_metadata(group.store, path="", zarr_format=3)
 
 
 def finish_interrupted(loc: StoreLocation) -> None:
-    """Complete or undo the creation or extension a killed writer left half done."""
+    """Complete or undo the creation, extension or attributes update a killed writer left
+    half done; repair a store whose attributes update by an earlier release was killed
+    before its consolidation."""
     intent = has_intent(loc)
     if intent is None:
+        if lost_consolidation(loc):
+            consolidate(loc)
         return
-    if intent.get("step") == "extend":
+    step = intent.get("step")
+    if step == "extend":
         _apply_extension(loc, intent)
-        remove(loc.fs, loc.intent)
-    else:
-        discard_unfinished_creation(loc)
+    elif step == "attrs":
+        _apply_attrs(loc, intent["attrs"])
+    elif step == "create":
+        discard_unfinished_creation(loc, intent)
+        return
+    else:  # written by a newer release, or by something else: guessing could delete results
+        raise StoreError(
+            f"store: {loc.intent} records a step {step!r} this release does not know; "
+            "finish it with the release that wrote it, or look at it and delete it"
+        )
+    remove(loc.fs, loc.intent)
+
+
+def lost_consolidation(loc: StoreLocation) -> bool:
+    """Whether the group is a store of this layout whose consolidated metadata is gone, with
+    no step in progress: what an attributes update of an earlier release left when killed
+    between rewriting the group's metadata and consolidating it (issue 30). Every array's
+    metadata is whole then; only the group's object lacks the consolidated copy. (A store in
+    a group is read through its root's consolidated metadata, which that update left.)"""
+    if loc.group:
+        return False
+    try:
+        meta = json.loads(loc.fs.cat_file(f"{loc.root}/zarr.json"))
+    except (FileNotFoundError, ValueError, OSError):
+        return False
+    if not isinstance(meta, dict) or not isinstance(meta.get("attributes"), dict):
+        return False
+    return meta["attributes"].get(LAYOUT_ATTR) == LAYOUT and not meta.get("consolidated_metadata")
 
 
 def adopt_identity(loc: StoreLocation, provenance: dict[str, Any]) -> None:
-    """Give a store that holds no result yet the provenance of the results now written."""
-    group = loc.open_group()
-    attrs = dict(group.attrs)
+    """Give a store that holds no result yet the provenance of the results now written (its
+    own identity, ``auroradask_store_id``, stays)."""
+    attrs = dict(loc.open_group(mode="r").attrs)
     attrs.update(store_attrs(provenance))
-    group.attrs.put(attrs)
-    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+    write_attrs(loc, attrs)
 
 
 def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[str, Any]:
@@ -557,10 +694,40 @@ def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[
 
 
 def write_attrs(loc: StoreLocation, attrs: dict[str, Any]) -> None:
-    """Replace the group's attributes; readers see them once the metadata is consolidated."""
-    group = loc.open_group()
-    group.attrs.put(attrs)
-    zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
+    """Replace the group's attributes, safely for readers and for a kill at any point.
+
+    The intent records the step first, so that a writer killed in it redoes it. The group's
+    metadata object holds both its attributes and the consolidated metadata that readers
+    open the store by: both are rewritten together, in one write (a rename on a local disk,
+    one PUT elsewhere), so readers see the old attributes or the new ones, never a store
+    without consolidated metadata (which an attributes update followed by a consolidation
+    left at a kill between the two: issue 30). A store in a group is read through its
+    root's consolidated metadata, rewritten after the group's attributes (see
+    :func:`consolidate`): a kill in between leaves readers the old attributes.
+    """
+    intent = {"step": "attrs", "attrs": attrs}
+    write_bytes(loc.fs, loc.intent, json.dumps(intent, default=_json_default).encode())
+    _apply_attrs(loc, attrs)
+    remove(loc.fs, loc.intent)
+
+
+def _apply_attrs(loc: StoreLocation, attrs: dict[str, Any]) -> None:
+    if loc.group:  # readers see the group's attributes in the root's consolidated copy
+        loc.open_group().attrs.put(attrs)
+        consolidate(loc)
+        return
+    if lost_consolidation(loc):  # left by an earlier release: no consolidated copy to keep
+        consolidate(loc)
+    loc.open_group(consolidated=True).attrs.put(attrs)
+
+
+def _json_default(value: Any) -> Any:
+    """Attribute values JSON does not know, as Zarr writes them: numpy scalars and arrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"attribute value {value!r} cannot be written as JSON")
 
 
 def _json(text: Any) -> Any:

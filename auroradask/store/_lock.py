@@ -28,6 +28,7 @@ How atomic each step is depends on what the filesystem offers:
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -38,7 +39,7 @@ from typing import Any
 import fsspec
 from fsspec.asyn import sync
 
-from ..errors import ArgumentError, StoreLockedError
+from ..errors import ArgumentError, StoreError, StoreLockedError
 
 LOCK_SUFFIX = ".lock"
 #: Said by the lock's errors on filesystems where its steps are not known to be atomic.
@@ -146,45 +147,94 @@ class StoreLock:
         if not {k: v for k, v in holder.items() if k != "_etag"}:
             # unreadable: on an object store possibly a lock being written; stale only once
             # the file itself is older than a heartbeat could leave it
-            try:
-                modified = self.fs.modified(self.path).timestamp()
-            except (FileNotFoundError, NotImplementedError, OSError, AttributeError):
-                return False
-            return time.time() - modified > self.stale_after
+            modified = self._modified()
+            return modified is not None and time.time() - modified > self.stale_after
         if holder.get("host") == self.record["host"]:
             # on this host the process itself says: a live writer's lock is never taken,
             # however late its heartbeat (a busy machine can delay the thread)
             try:
-                os.kill(int(holder["pid"]), 0)
+                pid = int(holder["pid"])
+                if isinstance(holder["pid"], bool) or pid <= 0:
+                    # 0 and -1 name a process group and every process: os.kill finds them
+                    # alive, but no writer wrote them
+                    return True
+                os.kill(pid, 0)
             except ProcessLookupError:
                 return True
             except (PermissionError, KeyError, ValueError, TypeError, OverflowError):
                 pass
             else:
                 return False
+        age = self._age(holder)
+        return age is None or age > self.stale_after
+
+    def _age(self, holder: dict[str, Any]) -> float | None:
+        """Seconds since the holder's last heartbeat, by this machine's clock, never negative.
+
+        A heartbeat that is missing, not a finite number or dated in the future (another
+        host's clock, or a damaged record) says nothing: the lock file's modification time
+        (the filesystem's clock, refreshed by every heartbeat) is used instead. None if
+        neither tells: the lock is then judged stale, as a lock that no live writer could
+        have left as it is.
+        """
+        now = time.time()
         try:
-            beat = float(holder.get("heartbeat", 0))
+            beat = float(holder.get("heartbeat"))
         except (TypeError, ValueError):
-            beat = 0.0
-        return time.time() - beat > self.stale_after
+            beat = math.nan
+        if math.isfinite(beat) and beat <= now:
+            return now - beat
+        modified = self._modified()
+        if modified is not None:
+            return max(now - modified, 0.0)
+        if math.isfinite(beat) and beat - now <= self.stale_after:  # a clock a little ahead
+            return 0.0
+        return None
+
+    def _modified(self) -> float | None:
+        """The lock file's modification time (seconds since the epoch), None if unknown."""
+        try:
+            return self.fs.modified(self.path).timestamp()
+        except (FileNotFoundError, NotImplementedError, OSError, AttributeError, ValueError):
+            return None
 
     def _refuse(self, holder: dict[str, Any]) -> StoreLockedError:
-        try:
-            age = f"{time.time() - float(holder.get('heartbeat', 0)):.0f} s ago"
-        except (TypeError, ValueError):
-            age = "unknown"
+        age = self._age(holder)
         return StoreLockedError(
             f"store: another writer holds {self.path} (host {holder.get('host')}, pid "
-            f"{holder.get('pid')}, heartbeat {age}); wait for it to finish, or delete the "
-            "lock file if you are sure no writer is running"
-            + ("" if self.local or self.s3 else _NOT_ATOMIC)
+            f"{holder.get('pid')}, heartbeat "
+            + ("unknown" if age is None else f"{age:.0f} s ago")
+            + "); wait for it to finish, or delete the lock file if you are sure no writer "
+            "is running" + ("" if self.local or self.s3 else _NOT_ATOMIC)
         )
+
+    def _not_a_lock(self) -> StoreError:
+        return StoreError(
+            f"store: {self.path} is a folder, where the store's lock file goes; auroradask "
+            "leaves it alone: move it away, or write the store elsewhere"
+        )
+
+    def holder(self) -> dict[str, Any] | None:
+        """The record of the writer holding the lock now, or None if there is no lock or it
+        is stale: what a reader asks, without taking the lock, to tell a store being written
+        from one whose writer died."""
+        try:
+            if self.fs.isdir(self.path):  # not a lock at all
+                return None
+            holder = self._read()
+        except OSError:  # unreadable: no live writer's lock that can be told
+            return None
+        if holder is None or self._is_stale(holder):
+            return None
+        return holder
 
     # ------------------------------------------------------------------ taking the lock
 
     def acquire(self) -> None:
         parent = self.path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
+        if self.fs.isdir(self.path):  # never judged, and never moved aside: it is not a lock
+            raise self._not_a_lock()
         for _ in range(3):  # a takeover that loses a race looks once more
             if self._create():
                 break
@@ -258,10 +308,15 @@ class StoreLock:
                 pass
             return False
         aside = f"{self.path}.{self.record['token']}.stale"
+        if os.path.isdir(self.path):
+            raise self._not_a_lock()
         try:
             os.rename(self.path, aside)  # of two contenders, one moves it
         except FileNotFoundError:
-            return
+            return False
+        if os.path.isdir(aside):  # a folder came in its place just now: it goes back
+            os.rename(aside, self.path)
+            raise self._not_a_lock()
         moved = self._read(aside)
         if moved is not None and moved.get("token") != stale.get("token"):
             # someone took the stale lock over just before: put theirs back

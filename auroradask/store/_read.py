@@ -10,9 +10,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._schema import DAY_SLOTS, FILE_UNREACHABLE, FRAME_STATUS_MEANINGS
-from ..errors import ArgumentError, SourceNotFoundError, StoreError
-from ._layout import LAYOUT, LAYOUT_ATTR, apply_cf, has_intent, locate, quiet_zarr
+from .._schema import DAY_SLOTS, FILE_UNREACHABLE, FRAME_STATUS_MEANINGS, NOT_WRITTEN
+from ..errors import ArgumentError, SourceNotFoundError, StoreError, StoreLockedError
+from ._layout import (
+    LAYOUT,
+    LAYOUT_ATTR,
+    apply_cf,
+    extra_fill,
+    has_intent,
+    locate,
+    lost_consolidation,
+    quiet_zarr,
+)
+from ._lock import StoreLock
 
 #: Days of one site per dask chunk when a store is opened: 32 Zarr chunks read by one task
 #: (zarr reads them concurrently), so a site-year is 12 tasks per variable, not 365.
@@ -52,38 +62,131 @@ def open_results(
         If there is no store at ``store``.
     StoreError
         If the store's creation was interrupted (run the writer again to finish it).
+    StoreLockedError
+        If the store is being created by a writer running now (open it in a moment).
     """
     loc = locate(store, group, storage_options)
     if isinstance(chunk_days, bool) or not isinstance(chunk_days, int) or chunk_days < 1:
         raise ArgumentError(f"chunk_days: expected a whole number of days >= 1, got {chunk_days!r}")
     try:
-        with quiet_zarr():
-            ds = xr.open_zarr(
-                loc.url,
-                consolidated=True,
-                chunks={"time": chunk_days * DAY_SLOTS},  # sites as stored: one per chunk
-                # the time index is decoded below: xarray's CF decoding of 10 M values per
-                # site-year costs most of the opening
-                decode_times={"time": False, "timestamp": True},
-                **loc.zarr_kwargs(),
-            )
+        ds = _open(loc, consolidated=True)
     except (FileNotFoundError, KeyError, ValueError) as error:  # zarr: no (consolidated) group
-        if has_intent(loc) is not None:
+        intent = has_intent(loc)
+        if intent is None and lost_consolidation(loc):
+            # an attributes update of an earlier release killed before its consolidation:
+            # every array is whole, only the consolidated copy is gone (the next write
+            # restores it); read the metadata object by object meanwhile
+            ds = _open(loc, consolidated=False)
+        elif intent is not None:
+            holder = StoreLock(loc.fs, loc.root, 300.0).holder()
+            if holder is not None:  # not interrupted: a live writer is creating it now
+                raise StoreLockedError(
+                    f"store: {loc.url} is being created by a writer running now (host "
+                    f"{holder.get('host', '?')}, pid {holder.get('pid', '?')}); open it again "
+                    "in a moment"
+                ) from None
             raise StoreError(
                 f"store: the creation of {loc.url} was interrupted; run the same write again"
             ) from None
-        raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
+        else:
+            raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
     if "label" not in ds:
         raise SourceNotFoundError(f"store: {loc.url!r} holds no results (no 'label' variable)")
     attrs = {k: v for k, v in ds["time"].attrs.items() if k not in ("units", "calendar")}
     ds = ds.assign_coords(time=("time", _decode_slots(ds["time"]), attrs))
     ds["time"].encoding = {"units": _TIME_UNITS_DECODED, "dtype": "int64"}
-    if int(ds.attrs.get(LAYOUT_ATTR, 1)) == LAYOUT:
-        apply_cf(ds, [str(c) for c in ds["class"].values])  # flag dtypes lost in JSON
-    return ds
+    # one task per site and chunk_days days (sites as stored: one per Zarr chunk); a token
+    # of its own per opening: the store changes under the same names
+    chunked = ds.chunk({"site": 1, "time": chunk_days * DAY_SLOTS}, token=os.urandom(8).hex())
+    if int(ds.attrs.get(LAYOUT_ATTR, 1)) != LAYOUT:
+        return chunked
+    chunked = _read_after_status(ds, chunked)
+    apply_cf(chunked, [str(c) for c in chunked["class"].values])  # flag dtypes lost in JSON
+    return chunked
+
+
+def _read_after_status(lazy: xr.Dataset, chunked: xr.Dataset) -> xr.Dataset:
+    """Each per-slot variable read after ``frame_status``, in the same task, and set to
+    its fill value where that status says the slot was not written.
+
+    A writer writes a site-day's values first and its ``frame_status`` last (a status
+    vouches for the values), one object each: a reader of both could see the values of a
+    compaction half done with its status still -1 (issue 30), or, reading the values first,
+    a status without its values. Here each block of values is read by a task that depends
+    on the block of ``frame_status`` it returns, so it is read after it, and holds at
+    least what that status vouches for; slots the status calls unwritten read as never
+    written, whatever the values say by then.
+    """
+    status = chunked["frame_status"].data
+    for name, variable in lazy.data_vars.items():
+        if variable.dims[:2] != ("site", "time") or name == "frame_status":
+            continue
+        values = da.map_blocks(
+            _read_where_written,
+            status,
+            source=_BlockSource(variable.variable),
+            fill=_fill_value(variable.dtype),
+            new_axis=list(range(2, variable.ndim)) or None,
+            chunks=chunked[name].chunks,
+            dtype=variable.dtype,
+            name=f"read-{name}-{status.name}",
+            meta=np.empty((0,) * variable.ndim, dtype=variable.dtype),
+        )
+        chunked[name] = chunked[name].copy(data=values)
+    return chunked
+
+
+class _BlockSource:
+    """A store variable, lazily indexed (xarray decodes what is read): what a reading task
+    takes, named by its store rather than tokenized by its values."""
+
+    def __init__(self, variable: xr.Variable) -> None:
+        self.variable = variable
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.variable[key].values)
+
+    def __dask_tokenize__(self) -> tuple:
+        return (type(self).__name__, id(self.variable))
+
+
+def _read_where_written(status: np.ndarray, source, fill, block_info=None) -> np.ndarray:
+    """Runs in a task, after ``status`` (its input) was read: the values of its block."""
+    (s0, s1), (t0, t1) = block_info[0]["array-location"]
+    return mask_unwritten(np.array(source[s0:s1, t0:t1]), status, fill)
+
+
+def mask_unwritten(values: np.ndarray, status: np.ndarray, fill) -> np.ndarray:
+    """``values`` (site, time, ...) set to ``fill`` where ``status`` (site, time) is -1 (not
+    written), in place."""
+    values[status == NOT_WRITTEN] = fill
+    return values
+
+
+def _fill_value(dtype: np.dtype):
+    """What a never-written slot of a variable of ``dtype`` reads as (see ``_layout.FILL``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "M":
+        return np.datetime64("NaT")
+    return extra_fill(dtype)
 
 
 _TIME_UNITS_DECODED = "seconds since 1970-01-01 00:00:00"
+
+
+def _open(loc, consolidated: bool) -> xr.Dataset:
+    """The store lazily (not chunked yet: its variables are read by the tasks open_results
+    makes)."""
+    with quiet_zarr():
+        return xr.open_zarr(
+            loc.url,
+            consolidated=consolidated,
+            chunks=None,
+            # the time index is decoded below: xarray's CF decoding of 10 M values per
+            # site-year costs most of the opening
+            decode_times={"time": False, "timestamp": True},
+            **loc.zarr_kwargs(),
+        )
 
 
 def _decode_slots(time: xr.DataArray) -> np.ndarray:

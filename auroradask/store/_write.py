@@ -213,6 +213,7 @@ def to_zarr(
         if client is not None:
             _check_workers_see(client, loc, results)
         summary = _write(loc, state, results, client, report, lock)
+        tidy_staging(loc)  # every task is done: no piece can arrive in a folder removed now
         summary.seconds = time.perf_counter() - started
     return summary
 
@@ -434,6 +435,26 @@ def _staging_folder(loc: StoreLocation, site: int, day: int) -> str:
     return f"{loc.staging}/{site}/{day}"
 
 
+def tidy_staging(loc: StoreLocation) -> None:
+    """Remove the staging folders left empty, and temporary files of pieces whose writer died.
+
+    Only called while no piece can be written: by the lock's holder, after every task of its
+    write is done. Removing a site's folder earlier, while a piece of another of its days may
+    be creating its own folder inside it, made that piece's write fail (issue 30). Object
+    stores have no folders, and a piece there is written whole in one request.
+    """
+    if not loc.is_local or not os.path.isdir(loc.staging):
+        return
+    for folder, _, files in os.walk(loc.staging, topdown=False):
+        for name in files:
+            if name.endswith(".partial"):  # a piece's temporary file, its writer gone
+                remove(loc.fs, os.path.join(folder, name))
+        try:
+            os.rmdir(folder)  # only if empty: staged pieces stay for the next write
+        except OSError:
+            pass
+
+
 @dataclass(frozen=True)
 class _Piece:
     offset: int
@@ -600,12 +621,9 @@ def _compact_day(
     _write_day(loc, site, day, values, group)
     for piece in staged:
         remove(loc.fs, f"{folder}/{piece.name}")
-    if loc.is_local:  # object stores have no folders to leave behind
-        for empty in (folder, folder.rsplit("/", 1)[0]):
-            try:
-                os.rmdir(empty)
-            except OSError:
-                break
+    # the folders stay: a piece of another day of this site may be inside os.makedirs right
+    # now, and would fail if its parent vanished under it; tidy_staging removes them once
+    # every task of the write is done
     return total
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -120,3 +121,66 @@ def test_a_live_writer_on_this_host_keeps_its_lock_however_late_its_heartbeat(tm
         StoreLock(fsspec.filesystem("file"), str(path), stale_after=300).acquire()
     with pytest.raises(auroradask.ArgumentError, match="^stale_after"):
         StoreLock(fsspec.filesystem("file"), str(path), stale_after=10)
+
+
+def test_a_folder_where_the_lock_goes_is_refused_in_one_line_and_left_alone(tmp_path):
+    store = tmp_path / "results.zarr"
+    folder = Path(f"{store}.lock")
+    folder.mkdir()
+    (folder / "mine.txt").write_text("a user's file")
+    old = time.time() - 7200
+    os.utime(folder, (old, old))  # an old folder: it would look like a stale lock
+    with pytest.raises(auroradask.StoreError, match="^store: .*lock is a folder") as error:
+        auroradask.to_zarr(classify_sample(), store)
+    assert len(str(error.value).splitlines()) == 1
+    assert (folder / "mine.txt").read_text() == "a user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.zarr.lock"]
+    with pytest.raises(auroradask.StoreError, match="is a folder"):
+        StoreLock(fsspec.filesystem("file"), str(store), stale_after=300).acquire()
+    assert (folder / "mine.txt").exists() and not list(tmp_path.glob("*.stale"))
+
+
+def _lock_file(store: Path, age: float, **record) -> Path:
+    """A lock of another host with ``record``, its file last written ``age`` seconds ago."""
+    path = Path(f"{store}.lock")
+    record = {"host": "elsewhere", "pid": 4242, "token": "theirs", **record}
+    path.write_text(json.dumps(record))  # NaN and Infinity as Python's json writes them
+    written = time.time() - age
+    os.utime(path, (written, written))
+    return path
+
+
+@pytest.mark.parametrize(
+    "heartbeat",
+    [float("inf"), float("nan"), time.time() + 10 * 365 * 86400, "soon", None],
+    ids=["infinity", "nan", "ten-years-ahead", "not-a-number", "missing"],
+)
+def test_a_heartbeat_that_says_nothing_is_judged_by_the_lock_files_age(tmp_path, heartbeat):
+    fs, store = fsspec.filesystem("file"), tmp_path / "results.zarr"
+    record = {} if heartbeat is None else {"heartbeat": heartbeat}
+    _lock_file(store, 5, **record)  # written 5 s ago: a live writer's
+    with pytest.raises(auroradask.StoreLockedError, match="another writer holds") as error:
+        StoreLock(fs, str(store), stale_after=300).acquire()
+    assert re.search(r"heartbeat \d+ s ago\)", str(error.value)), str(error.value)
+    assert "-" not in re.search(r"heartbeat (\S+)", str(error.value)).group(1)
+    _lock_file(store, 3600, **record)  # not rewritten for an hour: its writer is gone
+    lock = StoreLock(fs, str(store), stale_after=300)
+    lock.acquire()
+    lock.release()
+    assert not Path(f"{store}.lock").exists()
+
+
+def test_a_heartbeat_a_little_ahead_is_a_live_writer_on_a_clock_that_runs_fast(tmp_path):
+    store = tmp_path / "results.zarr"
+    _lock_file(store, 0, heartbeat=time.time() + 90)
+    with pytest.raises(auroradask.StoreLockedError, match=r"heartbeat 0 s ago"):
+        StoreLock(fsspec.filesystem("file"), str(store), stale_after=300).acquire()
+
+
+@pytest.mark.parametrize("pid", [0, -1])
+def test_pid_0_or_minus_1_on_this_host_is_no_writer(tmp_path, pid):
+    store = tmp_path / "results.zarr"
+    _lock_file(store, 0, host=os.uname().nodename, pid=pid, heartbeat=time.time())
+    lock = StoreLock(fsspec.filesystem("file"), str(store), stale_after=300)
+    lock.acquire()  # os.kill(0 or -1, 0) succeeds, but names no writer: taken over
+    lock.release()

@@ -17,18 +17,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import zarr
 
 import auroradask
 from auroradask._schema import FILE_UNREACHABLE
 from auroradask.store import _write
 from tests.support.utils import (
     CLASSES,
+    STORE_VARIABLES,
     CrashAt,
     SimulatedCrash,
     assert_same_store,
     classify_sample,
     copy_as,
     open_sample,
+    tiled_results,
     tiny_model,
     with_extras,
 )
@@ -419,3 +422,206 @@ def test_an_empty_store_is_made_again_for_other_extra_variables(tmp_path, in_mem
     auroradask.to_zarr(extras, store)
     stored = auroradask.open_results(store).sel(time=in_memory.time)
     np.testing.assert_array_equal(stored.keogram.values, extras.keogram.values)
+
+
+def test_a_write_of_many_site_days_in_several_batches_puts_every_slot_in_place(tmp_path, in_memory):
+    """3 sites x 5 UT days (two of them partial) in one call: 15 compactions, run 4 at a time
+    (the local scheduler's batch is 2 per thread), in chunks of 7,000 slots that the writer
+    cuts at each midnight; every slot of every site-day is read back and compared."""
+    sites = ["gill", "fsmi", "rank"]
+    results = tiled_results(in_memory, sites, "2014-03-10T20:00", 96_000)  # to 03-14T04:00
+    with dask.config.set(scheduler="threads", num_workers=2):
+        summary = auroradask.to_zarr(results.chunk({"site": 1, "time": 7_000}), tmp_path / "s")
+        assert summary.days_compacted == 15 > 2 * 2  # more site-days than one batch
+        assert summary.written == 3 * 96_000 and summary.skipped == 0
+        stored = auroradask.open_results(tmp_path / "s")
+        assert stored.sizes["time"] == 5 * 28_800
+        assert stored.site.values.tolist() == sites
+        written = stored.sel(time=results.time)
+        for name in STORE_VARIABLES:
+            np.testing.assert_array_equal(written[name].values, results[name].values, name)
+        outside = stored.drop_sel(time=results.time)
+        assert (outside.frame_status == -1).all() and (outside.label == -1).all()
+        again = auroradask.to_zarr(results.chunk({"site": 1, "time": 9_000}), tmp_path / "s")
+        assert again.written == 0 and again.skipped == 3 * 96_000
+
+
+# ------------------------------------------------------------- what a store may remove
+
+
+def _users_folder(folder: Path) -> dict[str, str]:
+    """A folder of a user's files, as they might name a store after it; returns its files."""
+    files = {"notes.txt": "field notes", "sub/data.csv": "1,2\n", "zarr.json": "{}"}
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return files
+
+
+@pytest.mark.parametrize(
+    "intent",
+    ['{"step": "create"}', '{"step": "create", "token": "0123456789abcdef"}'],
+    ids=["intent-of-an-older-release", "intent-of-another-creation"],
+)
+def test_a_users_folder_beside_a_stray_creation_intent_is_never_removed(
+    tmp_path, in_memory, intent
+):
+    folder = tmp_path / "mine"
+    files = _users_folder(folder)
+    Path(f"{folder}.intent.json").write_text(intent)
+    with pytest.raises(auroradask.StoreError, match="^store: .*nothing was removed") as error:
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), folder)
+    assert len(str(error.value).splitlines()) == 1 and str(folder) in str(error.value)
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
+    assert all((folder / name).read_text() == text for name, text in files.items())
+    assert Path(f"{folder}.intent.json").read_text() == intent  # left for the user to judge
+
+
+def test_classify_out_a_users_folder_beside_a_stray_intent_keeps_it(tmp_path, capsys):
+    from auroradask.cli.main import main
+
+    folder = tmp_path / "mine"
+    files = _users_folder(folder)
+    Path(f"{folder}.intent.json").write_text('{"step": "create"}')
+    code = main(
+        ["classify", "--out", str(folder), "--workers", "1", "--dashboard-address", "127.0.0.1:0"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("auroradask: store: ") and "nothing was removed" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
+
+
+def _store_id(store: Path) -> str | None:
+    return json.loads((store / "zarr.json").read_text())["attributes"].get("auroradask_store_id")
+
+
+def test_a_killed_creation_is_removed_by_its_identity_and_an_empty_folder_is_kept(
+    tmp_path, in_memory, monkeypatch
+):
+    store = tmp_path / "results.zarr"
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        CrashAt(patch, 5)  # intent, the group with its identity, some metadata: then killed
+        with pytest.raises(SimulatedCrash):
+            auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    token = json.loads(Path(f"{store}.intent.json").read_text())["token"]
+    assert _store_id(store) == token and len(list(store.rglob("zarr.json"))) > 1
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)  # removed, made again
+    assert _store_id(store) not in (token, None)
+    assert auroradask.open_results(store).attrs["auroradask_store_id"] == _store_id(store)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+    # an empty folder (made by the user for the store) beside a stray intent is kept and used
+    empty = tmp_path / "empty.zarr"
+    empty.mkdir()
+    Path(f"{empty}.intent.json").write_text('{"step": "create", "token": "feedc0ffee"}')
+    assert auroradask.to_zarr(in_memory.chunk({"time": 20}), empty).written == 120
+    assert not Path(f"{empty}.intent.json").exists()
+
+
+# ------------------------------------------------ every crash point of attribute updates
+
+
+def _attribute_updates(in_memory):
+    """An empty store's first results, of another model than the store was made for (it
+    adopts their identity), then an extension by a day and a new site whose elevation map
+    the store did not know (its attributes are rewritten after the extension)."""
+    other_model = in_memory.isel(time=slice(0, 20)).copy()
+    other_model.attrs = {**in_memory.attrs, "model_sha256": "0" * 64}
+    one_day = np.timedelta64(1, "D")
+    next_day = in_memory.assign_coords(time=in_memory.time + one_day)
+    next_day["timestamp"] = next_day.timestamp + one_day
+    fake = next_day.assign_coords(site=["fake"], imager=("site", ["themis99"]))
+    grown = xr.concat([next_day, fake], "site")
+    grown.attrs["elevation_source"] = json.dumps(
+        {**json.loads(in_memory.attrs["elevation_source"]), "fake": "skymap fake.sav"}
+    )
+    return other_model, [in_memory.isel(time=slice(0, 60)), grown]
+
+
+def _empty_store(store, results) -> None:
+    """A store made for ``results`` that holds none: a first run that failed after creating it."""
+    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write", _fail)
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(results.chunk({"time": 20}), store)
+
+
+def _update_steps(store, steps, monkeypatch, crash_at=None, spans=None) -> None:
+    """Write the steps into the empty store; after a simulated crash, open the store (a
+    reader always can), then run that step and the rest again. ``spans`` collects the
+    crash points inside each attribute update of an uninterrupted run."""
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        crash = CrashAt(patch, crash_at)
+        for name in ("adopt_identity", "write_attrs"):
+            real = getattr(_write, name)
+
+            def counted(*args, real=real, **kwargs):
+                before = crash.count
+                result = real(*args, **kwargs)
+                if spans is not None:  # each write inside, and the first one after it
+                    spans.extend(range(before + 1, crash.count + 2))
+                return result
+
+            patch.setattr(_write, name, counted)
+        for i, step in enumerate(steps):
+            try:
+                auroradask.to_zarr(step.chunk({"time": 20}), store)
+            except SimulatedCrash:
+                crash.crash_at = None
+                opened = auroradask.open_results(store)  # never "consolidated metadata not found"
+                assert opened.attrs["model_sha256"] in ("0" * 64, steps[0].attrs["model_sha256"])
+                for again in steps[i:]:
+                    auroradask.to_zarr(again.chunk({"time": 20}), store)
+                break
+
+
+def test_every_crash_point_of_an_attribute_update_opens_and_resumes(
+    tmp_path, in_memory, monkeypatch
+):
+    in_memory = in_memory.drop_vars(["keogram", "keogram_row"])
+    other_model, steps = _attribute_updates(in_memory)
+    reference, spans = tmp_path / "reference.zarr", []
+    _empty_store(reference, other_model)
+    _update_steps(reference, steps, monkeypatch, spans=spans)
+    assert len(spans) >= 4  # both updates were reached: adopt_identity and write_attrs
+    expected = auroradask.open_results(reference)
+    assert json.loads(expected.attrs["elevation_source"])["fake"] == "skymap fake.sav"
+    for crash_at in sorted(set(spans)):
+        store = tmp_path / f"crash-{crash_at}.zarr"
+        _empty_store(store, other_model)
+        _update_steps(store, steps, monkeypatch, crash_at)
+        stored = auroradask.open_results(store)
+        assert_same_store(stored, expected)
+        for key in ("model_sha256", "elevation_source", "preset"):
+            assert stored.attrs[key] == expected.attrs[key], (crash_at, key)
+        assert not Path(f"{store}.intent.json").exists()
+
+
+def test_a_store_left_without_consolidated_metadata_by_an_older_release_opens_and_is_repaired(
+    tmp_path, in_memory
+):
+    store = tmp_path / "results.zarr"
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store)
+    # what the earlier attributes update left when killed before its consolidation
+    attrs = dict(auroradask.open_results(store).attrs)
+    zarr.open_group(store, mode="r+", use_consolidated=False).attrs.put(attrs)
+    assert not json.loads((store / "zarr.json").read_text()).get("consolidated_metadata")
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    np.testing.assert_array_equal(stored.label.values, in_memory.label.values)
+    assert auroradask.to_zarr(in_memory.chunk({"time": 20}), store).skipped == 120
+    assert json.loads((store / "zarr.json").read_text())["consolidated_metadata"]
+
+
+def test_a_store_in_a_group_is_extended_and_its_attributes_updated(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    first, (_, (_, grown)) = in_memory.isel(time=slice(0, 40)), _attribute_updates(in_memory)
+    auroradask.to_zarr(first.chunk({"time": 20}), store, group="demo")
+    summary = auroradask.to_zarr(grown.chunk({"time": 20}), store, group="demo")
+    assert summary.written == 240
+    stored = auroradask.open_results(store, group="demo")
+    assert stored.site.values.tolist() == ["gill", "fake"] and stored.sizes["time"] == 2 * 28_800
+    assert json.loads(stored.attrs["elevation_source"])["fake"] == "skymap fake.sav"
+    day_two = stored.sel(time=grown.time)
+    np.testing.assert_array_equal(day_two.label.values, grown.label.values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import sys
 import tempfile
@@ -304,3 +305,115 @@ def sky_nights(
     )  # fmt: skip
     truth = pd.DataFrame({"site": site, "time": time, "label": labels})
     return frames, truth
+
+
+def tiled_results(sample: xr.Dataset, sites: list[str], start: str, n_slots: int) -> xr.Dataset:
+    """Results of the real sample laid over ``n_slots`` 3-s slots from ``start`` at ``sites``,
+    in memory, without extra variables: what a long multi-site run writes, built in an instant.
+
+    Slot ``k`` of site ``i`` holds the sample's frame ``(k + 7 i) % n`` (so that each site
+    differs); its timestamp keeps that frame's offset from its slot, so that a value put
+    into the wrong slot, day or site reads back with a time that gives it away.
+    """
+    from auroradask._schema import SLOT
+
+    one = sample.drop_vars(["keogram", "keogram_row"], errors="ignore").isel(site=0)
+    n = one.sizes["time"]
+    times = np.datetime64(start, "ns") + np.arange(n_slots) * SLOT
+    frames = (np.arange(n_slots)[None, :] + 7 * np.arange(len(sites))[:, None]) % n
+    offsets = (one.timestamp.values - one.time.values)[frames]
+    data = {
+        name: (("site", *one[name].dims), one[name].values[frames])
+        for name in ("label", "confidence", "probability", "frame_status")
+    }
+    data["timestamp"] = (("site", "time"), times[None, :] + offsets)
+    out = xr.Dataset(
+        data,
+        coords={
+            "site": sites,
+            "time": times,
+            "class": sample["class"].values,
+            "imager": ("site", [f"themis{20 + i}" for i in range(len(sites))]),
+            "latitude": ("site", np.linspace(50.0, 70.0, len(sites))),
+            "longitude": ("site", np.linspace(-120.0, -60.0, len(sites))),
+        },
+        attrs=dict(sample.attrs),
+    )
+    out.attrs["elevation_source"] = json.dumps(dict.fromkeys(sites, "circle(horizon_radius=128)"))
+    return out
+
+
+class SlowDirectories:
+    """A fault-injecting file system: folder creations under ``root`` are held back, so that
+    removals issued after them overtake them.
+
+    Each creation of a folder that is not there yet (``os.mkdir``, which ``os.makedirs`` and
+    ``pathlib`` call for each level, and fsspec's local ``makedirs``) waits between half of
+    ``hold`` and ``hold`` seconds before it acts; removals (``os.rmdir``, fsspec's local
+    ``rmdir`` and ``rm``) wait up to ``remove_delay``. A check-then-create such as
+    ``os.makedirs`` (is the parent there? then make the child) is then held open for as
+    long as other threads take to finish what they were doing, and a removal of the parent
+    that a quiet machine lands in that gap once in many runs lands there whenever the two
+    run together. The holds are long and alike (not spread from zero): when several threads
+    create one folder at once the first of them would otherwise act almost at once.
+    ``seed`` makes the delays repeatable for one order of calls.
+    """
+
+    def __init__(
+        self,
+        monkeypatch,
+        root,
+        *,
+        within: str = "",
+        seed: int = 0,
+        hold: float = 0.15,
+        remove_delay: float = 0.002,
+    ) -> None:
+        import random
+        import threading
+
+        import fsspec.implementations.local
+
+        self.root, self.within = str(root), within
+        self.hold, self.remove_delay = hold, remove_delay
+        self.rng, self.lock = random.Random(seed), threading.Lock()
+        self.held = self.removals = 0
+        monkeypatch.setattr(os, "mkdir", self._creation(os.mkdir))
+        monkeypatch.setattr(os, "rmdir", self._removal(os.rmdir))
+        local = fsspec.implementations.local.LocalFileSystem
+        monkeypatch.setattr(local, "makedirs", self._creation(local.makedirs, method=True))
+        for name in ("rmdir", "rm"):
+            monkeypatch.setattr(local, name, self._removal(getattr(local, name), method=True))
+
+    def _ours(self, path) -> bool:
+        path = os.fspath(path)
+        return path.startswith(self.root) and self.within in path
+
+    def _wait(self, low: float, high: float) -> None:
+        import time
+
+        with self.lock:
+            pause = self.rng.uniform(low, high)
+        time.sleep(pause)
+
+    def _creation(self, real, method: bool = False):
+        def create(*args, **kwargs):
+            path = args[1] if method else args[0]
+            if self._ours(path) and not os.path.isdir(path):
+                with self.lock:
+                    self.held += 1
+                self._wait(self.hold / 2, self.hold)
+            return real(*args, **kwargs)
+
+        return create
+
+    def _removal(self, real, method: bool = False):
+        def remove(*args, **kwargs):
+            path = args[1] if method else args[0]
+            if self._ours(path):
+                with self.lock:
+                    self.removals += 1
+                self._wait(0.0, self.remove_delay)
+            return real(*args, **kwargs)
+
+        return remove
