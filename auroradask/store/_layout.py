@@ -255,17 +255,31 @@ def has_intent(loc: StoreLocation) -> dict[str, Any] | None:
 def write_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
     """Write a whole object at once: temp file and rename on a local disk, one PUT elsewhere.
 
-    Either the old or the new content is ever seen, never a partial one.
+    Either the old or the new content is ever seen, never a partial one; a write that fails
+    (a full disk) takes its temporary file away with it.
     """
     if _is_local(fs):
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.{os.urandom(6).hex()}.partial"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_whole(path, data, f"{path}.{os.urandom(6).hex()}.partial")
     else:
         fs.pipe_file(path, data)
+
+
+def write_whole(path: str, data: bytes, tmp: str, link: bool = False) -> None:
+    """Write ``data`` to the local file ``tmp``, then rename it to ``path`` (or, with
+    ``link``, hard-link it there: fails if ``path`` exists, and ``tmp`` stays); ``tmp`` is
+    removed if anything fails on the way."""
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        (os.link if link else os.replace)(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def remove(fs: fsspec.AbstractFileSystem, path: str) -> None:

@@ -40,6 +40,7 @@ import fsspec
 from fsspec.asyn import sync
 
 from ..errors import ArgumentError, StoreError, StoreLockedError
+from ._layout import write_whole
 
 LOCK_SUFFIX = ".lock"
 #: Said by the lock's errors on filesystems where its steps are not known to be atomic.
@@ -262,15 +263,14 @@ class StoreLock:
         payload = self._payload()
         if self.local:
             tmp = f"{self.path}.{self.record['token']}.partial"
-            with open(tmp, "wb") as f:
-                f.write(payload)
-            try:
-                os.link(tmp, self.path)  # atomic, and fails if a lock exists
+            try:  # atomic, and fails if a lock exists
+                write_whole(self.path, payload, tmp, link=True)
                 return True
             except FileExistsError:
                 return False
             finally:
-                os.unlink(tmp)
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
         if self.s3:
             response = self._s3_conditional("put_object", Body=payload, IfNoneMatch="*")
             if response is None:
@@ -331,7 +331,11 @@ class StoreLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            if not self._beat_once():
+            try:
+                beating = self._beat_once()
+            except OSError:  # a full disk, a network hiccup: a missed beat, the next tries
+                continue
+            if not beating:
                 self.lost = True  # taken over: the writer stops before its next step
                 return
 
@@ -368,10 +372,7 @@ class StoreLock:
         if holder is None or holder.get("token") != self.record["token"]:
             return False
         if self.local:
-            tmp = f"{self.path}.{self.record['token']}.beat"
-            with open(tmp, "wb") as f:
-                f.write(self._payload())
-            os.replace(tmp, self.path)
+            write_whole(self.path, self._payload(), f"{self.path}.{self.record['token']}.beat")
         else:
             self.fs.pipe_file(self.path, self._payload())
         return True

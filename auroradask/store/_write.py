@@ -19,6 +19,7 @@ vouches for.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import time
@@ -179,6 +180,8 @@ def to_zarr(
         If the store holds results of another model or preset (unless it holds no result yet),
         starts after ``results``, is of the first release's layout (``auroradask upgrade``),
         or cannot be seen by the workers.
+        Also if the store's place is full or cannot be written (a full disk or quota, a
+        read-only filesystem, no permission): one line naming the store.
     StoreLockedError
         If another writer is running.
     ClusterError
@@ -203,19 +206,34 @@ def to_zarr(
     loc = locate(store, group, storage_options)
     started = time.perf_counter()
     client = _client()
-    with (
-        write_progress(progress, client, loc.url) as report,
-        StoreLock(loc.fs, loc.root, setting_or("lock-stale-after", stale_after)) as lock,
-        quiet_zarr(),
-    ):
-        finish_interrupted(loc)
-        state = _prepare(loc, results)
-        if client is not None:
-            _check_workers_see(client, loc, results)
-        summary = _write(loc, state, results, client, report, lock)
-        tidy_staging(loc)  # every task is done: no piece can arrive in a folder removed now
-        summary.seconds = time.perf_counter() - started
+    try:
+        with (
+            write_progress(progress, client, loc.url) as report,
+            StoreLock(loc.fs, loc.root, setting_or("lock-stale-after", stale_after)) as lock,
+            quiet_zarr(),
+        ):
+            finish_interrupted(loc)
+            state = _prepare(loc, results)
+            if client is not None:
+                _check_workers_see(client, loc, results)
+            summary = _write(loc, state, results, client, report, lock)
+            tidy_staging(loc)  # every task is done: no piece can arrive in a folder removed now
+            summary.seconds = time.perf_counter() - started
+    except OSError as error:
+        if error.errno not in _CANNOT_WRITE:
+            raise
+        # the store's place, not auroradask, failed: one line; what was written stays, and
+        # the same write resumes once there is room (or write access)
+        raise StoreError(
+            f"store: cannot write {loc.url}: {error.strerror or error}"
+            + (f" ({error.filename})" if error.filename else "")
+            + "; make room or choose a writable place, then run the same write again"
+        ) from None
     return summary
+
+
+#: What a full disk, a quota or a read-only place say when a store is written there.
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 # ---------------------------------------------------------------------- creating, extending

@@ -3,6 +3,7 @@ refusal, retries."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -625,3 +626,79 @@ def test_a_store_in_a_group_is_extended_and_its_attributes_updated(tmp_path, in_
     assert json.loads(stored.attrs["elevation_source"])["fake"] == "skymap fake.sav"
     day_two = stored.sel(time=grown.time)
     np.testing.assert_array_equal(day_two.label.values, grown.label.values)
+
+
+# ------------------------------------------------------- full disks and read-only places
+
+
+class _FillsUp:
+    """A file on a disk that fills up while it is written: half of the first write lands,
+    then ENOSPC."""
+
+    def __init__(self, file, path) -> None:
+        self.file, self.path = file, str(path)
+
+    def write(self, data) -> int:
+        self.file.write(bytes(memoryview(data)[: len(data) // 2]))
+        self.file.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _fail_writes(monkeypatch, where: str) -> None:
+    """Make the store's place fail: a full disk while staged pieces (``piece``) or Zarr's
+    chunks (``chunk``) are written, or a read-only filesystem from the lock on (``lock``)."""
+    import pathlib
+
+    from auroradask._store import _layout
+
+    if where == "chunk":
+        real_path_open = pathlib.Path.open
+
+        def path_open(self, mode="r", *args, **kwargs):
+            f = real_path_open(self, mode, *args, **kwargs)
+            return _FillsUp(f, self) if "w" in mode and "/label/c/" in str(self) else f
+
+        monkeypatch.setattr(pathlib.Path, "open", path_open)
+        return
+
+    def layout_open(path, mode="r", *args, **kwargs):
+        if where == "lock" and "w" in mode:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        f = open(path, mode, *args, **kwargs)
+        return _FillsUp(f, path) if "w" in mode and ".staging" in str(path) else f
+
+    monkeypatch.setattr(_layout, "open", layout_open, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [("piece", "No space left"), ("chunk", "No space left"), ("lock", "Read-only file system")],
+)
+def test_a_full_disk_or_a_read_only_place_is_one_line_and_leaves_no_partial_file(
+    tmp_path, in_memory, monkeypatch, where, says
+):
+    store = tmp_path / "results.zarr"
+    with monkeypatch.context() as patch:
+        _fail_writes(patch, where)
+        with pytest.raises(auroradask.StoreError, match=f"^store: cannot write {store}: {says}"):
+            try:
+                auroradask.to_zarr(in_memory.chunk({"time": 20}), store, progress=False)
+            except auroradask.StoreError as error:
+                assert len(str(error).splitlines()) == 1 and error.__cause__ is None
+                raise
+    assert not list(tmp_path.rglob("*.partial")), where
+    assert not Path(f"{store}.lock").exists()
+    # room again: the same write resumes to the whole results
+    auroradask.to_zarr(in_memory.chunk({"time": 20}), store, progress=False)
+    stored = auroradask.open_results(store).sel(time=in_memory.time)
+    for name in STORE_VARIABLES:
+        np.testing.assert_array_equal(stored[name].values, in_memory[name].values, name)
