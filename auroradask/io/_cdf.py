@@ -42,15 +42,9 @@ from .._schema import (
 )
 from ..errors import ArgumentError
 from ._archive import Archive, TransportError, open_archive
+from ._requests import check_chunk_minutes, check_interval, check_sites
 from ._sites import THEMIS_SITES
-from ._stream0 import (
-    HEADER_FIELDS,
-    RECORD,
-    check_chunk_minutes,
-    check_interval,
-    check_sites,
-    frames_dataset,
-)
+from ._stream0 import HEADER_FIELDS, RECORD, frames_dataset
 
 log = logging.getLogger(__name__)
 
