@@ -131,6 +131,32 @@ def batch_cluster(
         raise ArgumentError(
             "cluster: a batch cluster needs dask-jobqueue: pip install 'auroradask[batch]'"
         ) from None
+    jobs, minimum_jobs, adapt = _job_counts(jobs, minimum_jobs, adapt)
+    timeout = no_workers_timeout
+    if timeout is None:
+        timeout = _config("no-workers-timeout", DEFAULT_NO_WORKERS_TIMEOUT)
+    timeout_s = duration_seconds(timeout, "no_workers_timeout")
+    section = f"jobqueue.{kind}"
+    size = _job_size(section, cores, memory, processes)
+    named = dict(queue=queue, account=account, interface=interface, log_directory=log_directory)
+    options = _cluster_options(section, size, walltime, dashboard_address, named, cluster_options)
+    cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
+    cluster = _start_cluster(cls, kind, options, timeout_s)
+    client = _scaled_client(cluster, adapt, minimum_jobs, jobs, dashboard_address)
+    log.info("%s cluster: %s", kind, cluster.job_script().replace("\n", " | "))
+    return _with_page(client, dashboard_page)
+
+
+def _job_counts(
+    jobs: int | None, minimum_jobs: int | None, adapt: bool | None
+) -> tuple[int, int, bool]:
+    """``jobs``, ``minimum_jobs`` and ``adapt`` from the arguments, else the config, checked.
+
+    Raises
+    ------
+    ArgumentError
+        If ``jobs`` is below 1 or ``minimum_jobs`` is not between 1 and ``jobs``.
+    """
     jobs = int(jobs if jobs is not None else _config("jobs", DEFAULT_JOBS))
     minimum_jobs = int(minimum_jobs if minimum_jobs is not None else _config("minimum-jobs", 1))
     adapt = bool(adapt if adapt is not None else _config("adapt", True))
@@ -140,11 +166,21 @@ def batch_cluster(
         # with none, no job starts before the run submits work, and the run waits for one
         # worker to probe before it submits any
         raise ArgumentError(f"minimum_jobs: expected 1 to jobs ({jobs}), got {minimum_jobs}")
-    timeout = no_workers_timeout
-    if timeout is None:
-        timeout = _config("no-workers-timeout", DEFAULT_NO_WORKERS_TIMEOUT)
-    timeout_s = duration_seconds(timeout, "no_workers_timeout")
-    section = f"jobqueue.{kind}"
+    return jobs, minimum_jobs, adapt
+
+
+def _job_size(
+    section: str, cores: int | None, memory: str | None, processes: int | None
+) -> dict[str, Any]:
+    """A job's ``cores``, ``memory`` and worker ``processes`` from the arguments, else the
+    config ``section`` (``jobqueue.<kind>``), checked.
+
+    Raises
+    ------
+    ArgumentError
+        If cores or memory are given neither here nor in the config, or ``processes`` does not
+        divide ``cores``.
+    """
     cores = cores if cores is not None else dask.config.get(f"{section}.cores", None)
     memory = memory if memory is not None else dask.config.get(f"{section}.memory", None)
     missing = [n for n, v in (("cores", cores), ("memory", memory)) if v is None]
@@ -158,11 +194,24 @@ def batch_cluster(
     processes = int(processes if processes is not None else _processes(section, cores))
     if processes < 1 or cores % processes:
         raise ArgumentError(f"processes: expected a divisor of cores ({cores}), got {processes}")
+    return {"cores": cores, "memory": memory, "processes": processes}
+
+
+def _cluster_options(
+    section: str,
+    size: dict[str, Any],
+    walltime: str | None,
+    dashboard_address: str,
+    named: dict[str, Any],
+    cluster_options: dict[str, Any],
+) -> dict[str, Any]:
+    """The keyword arguments of the dask-jobqueue cluster: the job's ``size`` (cores, memory,
+    processes) and wall time (else the config ``section``'s), the workers' retirement before
+    it, the config's prologue and scheduler options, the ``named`` settings that are not
+    None, then ``cluster_options``."""
     walltime = walltime or dask.config.get(f"{section}.walltime", None)
     options: dict[str, Any] = {
-        "cores": cores,
-        "memory": memory,
-        "processes": processes,
+        **size,
         "walltime": walltime,
         "worker_extra_args": _worker_args(section, walltime),
         "job_script_prologue": _prologue(section),
@@ -171,16 +220,23 @@ def batch_cluster(
             "dashboard_address": dashboard_address,
         },
     }
-    for name, value in (
-        ("queue", queue),
-        ("account", account),
-        ("interface", interface),
-        ("log_directory", log_directory),
-    ):
+    for name, value in named.items():
         if value is not None:
             options[name] = value
     options.update(cluster_options)
-    cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
+    return options
+
+
+def _start_cluster(cls: type, kind: str, options: dict[str, Any], timeout_s: float) -> Any:
+    """A started ``cls`` (dask-jobqueue's SLURMCluster or PBSCluster) of ``options``, whose
+    scheduler stops a run after ``timeout_s`` seconds without a worker.
+
+    Raises
+    ------
+    ArgumentError
+        If the batch system's submit command is not on the PATH, or dask-jobqueue refuses
+        the settings.
+    """
     submit = cls.job_cls.submit_command
     if shutil.which(submit) is None:  # else jobs fail to start and the run waits for ever
         raise ArgumentError(
@@ -190,9 +246,17 @@ def batch_cluster(
     # read by the scheduler, which this process runs, when the cluster starts it
     with dask.config.set({"distributed.scheduler.no-workers-timeout": f"{timeout_s}s"}):
         try:
-            cluster = cls(**options)
+            return cls(**options)
         except ValueError as error:
             raise ArgumentError(f"cluster: dask-jobqueue refused the settings: {error}") from None
+
+
+def _scaled_client(
+    cluster: Any, adapt: bool, minimum_jobs: int, jobs: int, dashboard_address: str
+) -> Client:
+    """A client that owns ``cluster``, once the cluster is told to adapt between
+    ``minimum_jobs`` and ``jobs`` (or to ask for ``jobs`` at once); the cluster is closed if
+    that fails."""
     try:
         if adapt:
             cluster.adapt(minimum_jobs=minimum_jobs, maximum_jobs=jobs)
@@ -205,8 +269,7 @@ def batch_cluster(
     except BaseException:
         cluster.close()
         raise
-    log.info("%s cluster: %s", kind, cluster.job_script().replace("\n", " | "))
-    return _with_page(client, dashboard_page)
+    return client
 
 
 class _BatchClient(Client):

@@ -26,9 +26,11 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.base import tokenize
 
 from .._config import setting_or
 from .._schema import (
@@ -42,15 +44,9 @@ from .._schema import (
 )
 from ..errors import ArgumentError
 from ._archive import Archive, TransportError, open_archive
+from ._requests import check_chunk_minutes, check_interval, check_sites
 from ._sites import THEMIS_SITES
-from ._stream0 import (
-    HEADER_FIELDS,
-    RECORD,
-    check_chunk_minutes,
-    check_interval,
-    check_sites,
-    frames_dataset,
-)
+from ._stream0 import HEADER_FIELDS, RECORD, frames_dataset
 
 log = logging.getLogger(__name__)
 
@@ -281,16 +277,7 @@ def open_themis_cdf(
     start_ts, end_ts = check_interval(start, end)
     chunk_minutes = check_chunk_minutes(setting_or("chunk-minutes", chunk_minutes))
     url = os.fspath(source)
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    if THUMBNAIL_FILE.match(name):
-        raise thumbnail_error(name)
-    single = HOUR_FILE.match(name)
-    if single:
-        parent = url.rstrip("/").rsplit("/", 1)[0] if "/" in url.rstrip("/") else "."
-        archive = open_archive(parent, cache=cache, storage_options=storage_options)
-    else:
-        archive = open_archive(url, cache=cache, storage_options=storage_options)
-
+    archive, single = _cdf_archive(url, cache, storage_options)
     times = np.arange(
         start_ts.ceil("3s").to_datetime64(), end_ts.to_datetime64(), SLOT, dtype="datetime64[ns]"
     )
@@ -298,50 +285,8 @@ def open_themis_cdf(
         raise ArgumentError(f"start, end: [{start_ts}, {end_ts}) holds no 3-second frame slot")
     block = times.astype("datetime64[m]").astype(np.int64) // int(chunk_minutes)
     edges = np.r_[0, np.flatnonzero(np.diff(block)) + 1, times.size]
-
-    found = []
-    for site in site_codes:
-        files = find_hour_files(archive, site, start_ts, end_ts)
-        if single:
-            files = {k: p for k, p in files.items() if posixpath.basename(p) == name}
-        found.append(files)
-    for site, files in zip(site_codes, found, strict=True):
-        if not files and site not in THEMIS_SITES:
-            raise ArgumentError(
-                f"sites: {site!r} is not a THEMIS site code and {url!r} has no "
-                f"thg_l1_asf_{site}_*.cdf file in [{start_ts}, {end_ts})"
-            )
-    if not any(found):
-        thumbnails = [n for n in archive.list_names(archive.root) if THUMBNAIL_FILE.match(n)]
-        hint = f"; {thumbnails[0]!r} there is a thumbnail file, not frames" if thumbnails else ""
-        base = asi_folder(archive)
-        where = "" if base == archive.root else f" ({archive.relative(base)}/<site>/YYYY/MM/)"
-        raise ArgumentError(
-            f"start, end: no thg_l1_asf file of {', '.join(site_codes)} in "
-            f"[{start_ts}, {end_ts}) under {url!r}{where}{hint}"
-        )
-
-    chunk_hours = np.empty((len(site_codes), len(edges) - 1), dtype=object)
-    for i, files in enumerate(found):
-        for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-            hours = np.unique(times[lo:hi].astype("datetime64[h]"))
-            chunk_hours[i, j] = tuple((h, files.get(np.datetime64(h, "ns"))) for h in hours)
-    import dask.array as da
-    from dask.base import tokenize
-
-    hours_arr = da.from_array(
-        chunk_hours, chunks=1, name="read-themis-" + tokenize(url, chunk_hours, "cdf-files")
-    )
-    records = da.map_blocks(
-        _read_cdf_records_block,
-        hours_arr,
-        archive=archive,
-        times=times,
-        chunks=((1,) * len(site_codes), tuple(int(n) for n in np.diff(edges))),
-        dtype=RECORD,
-        meta=np.empty((0, 0), dtype=RECORD),
-        name="read-themis-" + tokenize(url, chunk_hours, times, "cdf"),
-    )
+    found = _found_hour_files(archive, url, site_codes, start_ts, end_ts, single)
+    records = _cdf_records(archive, url, found, times, edges)
     frames = frames_dataset(
         records,
         site_codes,
@@ -359,3 +304,94 @@ def open_themis_cdf(
         "units": "ms",
     }
     return frames
+
+
+def _cdf_archive(
+    url: str, cache: str | os.PathLike | bool | None, storage_options: dict[str, Any] | None
+) -> tuple[Archive, str | None]:
+    """The archive to list, and the file's name where ``url`` names one hour file (its folder
+    is listed then, and that file alone kept).
+
+    Raises
+    ------
+    ArgumentError
+        If ``url`` names a thumbnail file.
+    """
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    if THUMBNAIL_FILE.match(name):
+        raise thumbnail_error(name)
+    if HOUR_FILE.match(name):
+        parent = url.rstrip("/").rsplit("/", 1)[0] if "/" in url.rstrip("/") else "."
+        return open_archive(parent, cache=cache, storage_options=storage_options), name
+    return open_archive(url, cache=cache, storage_options=storage_options), None
+
+
+def _found_hour_files(
+    archive: Archive,
+    url: str,
+    site_codes: Sequence[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    single: str | None,
+) -> list[dict[np.datetime64, str]]:
+    """Each site's hour files in ``[start, end)`` (:func:`find_hour_files`; only the file
+    named ``single`` where one is), checked: a request that can only give ``no_file`` is
+    refused.
+
+    Raises
+    ------
+    ArgumentError
+        If a site is neither a THEMIS site code nor has a file, or no site has a file (the
+        message says where it looked, and names a thumbnail file found instead).
+    """
+    found = []
+    for site in site_codes:
+        files = find_hour_files(archive, site, start, end)
+        if single:
+            files = {k: p for k, p in files.items() if posixpath.basename(p) == single}
+        found.append(files)
+    for site, files in zip(site_codes, found, strict=True):
+        if not files and site not in THEMIS_SITES:
+            raise ArgumentError(
+                f"sites: {site!r} is not a THEMIS site code and {url!r} has no "
+                f"thg_l1_asf_{site}_*.cdf file in [{start}, {end})"
+            )
+    if not any(found):
+        thumbnails = [n for n in archive.list_names(archive.root) if THUMBNAIL_FILE.match(n)]
+        hint = f"; {thumbnails[0]!r} there is a thumbnail file, not frames" if thumbnails else ""
+        base = asi_folder(archive)
+        where = "" if base == archive.root else f" ({archive.relative(base)}/<site>/YYYY/MM/)"
+        raise ArgumentError(
+            f"start, end: no thg_l1_asf file of {', '.join(site_codes)} in "
+            f"[{start}, {end}) under {url!r}{where}{hint}"
+        )
+    return found
+
+
+def _cdf_records(
+    archive: Archive,
+    url: str,
+    found: Sequence[dict[np.datetime64, str]],
+    times: np.ndarray,
+    edges: np.ndarray,
+) -> da.Array:
+    """A lazy ``(site, time)`` array of :data:`~auroradask.io._stream0.RECORD`, one reading
+    task per chunk (``edges``: the chunk bounds along ``times``) that reads the chunk's hours."""
+    chunk_hours = np.empty((len(found), len(edges) - 1), dtype=object)
+    for i, files in enumerate(found):
+        for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            hours = np.unique(times[lo:hi].astype("datetime64[h]"))
+            chunk_hours[i, j] = tuple((h, files.get(np.datetime64(h, "ns"))) for h in hours)
+    hours_arr = da.from_array(
+        chunk_hours, chunks=1, name="read-themis-" + tokenize(url, chunk_hours, "cdf-files")
+    )
+    return da.map_blocks(
+        _read_cdf_records_block,
+        hours_arr,
+        archive=archive,
+        times=times,
+        chunks=((1,) * len(found), tuple(int(n) for n in np.diff(edges))),
+        dtype=RECORD,
+        meta=np.empty((0, 0), dtype=RECORD),
+        name="read-themis-" + tokenize(url, chunk_hours, times, "cdf"),
+    )

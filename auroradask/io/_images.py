@@ -96,6 +96,27 @@ def open_images(
         ``classifications.csv``).
     site
         The site code for every image (where the names or the CSV give none).
+    id_column
+        The column of ``labels`` that names the images (file name or stem); default its first.
+    chunk_size
+        Images per chunk along ``time``: one task reads a chunk.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``images(site, time, y, x)`` uint16, ``timestamp`` (NaT without times),
+        ``frame_status`` (``no_file`` for a slot without an image, ``file_unreadable`` for an
+        image that cannot be decoded), ``file(site, time)`` (the image's path, "" for none),
+        and a variable per other column of ``labels``.
+
+    Raises
+    ------
+    SourceNotFoundError
+        If ``folder`` is not a folder.
+    ArgumentError
+        If no file matches ``pattern``, a name holds no time (``times="name"``), the times
+        table lacks a column or names none of the images, two images share a site and time,
+        or ``id_column`` is not a column of ``labels``.
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
@@ -105,33 +126,13 @@ def open_images(
         raise ArgumentError(f"pattern: no file matches {pattern!r} in {folder!r}")
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
     table = pd.DataFrame({"path": paths, "stem": stems})
-
     if times is None:
         table["site"] = site or "images"
         table["time"] = np.arange(len(table))
     elif isinstance(times, str) and times == "name":
-        parsed = []
-        for stem in stems:
-            match = _NAME_TIME.search(stem)
-            if match is None:
-                raise ArgumentError(f"times: no YYYYMMDD_HHMM[SS] time in the name {stem!r}")
-            date, hhmm, ss = match.groups()
-            parsed.append(pd.Timestamp(f"{date}T{hhmm[:2]}:{hhmm[2:]}:{ss or '00'}"))
-            found = _NAME_SITE.search(stem[: match.start()] + "_" + stem[match.end() :])
-            table.loc[len(parsed) - 1, "site"] = found.group(1) if found else (site or "images")
-        table["time"] = pd.DatetimeIndex(parsed).as_unit("ns")
+        table = _times_from_names(table, site)
     else:
-        csv = times if isinstance(times, pd.DataFrame) else pd.read_csv(times)
-        missing = {"file", "time"} - set(csv.columns)
-        if missing:
-            raise ArgumentError(f"times: the table has no column {sorted(missing)}")
-        csv = csv.assign(stem=[os.path.splitext(os.path.basename(str(f)))[0] for f in csv["file"]])
-        table = table.merge(csv.drop(columns="file"), on="stem", how="inner")
-        if table.empty:
-            raise ArgumentError("times: no row of the table names one of the images")
-        table["time"] = pd.to_datetime(table["time"]).astype("datetime64[ns]")
-        if "site" not in table:
-            table["site"] = site or "images"
+        table = _times_from_table(table, times, site)
     if table.duplicated(["site", "time"]).any():
         raise ArgumentError("times: two images share a site and time")
 
@@ -141,7 +142,69 @@ def open_images(
     si = pd.Index(site_codes).get_indexer(table["site"].astype(str))
     ti = pd.Index(time_values).get_indexer(table["time"])
     grid[si, ti] = table["path"].to_numpy()
+    frames = _frames_of_grid(grid, site_codes, time_values, folder, pattern, chunk_size)
+    if labels is not None:
+        frames = _join_labels(frames, table, labels, id_column, si, ti)
+    return frames
 
+
+def _times_from_names(table: pd.DataFrame, site: str | None) -> pd.DataFrame:
+    """``table`` (``path``, ``stem``) with the ``time`` and ``site`` its names give: a
+    ``YYYYMMDD_HHMM[SS]`` time, and a four-letter site between underscores (else ``site``).
+
+    Raises
+    ------
+    ArgumentError
+        If a name holds no time.
+    """
+    parsed = []
+    for stem in table["stem"]:
+        match = _NAME_TIME.search(stem)
+        if match is None:
+            raise ArgumentError(f"times: no YYYYMMDD_HHMM[SS] time in the name {stem!r}")
+        date, hhmm, ss = match.groups()
+        parsed.append(pd.Timestamp(f"{date}T{hhmm[:2]}:{hhmm[2:]}:{ss or '00'}"))
+        found = _NAME_SITE.search(stem[: match.start()] + "_" + stem[match.end() :])
+        table.loc[len(parsed) - 1, "site"] = found.group(1) if found else (site or "images")
+    table["time"] = pd.DatetimeIndex(parsed).as_unit("ns")
+    return table
+
+
+def _times_from_table(
+    table: pd.DataFrame, times: str | os.PathLike | pd.DataFrame, site: str | None
+) -> pd.DataFrame:
+    """``table`` (``path``, ``stem``) joined by file stem to the ``times`` table (``file``,
+    ``time``, optionally ``site``); images it does not name are left out.
+
+    Raises
+    ------
+    ArgumentError
+        If the times table lacks ``file`` or ``time``, or names none of the images.
+    """
+    csv = times if isinstance(times, pd.DataFrame) else pd.read_csv(times)
+    missing = {"file", "time"} - set(csv.columns)
+    if missing:
+        raise ArgumentError(f"times: the table has no column {sorted(missing)}")
+    csv = csv.assign(stem=[os.path.splitext(os.path.basename(str(f)))[0] for f in csv["file"]])
+    table = table.merge(csv.drop(columns="file"), on="stem", how="inner")
+    if table.empty:
+        raise ArgumentError("times: no row of the table names one of the images")
+    table["time"] = pd.to_datetime(table["time"]).astype("datetime64[ns]")
+    if "site" not in table:
+        table["site"] = site or "images"
+    return table
+
+
+def _frames_of_grid(
+    grid: np.ndarray,
+    site_codes: list[str],
+    time_values: np.ndarray,
+    folder: str,
+    pattern: str,
+    chunk_size: int,
+) -> xr.Dataset:
+    """The lazy frames dataset of ``grid`` (site, time) of image paths ("" for none):
+    ``chunk_size`` images a reading task."""
     # slots without an image (a site missing at a time) read nothing: status no_file
     chunk = max(1, int(chunk_size))
     files = da.from_array(
@@ -170,9 +233,6 @@ def open_images(
         frames["timestamp"] = frames["timestamp"].where(grid != "")
     frames["frame_status"].attrs = frame_status_attrs()
     frames["images"].attrs = {"long_name": "image counts (8-bit images × 257)", "units": "1"}
-
-    if labels is not None:
-        frames = _join_labels(frames, table, labels, id_column, si, ti)
     return frames
 
 

@@ -26,7 +26,7 @@ import xarray as xr
 from .._schema import OK
 from ..errors import ArgumentError, InputDataError
 from ..io import open_archive, open_themis, sample_archive
-from ..io._stream0 import check_interval
+from ..io._requests import check_interval
 from ..preprocessing._preprocess import Preset, get_preset, preprocess
 from ..skymaps._skymap import ElevationSource
 from ..skymaps._tree import SkymapTree
