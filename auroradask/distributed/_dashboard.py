@@ -23,9 +23,13 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado import web
 
+from .._palette import palette_json
+
 logger = logging.getLogger("auroradask")
 
 PAGE_PATH = "/auroradask"
+#: Where the page's script takes the palette (``null`` there: a page served as a file)
+PALETTE_MARK = "/*AURORADASK_PALETTE*/null"
 METADATA_KEY = "auroradask-dashboard"
 #: samples of (time, frames written) kept for the rate figure; older ones are thinned out
 MAX_SAMPLES = 1000
@@ -45,7 +49,13 @@ class _Page(_Handler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.write(resources.files("auroradask").joinpath("data/dashboard.html").read_text())
+        self.write(page_html())
+
+
+def page_html() -> str:
+    """The page, with the class colours of the figures (:mod:`auroradask._palette`) in it."""
+    page = resources.files("auroradask").joinpath("data/dashboard.html").read_text()
+    return page.replace(PALETTE_MARK, palette_json(), 1)
 
 
 class _State(_Handler):
@@ -190,4 +200,4 @@ class RunPublisher:
             logger.debug("dashboard state not published: %s", error)
 
 
-__all__ = ["DashboardPage", "RunPublisher", "dashboard_page", "page_link"]
+__all__ = ["DashboardPage", "RunPublisher", "dashboard_page", "page_html", "page_link"]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._palette import NO_FRAME, class_colors
 from .._results import check_site, class_names, site_coord
 from .._schema import OK, SLOT
 from ..analysis import usable
@@ -30,15 +31,13 @@ from ..errors import ArgumentError
 from ._figure import new_figure
 from ._inputs import check_contrast, frames_of, results_of
 from ._keogram import KEOGRAM, keogram, keogram_axis
-from ._plots import _class_colors, draw_label_strip, label_legend, night_window, strip_codes
+from ._plots import draw_label_strip, label_legend, night_window, strip_codes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: Slots per hour: the unit in which :func:`nights_written` looks for written data.
 _HOUR_SLOTS = 3600 // int(pd.Timedelta(SLOT).total_seconds())
-#: Keogram pixels (values) that are not a frame: no frame in the slot, or not written.
-_NO_FRAME_COLOR = "#f3e6d0"
 
 
 def night_keogram(
@@ -137,12 +136,12 @@ def quicklook(
         _draw_keogram(fig, keo_ax, keo, grid, one.data, xlim, (lo_pct, hi_pct))
     else:
         _draw_no_keogram(keo_ax)
-    colors = _class_colors(len(classes))
+    colors = class_colors(classes)
     # the strip and the keogram cover the whole span: slots outside the dataset are unwritten
     code = strip_codes(grid, one.times, one.label, one.status >= 0, len(classes))
     draw_label_strip(strip, code, colors, xlim)
     strip.set_ylabel("label", rotation=0, ha="right", va="center")
-    no_frame = Patch(facecolor=_NO_FRAME_COLOR, edgecolor="black", label="no frame (keogram)")
+    no_frame = Patch(facecolor=NO_FRAME, edgecolor="black", label="no frame (keogram)")
     label_legend(fig, classes, colors, [no_frame])
     _draw_confidence(conf_ax, one, colors, xlim)
     counts = {
@@ -209,7 +208,7 @@ def _written_span(
 
 
 def _draw_no_keogram(ax) -> None:
-    ax.set_facecolor(_NO_FRAME_COLOR)
+    ax.set_facecolor(NO_FRAME)
     ax.text(
         0.5,
         0.5,
@@ -270,7 +269,7 @@ def _draw_keogram(fig, ax, keo, grid, one, xlim, contrast) -> None:
         vmin, vmax = 0, 1
     from matplotlib import colormaps
 
-    cmap = colormaps["gray"].with_extremes(bad=_NO_FRAME_COLOR)
+    cmap = colormaps["gray"].with_extremes(bad=NO_FRAME)
     n = image.shape[0]
     shown = ax.imshow(
         np.ma.masked_invalid(image),
