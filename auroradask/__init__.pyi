@@ -254,6 +254,9 @@ from .visual import (
     plot_events as plot_events,
 )
 from .visual import (
+    plot_keogram as plot_keogram,
+)
+from .visual import (
     plot_occurrence as plot_occurrence,
 )
 from .visual import (

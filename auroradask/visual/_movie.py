@@ -30,7 +30,7 @@ from ..errors import ArgumentError
 from ._figure import new_figure
 from ._inputs import check_contrast, results_of
 from ._keogram import KEOGRAM, keogram
-from ._quicklook import keogram_image
+from ._keogram_plot import keogram_image
 
 #: Frames per second of the video are kept in this range: faster data is subsampled, slower
 #: data is shown by repeating frames (players handle a video of 0.3 fps badly).

@@ -22,9 +22,10 @@ from ..analysis import magnetic_coordinates, smooth_labels, usable
 from ..analysis._magnetic import DEFAULT_ALTITUDE_KM, aacgm_site
 from ..analysis._usable import Window
 from ..errors import ArgumentError
-from ._figure import new_figure
+from ._figure import returned, target_axes
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Axis titles of the occurrence groupings.
@@ -38,8 +39,8 @@ AXIS_LABELS = {
     "season": "season",
     "time": "UT",
 }
-#: Most bins of a bar chart whose rates are written above the bars.
-MAX_BAR_LABELS = 40
+#: Most bins of a bar chart whose rates are written above the bars, in all and per inch.
+MAX_BAR_LABELS, BAR_LABELS_PER_INCH = 40, 4
 
 
 def night_window(night: Any, longitude: float) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -67,7 +68,8 @@ def plot_timeline(
     min_confidence: float | None = None,
     exclude: str | Iterable[str] | None = None,
     altitude_km: float = DEFAULT_ALTITUDE_KM,
-) -> Figure:
+    ax: Any = None,
+) -> Figure | tuple[Axes, Axes]:
     """The labels of one site through one night: label strip above, confidence below.
 
     Unwritten slots (never classified into the store) are white, written slots that are not
@@ -86,11 +88,14 @@ def plot_timeline(
         As for :func:`auroradask.occurrence`.
     altitude_km
         Altitude of the magnetic latitude and MLT shown in the title.
+    ax
+        Two matplotlib Axes to draw into (label strip, confidence), e.g. a column of a
+        larger figure; a new figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        Two axes sharing a UT time axis.
+    matplotlib.figure.Figure or (Axes, Axes)
+        A new figure of two axes sharing a UT time axis; or the two axes given as ``ax``.
 
     Raises
     ------
@@ -119,12 +124,14 @@ def plot_timeline(
     code = strip_codes(window, times, label, written, len(classes))
     colors = class_colors(classes)
 
-    fig = new_figure(11, 4.2)
-    strip, conf_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2])
+    fig, axes, given = target_axes(
+        ax, 2, (11, 4.2), nrows=2, ncols=1, sharex=True, height_ratios=[1, 2]
+    )
+    strip, conf_ax = axes
     x0, x1 = mdates.date2num(start), mdates.date2num(end)
     draw_label_strip(strip, code, colors, (x0, x1))
     strip.set_ylabel("label")
-    label_legend(fig, classes, colors)
+    label_legend(fig, classes, colors, ax=strip if given else None)
     for k in range(len(classes)):
         mine = label == k
         conf_ax.plot(
@@ -137,15 +144,27 @@ def plot_timeline(
         )
     conf_ax.set_ylim(0, 1.02)
     conf_ax.set_ylabel("confidence")
-    conf_ax.set_xlim(mdates.date2num(start), mdates.date2num(end))
-    conf_ax.xaxis.set_major_locator(mdates.HourLocator(interval=2))
-    conf_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    conf_ax.set_xlabel(f"UT, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
+    _night_time_axis(strip, conf_ax, start, end)
     conf_ax.grid(alpha=0.3)
     strip.set_title(
         _timeline_title(one, site, night, (lat, lon), altitude_km, start + (end - start) / 2)
     )
-    return fig
+    return returned(fig, axes, given)
+
+
+def _night_time_axis(strip, conf_ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """A UT axis from ``start`` to ``end`` under the confidence, the strip above it unlabelled
+    (shared in a new figure, not in axes given), as many ticks as fit the axes' width."""
+    import matplotlib.dates as mdates
+
+    inches = conf_ax.get_position().width * conf_ax.figure.get_figwidth()
+    ticks = max(4, min(13, int(1.5 * inches)))  # "HH:MM" labels that do not touch
+    for axis in (strip, conf_ax):
+        axis.set_xlim(mdates.date2num(start), mdates.date2num(end))
+        axis.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=ticks))
+        axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    strip.tick_params(labelbottom=False)
+    conf_ax.set_xlabel(f"UT, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
 
 
 def _shown_labels(one: xr.Dataset, smooth: Window, min_confidence, exclude) -> np.ndarray:
@@ -197,8 +216,9 @@ def draw_label_strip(ax, code: np.ndarray, colors: list, xlim: tuple[float, floa
     ax.set_yticks([])
 
 
-def label_legend(fig, classes: list[str], colors: list, extra: Sequence = ()) -> None:
-    """The legend of a label strip, outside the axes at the upper right."""
+def label_legend(fig, classes: list[str], colors: list, extra: Sequence = (), ax=None) -> None:
+    """The legend of a label strip, outside the axes at the upper right: of the figure, or
+    of ``ax`` (in a caller's figure, whose layout is not ours)."""
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=name) for c, name in zip(colors, classes, strict=True)]
@@ -207,7 +227,10 @@ def label_legend(fig, classes: list[str], colors: list, extra: Sequence = ()) ->
         Patch(facecolor=UNWRITTEN, edgecolor="black", label="not written"),
         *extra,
     ]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    if ax is not None:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    else:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8)
 
 
 def plot_occurrence(
@@ -216,11 +239,13 @@ def plot_occurrence(
     *,
     x: str | None = None,
     y: str | None = None,
-) -> Figure:
+    ax: Any = None,
+) -> Figure | Axes:
     """Occurrence rate of a class as a heatmap over two groupings (or a bar chart over one).
 
     Groupings not on an axis are combined the right way, by summing counts and usable slots
-    before dividing. Cells without usable slots are hatched, not coloured as a zero rate.
+    before dividing. Bins and cells without usable slots are grey ("no data"), never drawn
+    as a rate; rates are drawn from 0.
 
     Parameters
     ----------
@@ -230,10 +255,14 @@ def plot_occurrence(
         Class to show (default: the only class, or ``pulsating`` if present).
     x, y
         Groupings on the axes (default: the first two dimensions after ``class``).
+    ax
+        A matplotlib Axes to draw into (a heatmap's colour bar takes room from it); a new
+        figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure or matplotlib.axes.Axes
+        A new figure; or the Axes given as ``ax``.
     """
     cls, x, y = _occurrence_axes(occurrence, cls, x, y)
     dims = [d for d in occurrence["count"].dims if d != "class"]
@@ -243,8 +272,8 @@ def plot_occurrence(
     rate = (count / total.where(total > 0)).transpose(*keep)
     hours = float(total.sum()) * pd.Timedelta(SLOT).total_seconds() / 3600
 
-    fig = new_figure(8, 4.8)
-    ax = fig.subplots()
+    fig, axes, given = target_axes(ax, 1, (8, 4.8))
+    ax = axes[0]
     xs = _positions(rate[x].values)
     if y is None:
         _draw_rate_bars(ax, xs, rate.values, total.values, class_color(cls))
@@ -260,7 +289,7 @@ def plot_occurrence(
     ax.set_title(
         f"Occurrence of {cls}\n{hours:,.1f} h of usable frames; grey: no data", fontsize="medium"
     )
-    return fig
+    return returned(fig, axes, given)
 
 
 def _occurrence_axes(
@@ -296,7 +325,8 @@ def _rate_max(rate: np.ndarray) -> float:
 
 def _draw_rate_bars(ax, xs: np.ndarray, rate: np.ndarray, total: np.ndarray, color) -> None:
     """Bars of the rates from 0; bins without usable slots shaded as no data (no bar), and
-    the rate written over each bar (a rate of 0 reads "0", not an empty bin) while they fit."""
+    the rate written over each bar (a rate of 0 reads "0.00", not an empty bin) while the
+    numbers fit side by side."""
     from matplotlib.patches import Patch
 
     ax.bar(xs, np.nan_to_num(rate), color=color, width=0.8)
@@ -306,11 +336,18 @@ def _draw_rate_bars(ax, xs: np.ndarray, rate: np.ndarray, total: np.ndarray, col
         ax.axvspan(x0, x0 + w, facecolor=NO_DATA, edgecolor="none", zorder=0)
     top = min(1.0, 1.15 * _rate_max(rate)) if (np.nan_to_num(rate) > 0).any() else 1.0
     ax.set_ylim(0, top)
-    if len(xs) <= MAX_BAR_LABELS:
-        for x, value, none in zip(xs, rate, empty, strict=True):
-            text = "no\ndata" if none else (f"{value:.2f}" if value < 0.995 else "1")
-            y = 0.02 * top if none else value + 0.01 * top
-            ax.text(x, y, text, ha="center", va="bottom", fontsize=6, color="#555555")
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    if len(xs) <= min(MAX_BAR_LABELS, BAR_LABELS_PER_INCH * inches):
+        for x, value in zip(xs[~empty], rate[~empty], strict=True):
+            ax.text(
+                x,
+                value + 0.01 * top,
+                f"{value:.2f}",
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                color="#555555",
+            )
     if empty.any():
         ax.legend(handles=[Patch(facecolor=NO_DATA, label="no data")], loc="upper right")
 
@@ -358,8 +395,12 @@ def _ticks(axis, values: np.ndarray, positions: np.ndarray) -> None:
 
 
 def plot_events(
-    events: pd.DataFrame, *, sites: Sequence[str] | None = None, cls: str | None = None
-) -> Figure:
+    events: pd.DataFrame,
+    *,
+    sites: Sequence[str] | None = None,
+    cls: str | None = None,
+    ax: Any = None,
+) -> Figure | Axes | tuple[Axes, Axes]:
     """Events per site: each event as a bar on its site's row in UT, and counts per site.
 
     No events gives the same figure, labelled, with "no events" and no time axis (there is
@@ -374,11 +415,15 @@ def plot_events(
     cls
         The class, for the title (default: the events' ``class`` column, or what
         :func:`auroradask.events` recorded in ``events.attrs`` when there is no event).
+    ax
+        Where to draw: one matplotlib Axes (the event raster alone) or two (the raster and
+        the events per site); a new figure of both otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        Two axes: the event raster (UT) and the number of events and hours per site.
+    matplotlib.figure.Figure, Axes or (Axes, Axes)
+        A new figure of two axes, the event raster (UT) and the number of events and hours
+        per site; or the axes given as ``ax``.
     """
     missing = [c for c in ("site", "start", "end") if c not in events.columns]
     if missing:
@@ -387,8 +432,10 @@ def plot_events(
     if cls is None and "class" in events.columns and len(events):
         cls = str(events["class"].iloc[0])
     cls = cls if cls is not None else events.attrs.get("class")
-    fig = new_figure(11, 1.2 + 0.35 * max(len(sites), 2))
-    raster, bars = fig.subplots(1, 2, sharey=True, width_ratios=[4, 1])
+    size = (11, 1.2 + 0.35 * max(len(sites), 2))
+    count = 1 if ax is not None and not isinstance(ax, list | tuple | np.ndarray) else 2
+    fig, axes, given = target_axes(ax, count, size, ncols=2, sharey=True, width_ratios=[4, 1])
+    raster = axes[0]
     color = class_color(cls) if cls is not None else NO_DATA
     counts, hours = _draw_event_rows(raster, events, sites, color)
     raster.set_yticks(range(len(sites)))
@@ -398,14 +445,24 @@ def plot_events(
     _event_time_axis(raster, events)
     what = f" of {cls}" if cls is not None else ""
     raster.set_title(f"{len(events)} events{what}" if len(events) else f"no events{what}")
-    bars.barh(range(len(sites)), counts, color=color)
+    if len(axes) == 2:
+        _draw_site_counts(axes[1], counts, hours, color)
+    return returned(fig, axes, given)
+
+
+def _draw_site_counts(bars, counts: list[int], hours: list[float], color) -> None:
+    """Events per site as bars, with their hours written beside each."""
+    from matplotlib.ticker import MaxNLocator  # deferred: matplotlib is slow to import
+
+    bars.barh(range(len(counts)), counts, color=color)
     for i, (c, h) in enumerate(zip(counts, hours, strict=True)):
         bars.text(c, i, f" {h:.1f} h", va="center", fontsize=8)
     bars.set_xlim(0, 1.35 * max([*counts, 1]))  # room for the hours beside the longest bar
-    bars.xaxis.get_major_locator().set_params(integer=True)
+    bars.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bars.set_ylim(-0.6, len(counts) - 0.4)  # the rows of the raster beside it
+    bars.tick_params(labelleft=False)
     bars.set_xlabel("events")
     bars.set_title("per site")
-    return fig
 
 
 def _draw_event_rows(raster, events: pd.DataFrame, sites: list[str], color) -> tuple[list, list]:

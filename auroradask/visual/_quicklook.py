@@ -28,12 +28,14 @@ from .._results import check_site, class_names, site_coord
 from .._schema import OK, SLOT
 from ..analysis import usable
 from ..errors import ArgumentError
-from ._figure import new_figure
+from ._figure import returned, target_axes
 from ._inputs import check_contrast, frames_of, results_of
-from ._keogram import KEOGRAM, keogram, keogram_axis
+from ._keogram import KEOGRAM, keogram
+from ._keogram_plot import draw_keogram
 from ._plots import draw_label_strip, label_legend, night_window, strip_codes
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Slots per hour: the unit in which :func:`nights_written` looks for written data.
@@ -72,8 +74,9 @@ def quicklook(
     min_confidence: float | None = None,
     exclude: str | Iterable[str] | None = None,
     dpi: int = 110,
+    ax: Any = None,
     **keogram_options: Any,
-) -> Figure:
+) -> Figure | tuple[Axes, Axes, Axes]:
     """One site's night at a glance: keogram, label strip and confidence on one UT axis.
 
     Parameters
@@ -104,13 +107,17 @@ def quicklook(
         are grey in the label strip, unwritten ones white.
     dpi
         Resolution of the saved figure.
+    ax
+        Three matplotlib Axes to draw into (keogram, label strip, confidence), e.g. a
+        column of a figure of several nights; a new figure otherwise.
     **keogram_options
         Passed to :func:`auroradask.keogram` when the keogram is computed from ``source``
         (``skymap=``, ``direction=``, ...); given, they also override a stored keogram.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure or (Axes, Axes, Axes)
+        A new figure; or the three axes given as ``ax``.
 
     Raises
     ------
@@ -129,11 +136,15 @@ def quicklook(
     grid = np.arange(one.t0.to_datetime64(), one.t1.to_datetime64(), SLOT)
     grid = grid.astype("datetime64[ns]")
     keo = night_keogram(results, site, one.t0, one.t1, source, **keogram_options)
-    fig = new_figure(11, 6.2)
-    keo_ax, strip, conf_ax = fig.subplots(3, 1, sharex=True, height_ratios=[5, 0.6, 1.8])
+    fig, axes, given = target_axes(
+        ax, 3, (11, 6.2), nrows=3, ncols=1, sharex=True, height_ratios=[5, 0.6, 1.8]
+    )
+    keo_ax, strip, conf_ax = axes
     xlim = (mdates.date2num(one.t0), mdates.date2num(one.t1))
     if keo is not None:
-        _draw_keogram(fig, keo_ax, keo, grid, one.data, xlim, (lo_pct, hi_pct))
+        draw_keogram(
+            keo_ax, keo, grid, one.data["frame_status"].isel(site=0), xlim, (lo_pct, hi_pct)
+        )
     else:
         _draw_no_keogram(keo_ax)
     colors = class_colors(classes)
@@ -142,20 +153,23 @@ def quicklook(
     draw_label_strip(strip, code, colors, xlim)
     strip.set_ylabel("label", rotation=0, ha="right", va="center")
     no_frame = Patch(facecolor=NO_FRAME, edgecolor="black", label="no frame (keogram)")
-    label_legend(fig, classes, colors, [no_frame])
+    label_legend(fig, classes, colors, [no_frame], ax=strip if given else None)
     _draw_confidence(conf_ax, one, colors, xlim)
+    keo_ax.set_title(_title_of(site, night, one, classes), fontsize=10)
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return returned(fig, axes, given)
+
+
+def _title_of(site: str, night: Any, one: _Night, classes: list[str]) -> str:
+    """``site: night of DATE, H h of frames; class n, ...`` (the classes labelled)."""
     counts = {
         c: int((one.label == k).sum()) for k, c in enumerate(classes) if (one.label == k).any()
     }
     hours = (one.status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
-    keo_ax.set_title(
-        f"{site}: night of {pd.Timestamp(night).date()}, {hours:.2f} h of frames; "
-        + ", ".join(f"{c} {v}" for c, v in counts.items()),
-        fontsize=10,
+    return f"{site}: night of {pd.Timestamp(night).date()}, {hours:.2f} h of frames; " + ", ".join(
+        f"{c} {v}" for c, v in counts.items()
     )
-    if path is not None:
-        fig.savefig(path, dpi=dpi)
-    return fig
 
 
 @dataclass(frozen=True)
@@ -236,62 +250,6 @@ def _draw_confidence(ax, one: _Night, colors: list, xlim: tuple[float, float]) -
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.set_xlabel(f"UT, {one.t0:%Y-%m-%d %H:%M} to {one.t1:%Y-%m-%d %H:%M}")
-
-
-def keogram_image(
-    keo: xr.DataArray, grid: np.ndarray, status: xr.DataArray | None = None
-) -> np.ndarray:
-    """``(rows, len(grid))`` float counts of a one-site keogram on the slot grid, NaN where
-    there is no frame (slot outside the keogram, or ``frame_status`` not ok)."""
-    values = np.asarray(keo.values, dtype=np.float32)
-    times = keo["time"].values
-    good = values.max(axis=-1) > 0  # a slot without a frame is all zeros
-    if "frame_status" in keo.coords:
-        good &= keo["frame_status"].values == OK
-    if status is not None:
-        st = status.reindex(time=times, fill_value=-1).values
-        good &= st == OK
-    image = np.full((values.shape[-1], len(grid)), np.nan, dtype=np.float32)
-    where = np.searchsorted(grid, times)
-    inside = (where < len(grid)) & (grid[np.minimum(where, len(grid) - 1)] == times)
-    keep = inside & good
-    image[:, where[keep]] = values[keep].T
-    return image
-
-
-def _draw_keogram(fig, ax, keo, grid, one, xlim, contrast) -> None:
-    image = keogram_image(keo, grid, one["frame_status"].isel(site=0))
-    finite = image[np.isfinite(image)]
-    if finite.size:
-        vmin, vmax = np.percentile(finite, contrast)
-        vmax = max(vmax, vmin + 1)
-    else:
-        vmin, vmax = 0, 1
-    from matplotlib import colormaps
-
-    cmap = colormaps["gray"].with_extremes(bad=NO_FRAME)
-    n = image.shape[0]
-    shown = ax.imshow(
-        np.ma.masked_invalid(image),
-        aspect="auto",
-        interpolation="antialiased",
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        extent=(xlim[0], xlim[1], n - 0.5, -0.5),  # keogram_row 0 (north or east) on top
-    )
-    axis = keogram_axis(keo)
-    ax.set_yticks(axis["ticks"])
-    ax.set_yticklabels(axis["ticklabels"], fontsize=8)
-    ax.set_ylabel(axis["label"])
-    first, last = axis["ends"]
-    for y, text, va in ((0.99, first, "top"), (0.01, last, "bottom")):
-        ax.text(
-            1.005, y, text, transform=ax.transAxes, ha="left", va=va, fontsize=11, weight="bold"
-        )
-    colorbar = fig.colorbar(shown, ax=ax, pad=0.03, fraction=0.03)
-    colorbar.set_label(f"counts ({contrast[0]:g}–{contrast[1]:g} %)", fontsize=8)
-    colorbar.ax.tick_params(labelsize=7)
 
 
 # ----------------------------------------------------------------------------- many nights

@@ -151,7 +151,8 @@ def test_occurrence_bars_draw_no_data_as_no_data_and_zero_as_zero(night):
     centres = sorted(p.get_x() + p.get_width() / 2 for p in shaded)
     np.testing.assert_allclose(centres, np.flatnonzero(empty))
     texts = {round(t.get_position()[0]): t.get_text() for t in ax.texts}
-    assert all(texts[k] == "no\ndata" for k in np.flatnonzero(empty))
+    assert sorted(texts) == list(np.flatnonzero(~empty))  # each rate written, no data blank
+    assert all(texts[k] == f"{rate[k]:.2f}" for k in texts)
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= np.nanmax(rate)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no data"]
 
@@ -209,3 +210,56 @@ def test_event_dates_are_marked_ut(night):
     fig.canvas.draw()
     raster = fig.axes[0]
     assert raster.xaxis.get_offset_text().get_text() == "2014-Mar-10 UT"
+
+
+# ------------------------------------------------------------ ax=, as matplotlib users expect
+
+
+def _caller_figure(rows, cols):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def test_plots_draw_into_the_callers_axes_and_return_them(night):
+    before = plt.get_fignums()
+    fig, axes = _caller_figure(2, 3)
+    occ = auroradask.occurrence(night, by=["mlt_hour", "site"], progress=False)
+    one = occ.sum("site")
+    assert auroradask.plot_occurrence(one, "pulsating", ax=axes[0, 0]) is axes[0, 0]
+    assert len(_bars(axes[0, 0])) == 24
+    alone = auroradask.plot_occurrence(one, "pulsating").axes[0]
+    assert [b.get_height() for b in _bars(axes[0, 0])] == [b.get_height() for b in _bars(alone)]
+    heat = auroradask.plot_occurrence(occ, "pulsating", x="mlt_hour", y="site", ax=axes[0, 1])
+    assert heat is axes[0, 1] and len(heat.collections) == 1
+    assert len(fig.axes) == 7  # the six given and the heatmap's colour bar
+    pair = auroradask.plot_timeline(night, "gill", "2014-03-09", ax=axes[1, :2])
+    assert pair == (axes[1, 0], axes[1, 1])
+    standalone = auroradask.plot_timeline(night, "gill", "2014-03-09").axes[0]
+    np.testing.assert_array_equal(
+        pair[0].get_images()[0].get_array(), standalone.get_images()[0].get_array()
+    )
+    assert pair[0].get_legend() is not None and not fig.legends  # in the caller's axes
+    events = auroradask.events(night, "pulsating", min_duration="2min", progress=False)
+    raster = auroradask.plot_events(events, ax=axes[0, 2])
+    assert raster is axes[0, 2] and raster.get_title() == f"{len(events)} events of pulsating"
+    assert sum(len(c.get_paths()) for c in raster.collections) == len(events)
+    _, more = _caller_figure(1, 2)
+    both = auroradask.plot_events(events, ax=more[0])
+    assert both == (more[0, 0], more[0, 1]) and both[1].get_title() == "per site"
+    assert [p.get_width() for p in both[1].patches] == [
+        int((events.site == s).sum()) for s in ("fsmi", "gill")
+    ]
+    assert plt.get_fignums() == before  # no pyplot figure made
+
+
+def test_ax_of_the_wrong_kind_is_an_argument_error(night):
+    _, axes = _caller_figure(1, 2)
+    occ = auroradask.occurrence(night, by="mlt_hour", progress=False)
+    with pytest.raises(ArgumentError, match=r"^ax: expected an Axes"):
+        auroradask.plot_occurrence(occ, "pulsating", ax=axes[0])
+    with pytest.raises(ArgumentError, match=r"^ax: expected a sequence of 2 Axes"):
+        auroradask.plot_timeline(night, "gill", "2014-03-09", ax=axes[0, 0])
+    with pytest.raises(ArgumentError, match=r"^ax: expected an Axes"):
+        auroradask.plot_occurrence(occ, "pulsating", ax="left")
