@@ -26,7 +26,7 @@ The public API, in pipeline order (everything a user needs is importable from he
   :func:`plot_events`;
 - against human labels or another store: :func:`evaluate` → :class:`Evaluation`,
   :data:`MAPPINGS` (named code → class mappings);
-- seeing what the model saw: :func:`keogram` (lazy), :func:`quicklook` (keogram, labels and
+- seeing what the model saw: :func:`keogram` (lazy), :func:`plot_keogram`, :func:`quicklook` (keogram, labels and
   confidence of a night), :func:`quicklooks` (a folder of them with an HTML index),
   :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`;
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),

@@ -135,6 +135,7 @@ from .visual import (
     montage as montage,
     movie as movie,
     plot_events as plot_events,
+    plot_keogram as plot_keogram,
     plot_occurrence as plot_occurrence,
     plot_timeline as plot_timeline,
     quicklook as quicklook,

@@ -170,7 +170,8 @@ def events(
         One row per event, by start time then site: ``site``, ``class``, ``start``, ``end``
         (end of the last slot: last slot + 3 s), ``duration``, ``frames`` (slots of ``cls``),
         ``mean_confidence``, ``max_confidence``, ``mlt_start`` and ``mlt_end`` (AACGM-v2 MLT
-        of the first and last slot, hours).
+        of the first and last slot, hours). ``attrs["class"]`` names the class, also when
+        there is no event.
     """
     (k,) = class_indices(results, [cls], "class")
     min_duration = _duration(min_duration, "min_duration")
@@ -272,4 +273,6 @@ def _event_frame(sites, table, cls, min_duration, altitude_km) -> pd.DataFrame:
             "mlt_end": mlt_end,
         }
     )
-    return frame.sort_values(["start", "site"], kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(["start", "site"], kind="stable").reset_index(drop=True)
+    frame.attrs["class"] = cls  # the class of a table without rows, for plot_events
+    return frame

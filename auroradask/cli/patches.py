@@ -136,11 +136,11 @@ def cmd_patches(args: argparse.Namespace) -> int:
         f"-> {args.out}, {tracks_path}"
     )
     if args.plot:
-        site = str(frames["site"].values[0])
-        counts = result.counts.sel(site=site).values
-        busiest = int(np.argmax(counts))
-        frame = frames["images"].sel(site=site).isel(time=busiest).values
-        result.plot_tracks(args.plot, frame=frame, site=site)
+        under = {}  # each site's tracks on its frame with the most patches
+        for site in map(str, frames["site"].values):
+            busiest = int(np.argmax(result.counts.sel(site=site).values))
+            under[site] = frames["images"].sel(site=site).isel(time=busiest).values
+        result.plot_tracks(args.plot, frame=under)
         print(f"tracks plot: {args.plot}")
     return 0
 

@@ -45,6 +45,8 @@ from distributed.http.health import HealthHandler
 from distributed.http.utils import get_handlers
 from tornado import web
 
+from .._palette import palette_json
+
 logger = logging.getLogger("auroradask")
 
 #: The page, relative to the dashboard's root (its prefix, if any).
@@ -52,6 +54,8 @@ PAGE_PATH = "/auroradask"
 #: The route module a scheduler serves (``distributed.scheduler.http.routes``).
 ROUTES_MODULE = "auroradask.distributed.routes"
 ROUTES_KEY = "distributed.scheduler.http.routes"
+#: Where the page's script takes the palette (``null`` there: a page served as a file)
+PALETTE_MARK = "/*AURORADASK_PALETTE*/null"
 METADATA_KEY = "auroradask-dashboard"
 #: samples of (time, slots written, frames written) kept for the rate figure; older ones are
 #: thinned out
@@ -76,7 +80,13 @@ class PageHandler(_Handler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.write(resources.files("auroradask").joinpath("data/dashboard.html").read_text())
+        self.write(page_html())
+
+
+def page_html() -> str:
+    """The page, with the class colours of the figures (:mod:`auroradask._palette`) in it."""
+    page = resources.files("auroradask").joinpath("data/dashboard.html").read_text()
+    return page.replace(PALETTE_MARK, palette_json(), 1)
 
 
 class StateHandler(_Handler):
@@ -310,6 +320,7 @@ __all__ = [
     "StateHandler",
     "add_routes_to_config",
     "dashboard_page",
+    "page_html",
     "page_link",
     "serve_page",
     "served_path",

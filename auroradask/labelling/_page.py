@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._palette import class_colors
 from .._results import check_site, class_names, site_coord
 from .._schema import SLOT, SLOT_SECONDS
 from ..errors import ArgumentError
@@ -61,7 +62,7 @@ from ..io._stream0 import open_themis
 from ..visual._inputs import frames_of, results_of
 from ..visual._keogram import KEOGRAM, keogram_axis
 from ..visual._montage import stretch
-from ..visual._plots import _class_colors, night_window
+from ..visual._plots import night_window
 from ..visual._quicklook import keogram_image, night_keogram
 
 #: The page's interval sheet: :data:`auroradask.evaluation._truth.SHEET_COLUMNS` (what evaluate
@@ -183,12 +184,15 @@ def _hex(rgba: Any) -> str:
 
 
 def _colors(legend: list[str], model_classes: list[str]) -> tuple[list[str], list[str]]:
-    """Colours of the model's classes (as the quicklooks draw them) and of the legend's: a
-    legend class the model also has takes the model's colour, the others the next ones."""
-    palette = [_hex(c) for c in _class_colors(len(model_classes) + len(legend))]
-    model = palette[: len(model_classes)]
+    """Colours of the model's classes (the one palette the figures and the dashboard use) and
+    of the legend's: a legend class the model also has takes the model's colour."""
+    model = class_colors(model_classes)
     lower = [c.lower() for c in model_classes]
-    spare = iter(palette[len(model_classes) :])
+    spare = iter(
+        class_colors([*model_classes, *(c for c in legend if c.lower() not in lower)])[
+            len(model_classes) :
+        ]
+    )
     mine = [model[lower.index(c.lower())] if c.lower() in lower else next(spare) for c in legend]
     return model, mine
 

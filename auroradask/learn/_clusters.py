@@ -93,7 +93,7 @@ class ClusterResult:
             frames["images"].sel(site=row.site, time=row.time).values for row in rows.itertuples()
         ]
         titles = [
-            f"cluster {row.cluster} #{row.rank} {row.site} {pd.Timestamp(row.time):%Y-%m-%d %H:%M:%S}"
+            f"cluster {row.cluster} #{row.rank} {row.site} {pd.Timestamp(row.time):%Y-%m-%d %H:%M:%S} UT"
             for row in rows.itertuples()
         ]
         return (np.stack(images) if images else np.empty((0, 0, 0))), titles

@@ -1,5 +1,5 @@
 """Looking at what the model saw: figures of the analysis (``_plots``), keograms
-(``_keogram``), quicklooks (``_quicklook``), movies (``_movie``) and montages
+(``_keogram``, drawn by ``_keogram_plot``), quicklooks (``_quicklook``), movies (``_movie``) and montages
 (``_montage``).
 
 Every figure of the package is made by ``_figure.new_figure`` (an Agg canvas outside pyplot);
@@ -7,6 +7,7 @@ Every figure of the package is made by ``_figure.new_figure`` (an Agg canvas out
 """
 
 from ._keogram import keogram
+from ._keogram_plot import plot_keogram
 from ._montage import class_montage, montage
 from ._movie import MovieInfo, movie
 from ._plots import plot_events, plot_occurrence, plot_timeline
@@ -19,6 +20,7 @@ __all__ = [
     "movie",
     "MovieInfo",
     "plot_events",
+    "plot_keogram",
     "plot_occurrence",
     "plot_timeline",
     "quicklook",

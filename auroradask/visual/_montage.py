@@ -10,6 +10,7 @@ archive, so a model can be checked without reading a night.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 PICKS = ("random", "most", "least")
+#: Colour of the N and E marks on sky tiles (as on the frames of a movie).
+COMPASS = "#ffd200"
+#: Width (and height) of a montage tile, inches, and the font size of its title, points.
+TILE_INCHES, TITLE_POINTS = 1.6, 7
 
 
 def _tiles(images: Any) -> list[np.ndarray]:
@@ -74,6 +79,7 @@ def montage(
     contrast: tuple[float, float] = (1, 99),
     suptitle: str | None = None,
     dpi: int = 110,
+    compass: bool = True,
 ) -> Figure:
     """A grid of images, each stretched between two percentiles of its own values.
 
@@ -85,7 +91,7 @@ def montage(
         Drawn as given: row 0 at the top (for frames in the stream0 orientation, north up and
         east left, the sky seen from below).
     titles
-        One short title per tile.
+        One short title per tile; a long one is wrapped to the tile's width.
     columns
         Tiles per row.
     path
@@ -97,6 +103,10 @@ def montage(
         A title over the grid.
     dpi
         Resolution of the saved figure.
+    compass
+        Mark north (top) and east (left) on each tile, as in the stream0 orientation of
+        every frames source (the cameras are turned from true north by up to ~20°). False for
+        images that are not sky frames.
 
     Returns
     -------
@@ -115,24 +125,53 @@ def montage(
         raise ArgumentError(f"titles: {len(titles)} titles for {len(tiles)} images")
     cols = min(int(columns), len(tiles))
     rows = -(-len(tiles) // cols)
-    fig = new_figure(
-        1.6 * cols, 1.6 * rows + (0.4 if suptitle else 0.1) + (0.25 * rows if titles else 0)
-    )
+    wrapped = _wrap(titles, TILE_INCHES, TITLE_POINTS) if titles is not None else None
+    heading = _wrap([suptitle], TILE_INCHES * cols, 10)[0] if suptitle else None
+    fig = new_figure(TILE_INCHES * cols, _grid_height(rows, wrapped, heading))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for k, ax in enumerate(axes):
         ax.set_axis_off()
-        if k >= len(tiles):
-            continue
-        ax.imshow(
-            stretch(tiles[k], contrast), cmap="gray", vmin=0, vmax=1, interpolation="antialiased"
-        )
-        if titles is not None:
-            ax.set_title(titles[k], fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
+        if k < len(tiles):
+            _draw_tile(ax, tiles[k], contrast, compass)
+            if wrapped is not None:
+                ax.set_title(wrapped[k], fontsize=TITLE_POINTS)
+    if heading:
+        fig.suptitle(heading, fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=dpi)
     return fig
+
+
+def _wrap(titles: Sequence[str], inches: float, points: float) -> list[str]:
+    """Titles wrapped at spaces to lines that fit ``inches`` at ``points`` (a character is
+    about 0.6 of the font size wide), so that neighbouring titles do not overlap; a word is
+    never cut (a time or a file name stays whole)."""
+    width = max(8, int(inches * 72 / (points * 0.6)))
+    return [
+        "\n".join(
+            textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+            for line in str(title).split("\n")
+        )
+        for title in titles
+    ]
+
+
+def _grid_height(rows: int, titles: list[str] | None, heading: str | None) -> float:
+    """Inches of a montage: its tiles, the lines of the longest tile title on every row, and
+    the heading's lines."""
+    lines = max((t.count("\n") + 1 for t in titles), default=0) if titles else 0
+    height = TILE_INCHES * rows + rows * lines * TITLE_POINTS * 1.4 / 72 + 0.1
+    if heading:
+        height += (heading.count("\n") + 1) * 10 * 1.4 / 72 + 0.1
+    return height
+
+
+def _draw_tile(ax, tile: np.ndarray, contrast: tuple[float, float], compass: bool) -> None:
+    ax.imshow(stretch(tile, contrast), cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
+    if compass:
+        style = {"transform": ax.transAxes, "color": COMPASS, "fontsize": 7, "weight": "bold"}
+        ax.text(0.5, 0.97, "N", ha="center", va="top", **style)
+        ax.text(0.03, 0.5, "E", ha="left", va="center", **style)
 
 
 # ------------------------------------------------------------------------ per class
@@ -308,7 +347,7 @@ def class_montage(
     )
     images = read_slots(source, slots)
     titles = [
-        f"{s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S}\np={c:.3f}"
+        f"{s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S} UT\np={c:.3f}"
         for s, t, c in zip(slots["site"], slots["time"], slots["confidence"], strict=True)
     ]
     what = {"random": "random", "most": "most confident", "least": "least confident"}[pick]

@@ -24,13 +24,13 @@ import pandas as pd
 import xarray as xr
 
 from .._figure import new_figure
+from .._palette import NO_FRAME, UNWRITTEN, class_colors, rgb
 from .._results import class_names
 from .._schema import OK, SLOT
 from ..errors import ArgumentError
 from ._inputs import check_contrast, results_of
 from ._keogram import KEOGRAM, keogram
-from ._plots import _class_colors
-from ._quicklook import keogram_image
+from ._keogram_plot import keogram_image
 
 #: Frames per second of the video are kept in this range: faster data is subsampled, slower
 #: data is shown by repeating frames (players handle a video of 0.3 fps badly).
@@ -123,7 +123,7 @@ def _background(
     keo_ax.imshow(
         np.ma.masked_invalid(keo_image),
         aspect="auto",
-        cmap=colormaps["gray"].with_extremes(bad="#f3e6d0"),
+        cmap=colormaps["gray"].with_extremes(bad=NO_FRAME),
         vmin=0,
         vmax=1,
         extent=(t0, t1, keo_image.shape[0] - 0.5, -0.5),
@@ -136,13 +136,13 @@ def _background(
     keo_ax.set_title(title, fontsize=10)
     keo_ax.tick_params(labelbottom=False)
     n = len(classes)
-    colors = _class_colors(max(n, 1))
+    colors = class_colors(classes)
     code = np.where(label >= 0, label, n)
     strip.imshow(
         code[None, :],
         aspect="auto",
         interpolation="nearest",
-        cmap=ListedColormap([*colors[:n], "#ffffff"]),
+        cmap=ListedColormap([*colors, UNWRITTEN]),
         vmin=-0.5,
         vmax=n + 0.5,
         extent=(t0, t1, 0, 1),
@@ -189,7 +189,7 @@ def draw_frames(
     height = background.shape[0]
     out = np.empty((n, height, panel + background.shape[1], 3), dtype=np.uint8)
     lo, hi = stretch
-    colors = [tuple(int(255 * v) for v in c[:3]) for c in _class_colors(max(len(classes), 1))]
+    colors = [tuple(int(round(255 * v)) for v in rgb(c)) for c in class_colors(classes)]
     t0, t1 = (np.int64(t.astype("datetime64[ns]").astype(np.int64)) for t in span)
     left, right, top, bottom = box
     font = cv2.FONT_HERSHEY_SIMPLEX

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._figure import new_figure
+from .._figure import returned, target_axes
+from .._palette import NO_DATA, UNUSABLE, UNWRITTEN, class_color, class_colors
 from .._results import check_site, class_names, site_coord
 from .._schema import SLOT
 from ..analysis import magnetic_coordinates, smooth_labels, usable
@@ -25,6 +26,7 @@ from ..analysis._usable import Window
 from ..errors import ArgumentError
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Axis titles of the occurrence groupings.
@@ -38,13 +40,8 @@ AXIS_LABELS = {
     "season": "season",
     "time": "UT",
 }
-_UNUSABLE, _UNWRITTEN = "#9e9e9e", "#ffffff"
-
-
-def _class_colors(n: int) -> list:
-    from matplotlib import colormaps
-
-    return [colormaps["tab10"](i % 10) for i in range(n)]
+#: Most bins of a bar chart whose rates are written above the bars, in all and per inch.
+MAX_BAR_LABELS, BAR_LABELS_PER_INCH = 40, 4
 
 
 #: A date followed by a time of day (``2014-03-10T06:00``, ``2014-03-10 06``): a UT instant.
@@ -136,7 +133,8 @@ def plot_timeline(
     min_confidence: float | None = None,
     exclude: str | Iterable[str] | None = None,
     altitude_km: float = DEFAULT_ALTITUDE_KM,
-) -> Figure:
+    ax: Any = None,
+) -> Figure | tuple[Axes, Axes]:
     """The labels of one site through one night: label strip above, confidence below.
 
     Unwritten slots (never classified into the store) are white, written slots that are not
@@ -156,11 +154,14 @@ def plot_timeline(
         As for :func:`auroradask.occurrence`.
     altitude_km
         Altitude of the magnetic latitude and MLT shown in the title.
+    ax
+        Two matplotlib Axes to draw into (label strip, confidence), e.g. a column of a
+        larger figure; a new figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        Two axes sharing a UT time axis.
+    matplotlib.figure.Figure or (Axes, Axes)
+        A new figure of two axes sharing a UT time axis; or the two axes given as ``ax``.
 
     Raises
     ------
@@ -184,14 +185,16 @@ def plot_timeline(
     # the strip covers the whole window: slots outside the dataset are "not written" too
     window = np.arange(start.to_datetime64(), end.to_datetime64(), SLOT).astype("datetime64[ns]")
     code = strip_codes(window, times, label, written, len(classes))
-    colors = _class_colors(len(classes))
+    colors = class_colors(classes)
 
-    fig = new_figure(11, 4.2)
-    strip, conf_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2])
+    fig, axes, given = target_axes(
+        ax, 2, (11, 4.2), nrows=2, ncols=1, sharex=True, height_ratios=[1, 2]
+    )
+    strip, conf_ax = axes
     x0, x1 = mdates.date2num(start), mdates.date2num(end)
     draw_label_strip(strip, code, colors, (x0, x1))
     strip.set_ylabel("label")
-    label_legend(fig, classes, colors)
+    label_legend(fig, classes, colors, ax=strip if given else None)
     for k in range(len(classes)):
         mine = label == k
         conf_ax.plot(
@@ -204,15 +207,27 @@ def plot_timeline(
         )
     conf_ax.set_ylim(0, 1.02)
     conf_ax.set_ylabel("confidence")
-    conf_ax.set_xlim(mdates.date2num(start), mdates.date2num(end))
-    conf_ax.xaxis.set_major_locator(mdates.HourLocator(interval=2))
-    conf_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    conf_ax.set_xlabel(f"UT, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
+    _night_time_axis(strip, conf_ax, start, end)
     conf_ax.grid(alpha=0.3)
     strip.set_title(
         _timeline_title(one, site, night, (lat, lon), altitude_km, start + (end - start) / 2)
     )
-    return fig
+    return returned(fig, axes, given)
+
+
+def _night_time_axis(strip, conf_ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """A UT axis from ``start`` to ``end`` under the confidence, the strip above it unlabelled
+    (shared in a new figure, not in axes given), as many ticks as fit the axes' width."""
+    import matplotlib.dates as mdates
+
+    inches = conf_ax.get_position().width * conf_ax.figure.get_figwidth()
+    ticks = max(4, min(13, int(1.5 * inches)))  # "HH:MM" labels that do not touch
+    for axis in (strip, conf_ax):
+        axis.set_xlim(mdates.date2num(start), mdates.date2num(end))
+        axis.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=ticks))
+        axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    strip.tick_params(labelbottom=False)
+    conf_ax.set_xlabel(f"UT, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
 
 
 def _shown_labels(one: xr.Dataset, smooth: Window, min_confidence, exclude) -> np.ndarray:
@@ -256,7 +271,7 @@ def draw_label_strip(ax, code: np.ndarray, colors: list, xlim: tuple[float, floa
         code[None, :],
         aspect="auto",
         interpolation="nearest",
-        cmap=ListedColormap([*colors, _UNUSABLE, _UNWRITTEN]),
+        cmap=ListedColormap([*colors, UNUSABLE, UNWRITTEN]),
         vmin=-0.5,
         vmax=n + 1.5,
         extent=(xlim[0], xlim[1], 0, 1),
@@ -264,17 +279,21 @@ def draw_label_strip(ax, code: np.ndarray, colors: list, xlim: tuple[float, floa
     ax.set_yticks([])
 
 
-def label_legend(fig, classes: list[str], colors: list, extra: Sequence = ()) -> None:
-    """The legend of a label strip, outside the axes at the upper right."""
+def label_legend(fig, classes: list[str], colors: list, extra: Sequence = (), ax=None) -> None:
+    """The legend of a label strip, outside the axes at the upper right: of the figure, or
+    of ``ax`` (in a caller's figure, whose layout is not ours)."""
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=name) for c, name in zip(colors, classes, strict=True)]
     handles += [
-        Patch(facecolor=_UNUSABLE, label="not usable"),
-        Patch(facecolor=_UNWRITTEN, edgecolor="black", label="not written"),
+        Patch(facecolor=UNUSABLE, label="not usable"),
+        Patch(facecolor=UNWRITTEN, edgecolor="black", label="not written"),
         *extra,
     ]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    if ax is not None:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    else:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8)
 
 
 def plot_occurrence(
@@ -283,11 +302,13 @@ def plot_occurrence(
     *,
     x: str | None = None,
     y: str | None = None,
-) -> Figure:
+    ax: Any = None,
+) -> Figure | Axes:
     """Occurrence rate of a class as a heatmap over two groupings (or a bar chart over one).
 
     Groupings not on an axis are combined the right way, by summing counts and usable slots
-    before dividing. Cells without usable slots are hatched, not coloured as a zero rate.
+    before dividing. Bins and cells without usable slots are grey ("no data"), never drawn
+    as a rate; rates are drawn from 0.
 
     Parameters
     ----------
@@ -297,11 +318,47 @@ def plot_occurrence(
         Class to show (default: the only class, or ``pulsating`` if present).
     x, y
         Groupings on the axes (default: the first two dimensions after ``class``).
+    ax
+        A matplotlib Axes to draw into (a heatmap's colour bar takes room from it); a new
+        figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure or matplotlib.axes.Axes
+        A new figure; or the Axes given as ``ax``.
     """
+    cls, x, y = _occurrence_axes(occurrence, cls, x, y)
+    dims = [d for d in occurrence["count"].dims if d != "class"]
+    keep = [d for d in (y, x) if d is not None]
+    count = occurrence["count"].sel({"class": cls}).sum([d for d in dims if d not in keep])
+    total = occurrence["usable"].sum([d for d in dims if d not in keep]).transpose(*keep)
+    rate = (count / total.where(total > 0)).transpose(*keep)
+    hours = float(total.sum()) * pd.Timedelta(SLOT).total_seconds() / 3600
+
+    fig, axes, given = target_axes(ax, 1, (8, 4.8))
+    ax = axes[0]
+    xs = _positions(rate[x].values)
+    if y is None:
+        _draw_rate_bars(ax, xs, rate.values, total.values, class_color(cls))
+        ax.set_ylabel(f"rate of {cls} (of usable slots)")
+    else:
+        ys = _positions(rate[y].values)
+        bar = _draw_rate_map(fig, ax, xs, ys, rate.values)
+        bar.set_ylabel(f"rate of {cls} (of usable slots)")
+        ax.set_ylabel(AXIS_LABELS.get(y, y))
+        _ticks(ax.yaxis, rate[y].values, ys)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    _ticks(ax.xaxis, rate[x].values, xs)
+    ax.set_title(
+        f"Occurrence of {cls}\n{hours:,.1f} h of usable frames; grey: no data", fontsize="medium"
+    )
+    return returned(fig, axes, given)
+
+
+def _occurrence_axes(
+    occurrence: xr.Dataset, cls: str | None, x: str | None, y: str | None
+) -> tuple[str, str, str | None]:
+    """The class and the groupings on the axes, checked against the table."""
     if not {"count", "usable"} <= set(occurrence.data_vars):
         raise ArgumentError("occurrence: expected the output of auroradask.occurrence")
     names = [str(c) for c in occurrence["class"].values]
@@ -319,35 +376,59 @@ def plot_occurrence(
             raise ArgumentError(f"{arg}: {value!r} is not a grouping of the table; it has {dims}")
     if x is None:
         raise ArgumentError("occurrence: the table has no grouping to plot")
-    keep = [d for d in (y, x) if d is not None]
-    count = occurrence["count"].sel({"class": cls}).sum([d for d in dims if d not in keep])
-    total = occurrence["usable"].sum([d for d in dims if d not in keep])
-    rate = (count / total.where(total > 0)).transpose(*keep)
-    hours = float(total.sum()) * pd.Timedelta(SLOT).total_seconds() / 3600
+    return cls, x, y
 
-    fig = new_figure(8, 4.8)
-    ax = fig.subplots()
-    xs = _positions(rate[x].values)
-    if y is None:
-        ax.bar(xs, np.nan_to_num(rate.values), color=_class_colors(1)[0], width=0.8)
-        ax.set_ylabel(f"rate of {cls}")
-        empty = np.flatnonzero(total.values == 0)
-        ax.bar(xs[empty], np.ones(len(empty)), width=0.8, fill=False, hatch="//", label="no data")
-        if len(empty):
-            ax.legend()
-    else:
-        ys = _positions(rate[y].values)
-        masked = np.ma.masked_invalid(rate.values)
-        ax.set_facecolor("#dddddd")
-        mesh = ax.pcolormesh(_edges(xs), _edges(ys), masked, cmap="viridis", vmin=0, shading="flat")
-        colorbar = fig.colorbar(mesh, ax=ax)
-        colorbar.set_label(f"rate of {cls} (of usable slots)")
-        ax.set_ylabel(AXIS_LABELS.get(y, y))
-        _ticks(ax.yaxis, rate[y].values, ys)
-    ax.set_xlabel(AXIS_LABELS.get(x, x))
-    _ticks(ax.xaxis, rate[x].values, xs)
-    ax.set_title(f"Occurrence of {cls} over {hours:,.1f} h of usable frames (grey: no data)")
-    return fig
+
+def _rate_max(rate: np.ndarray) -> float:
+    """The highest rate, or 1 where every rate is 0 or no data (an axis of 0..1, not 0..0)."""
+    finite = rate[np.isfinite(rate)]
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def _draw_rate_bars(ax, xs: np.ndarray, rate: np.ndarray, total: np.ndarray, color) -> None:
+    """Bars of the rates from 0; bins without usable slots shaded as no data (no bar), and
+    the rate written over each bar (a rate of 0 reads "0.00", not an empty bin) while the
+    numbers fit side by side."""
+    from matplotlib.patches import Patch
+
+    ax.bar(xs, np.nan_to_num(rate), color=color, width=0.8)
+    empty = total == 0
+    width = np.diff(_edges(xs))
+    for x0, w in zip(xs[empty] - width[empty] / 2, width[empty], strict=True):
+        ax.axvspan(x0, x0 + w, facecolor=NO_DATA, edgecolor="none", zorder=0)
+    top = min(1.0, 1.15 * _rate_max(rate)) if (np.nan_to_num(rate) > 0).any() else 1.0
+    ax.set_ylim(0, top)
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    if len(xs) <= min(MAX_BAR_LABELS, BAR_LABELS_PER_INCH * inches):
+        for x, value in zip(xs[~empty], rate[~empty], strict=True):
+            ax.text(
+                x,
+                value + 0.01 * top,
+                f"{value:.2f}",
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                color="#555555",
+            )
+    if empty.any():
+        ax.legend(handles=[Patch(facecolor=NO_DATA, label="no data")], loc="upper right")
+
+
+def _draw_rate_map(fig, ax, xs: np.ndarray, ys: np.ndarray, rate: np.ndarray):
+    """A heatmap of the rates, colours from 0, cells without usable slots grey; the colour
+    bar's axes."""
+    ax.set_facecolor(NO_DATA)
+    mesh = ax.pcolormesh(
+        _edges(xs),
+        _edges(ys),
+        np.ma.masked_invalid(rate),
+        cmap="viridis",
+        vmin=0,
+        vmax=_rate_max(rate),
+        shading="flat",
+    )
+    return fig.colorbar(mesh, ax=ax).ax
 
 
 def _positions(values: np.ndarray) -> np.ndarray:
@@ -376,8 +457,17 @@ def _ticks(axis, values: np.ndarray, positions: np.ndarray) -> None:
     axis.set_ticklabels(labels[::step])
 
 
-def plot_events(events: pd.DataFrame, *, sites: Sequence[str] | None = None) -> Figure:
+def plot_events(
+    events: pd.DataFrame,
+    *,
+    sites: Sequence[str] | None = None,
+    cls: str | None = None,
+    ax: Any = None,
+) -> Figure | Axes | tuple[Axes, Axes]:
     """Events per site: each event as a bar on its site's row in UT, and counts per site.
+
+    No events gives the same figure, labelled, with "no events" and no time axis (there is
+    no time to show), not a made-up date.
 
     Parameters
     ----------
@@ -385,23 +475,64 @@ def plot_events(events: pd.DataFrame, *, sites: Sequence[str] | None = None) -> 
         From :func:`auroradask.events` (columns ``site``, ``start``, ``end``).
     sites
         Rows to show, in order (default: the sites with events, sorted).
+    cls
+        The class, for the title (default: the events' ``class`` column, or what
+        :func:`auroradask.events` recorded in ``events.attrs`` when there is no event).
+    ax
+        Where to draw: one matplotlib Axes (the event raster alone) or two (the raster and
+        the events per site); a new figure of both otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        Two axes: the event raster (UT) and the number of events and hours per site.
+    matplotlib.figure.Figure, Axes or (Axes, Axes)
+        A new figure of two axes, the event raster (UT) and the number of events and hours
+        per site; or the axes given as ``ax``.
     """
-    import matplotlib.dates as mdates
-
     missing = [c for c in ("site", "start", "end") if c not in events.columns]
     if missing:
         raise ArgumentError(f"events: missing columns {missing}; pass auroradask.events output")
     sites = list(sites) if sites is not None else sorted(map(str, events["site"].unique()))
-    cls = str(events["class"].iloc[0]) if "class" in events.columns and len(events) else "class"
-    fig = new_figure(11, 1.2 + 0.35 * max(len(sites), 2))
-    raster, bars = fig.subplots(1, 2, sharey=True, width_ratios=[4, 1])
+    if cls is None and "class" in events.columns and len(events):
+        cls = str(events["class"].iloc[0])
+    cls = cls if cls is not None else events.attrs.get("class")
+    size = (11, 1.2 + 0.35 * max(len(sites), 2))
+    count = 1 if ax is not None and not isinstance(ax, list | tuple | np.ndarray) else 2
+    fig, axes, given = target_axes(ax, count, size, ncols=2, sharey=True, width_ratios=[4, 1])
+    raster = axes[0]
+    color = class_color(cls) if cls is not None else NO_DATA
+    counts, hours = _draw_event_rows(raster, events, sites, color)
+    raster.set_yticks(range(len(sites)))
+    raster.set_yticklabels(sites)
+    raster.set_ylim(-0.6, len(sites) - 0.4)
+    raster.set_ylabel("site")
+    _event_time_axis(raster, events)
+    what = f" of {cls}" if cls is not None else ""
+    raster.set_title(f"{len(events)} events{what}" if len(events) else f"no events{what}")
+    if len(axes) == 2:
+        _draw_site_counts(axes[1], counts, hours, color)
+    return returned(fig, axes, given)
+
+
+def _draw_site_counts(bars, counts: list[int], hours: list[float], color) -> None:
+    """Events per site as bars, with their hours written beside each."""
+    from matplotlib.ticker import MaxNLocator  # deferred: matplotlib is slow to import
+
+    bars.barh(range(len(counts)), counts, color=color)
+    for i, (c, h) in enumerate(zip(counts, hours, strict=True)):
+        bars.text(c, i, f" {h:.1f} h", va="center", fontsize=8)
+    bars.set_xlim(0, 1.35 * max([*counts, 1]))  # room for the hours beside the longest bar
+    bars.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bars.set_ylim(-0.6, len(counts) - 0.4)  # the rows of the raster beside it
+    bars.tick_params(labelleft=False)
+    bars.set_xlabel("events")
+    bars.set_title("per site")
+
+
+def _draw_event_rows(raster, events: pd.DataFrame, sites: list[str], color) -> tuple[list, list]:
+    """Each site's events as bars on its row; the number of events and their hours per site."""
+    import matplotlib.dates as mdates
+
     counts, hours = [], []
-    color = _class_colors(4)[3]
     for i, site in enumerate(sites):
         mine = events[events["site"] == site]
         start = mdates.date2num(pd.DatetimeIndex(mine["start"]).to_numpy())
@@ -417,25 +548,24 @@ def plot_events(events: pd.DataFrame, *, sites: Sequence[str] | None = None) -> 
         hours.append(
             (mine["end"] - mine["start"]).sum() / pd.Timedelta(hours=1) if len(mine) else 0
         )
-    raster.set_yticks(range(len(sites)))
-    raster.set_yticklabels(sites)
-    raster.set_ylim(-0.6, len(sites) - 0.4)
-    raster.set_ylabel("site")
+    return counts, hours
+
+
+def _event_time_axis(raster, events: pd.DataFrame) -> None:
+    """A UT axis over the events (dates in the offset, also marked UT); none without events."""
+    import matplotlib.dates as mdates
+
     raster.set_xlabel("UT")
+    raster.grid(axis="x", alpha=0.3)
+    if not len(events):
+        raster.set_xticks([])
+        raster.text(0.5, 0.5, "no events", transform=raster.transAxes, ha="center")
+        return
     locator = mdates.AutoDateLocator()
     raster.xaxis.set_major_locator(locator)
-    raster.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    if len(events):
-        first, last = pd.Timestamp(events["start"].min()), pd.Timestamp(events["end"].max())
-        pad = (last - first) * 0.02 + pd.Timedelta(minutes=1)
-        raster.set_xlim(mdates.date2num(first - pad), mdates.date2num(last + pad))
-    else:
-        raster.text(0.5, 0.5, "no events", transform=raster.transAxes, ha="center")
-    raster.grid(axis="x", alpha=0.3)
-    raster.set_title(f"{len(events)} events of {cls}")
-    bars.barh(range(len(sites)), counts, color=color)
-    for i, (c, h) in enumerate(zip(counts, hours, strict=True)):
-        bars.text(c, i, f" {h:.1f} h", va="center", fontsize=8)
-    bars.set_xlabel("events")
-    bars.set_title("per site")
-    return fig
+    formatter = mdates.ConciseDateFormatter(locator)
+    formatter.offset_formats = [f"{f} UT" if f else f for f in formatter.offset_formats]
+    raster.xaxis.set_major_formatter(formatter)
+    first, last = pd.Timestamp(events["start"].min()), pd.Timestamp(events["end"].max())
+    pad = (last - first) * 0.02 + pd.Timedelta(minutes=1)
+    raster.set_xlim(mdates.date2num(first - pad), mdates.date2num(last + pad))

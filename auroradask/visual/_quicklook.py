@@ -23,15 +23,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._figure import new_figure
+from .._figure import returned, target_axes
+from .._palette import NO_FRAME, class_colors
 from .._results import check_site, class_names, site_coord
 from .._schema import OK, SLOT
 from ..analysis import usable
 from ..errors import ArgumentError
 from ._inputs import check_contrast, frames_of, results_of
-from ._keogram import KEOGRAM, keogram, keogram_axis
+from ._keogram import KEOGRAM, keogram
+from ._keogram_plot import draw_keogram
 from ._plots import (
-    _class_colors,
     draw_label_strip,
     label_legend,
     night_start,
@@ -41,12 +42,11 @@ from ._plots import (
 )
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Slots per hour: the unit in which :func:`nights_written` looks for written data.
 _HOUR_SLOTS = 3600 // int(pd.Timedelta(SLOT).total_seconds())
-#: Keogram pixels (values) that are not a frame: no frame in the slot, or not written.
-_NO_FRAME_COLOR = "#f3e6d0"
 
 
 def night_keogram(
@@ -81,8 +81,9 @@ def quicklook(
     min_confidence: float | None = None,
     exclude: str | Iterable[str] | None = None,
     dpi: int = 110,
+    ax: Any = None,
     **keogram_options: Any,
-) -> Figure:
+) -> Figure | tuple[Axes, Axes, Axes]:
     """One site's night at a glance: keogram, label strip and confidence on one UT axis.
 
     Parameters
@@ -114,13 +115,17 @@ def quicklook(
         are grey in the label strip, unwritten ones white.
     dpi
         Resolution of the saved figure.
+    ax
+        Three matplotlib Axes to draw into (keogram, label strip, confidence), e.g. a
+        column of a figure of several nights; a new figure otherwise.
     **keogram_options
         Passed to :func:`auroradask.keogram` when the keogram is computed from ``source``
         (``skymap=``, ``direction=``, ...); given, they also override a stored keogram.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure or (Axes, Axes, Axes)
+        A new figure; or the three axes given as ``ax``.
 
     Raises
     ------
@@ -139,34 +144,41 @@ def quicklook(
     grid = np.arange(one.t0.to_datetime64(), one.t1.to_datetime64(), SLOT)
     grid = grid.astype("datetime64[ns]")
     keo = night_keogram(results, site, one.t0, one.t1, source, **keogram_options)
-    fig = new_figure(11, 6.2)
-    keo_ax, strip, conf_ax = fig.subplots(3, 1, sharex=True, height_ratios=[5, 0.6, 1.8])
+    fig, axes, given = target_axes(
+        ax, 3, (11, 6.2), nrows=3, ncols=1, sharex=True, height_ratios=[5, 0.6, 1.8]
+    )
+    keo_ax, strip, conf_ax = axes
     xlim = (mdates.date2num(one.t0), mdates.date2num(one.t1))
     if keo is not None:
-        _draw_keogram(fig, keo_ax, keo, grid, one.data, xlim, (lo_pct, hi_pct))
+        draw_keogram(
+            keo_ax, keo, grid, one.data["frame_status"].isel(site=0), xlim, (lo_pct, hi_pct)
+        )
     else:
         _draw_no_keogram(keo_ax)
-    colors = _class_colors(len(classes))
+    colors = class_colors(classes)
     # the strip and the keogram cover the whole span: slots outside the dataset are unwritten
     code = strip_codes(grid, one.times, one.label, one.status >= 0, len(classes))
     draw_label_strip(strip, code, colors, xlim)
     strip.set_ylabel("label", rotation=0, ha="right", va="center")
-    no_frame = Patch(facecolor=_NO_FRAME_COLOR, edgecolor="black", label="no frame (keogram)")
-    label_legend(fig, classes, colors, [no_frame])
+    no_frame = Patch(facecolor=NO_FRAME, edgecolor="black", label="no frame (keogram)")
+    label_legend(fig, classes, colors, [no_frame], ax=strip if given else None)
     _draw_confidence(conf_ax, one, colors, xlim)
+    keo_ax.set_title(_title_of(site, night, one, classes), fontsize=10)
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return returned(fig, axes, given)
+
+
+def _title_of(site: str, night: Any, one: _Night, classes: list[str]) -> str:
+    """``site: night of DATE, H h of frames; class n, ...`` (the classes labelled)."""
     counts = {
         c: int((one.label == k).sum()) for k, c in enumerate(classes) if (one.label == k).any()
     }
     hours = (one.status == OK).sum() * pd.Timedelta(SLOT).total_seconds() / 3600
-    lon = site_coord(results, "longitude")[check_site(results, site)]
-    keo_ax.set_title(
-        f"{site}: night of {night_start(night, lon).date()}, {hours:.2f} h of frames; "
-        + ", ".join(f"{c} {v}" for c, v in counts.items()),
-        fontsize=10,
+    return (
+        f"{site}: night of {night_start(night, one.longitude).date()}, {hours:.2f} h of frames; "
+        + ", ".join(f"{c} {v}" for c, v in counts.items())
     )
-    if path is not None:
-        fig.savefig(path, dpi=dpi)
-    return fig
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,7 @@ class _Night:
     status: np.ndarray
     label: np.ndarray  # usable slots' labels, -1 elsewhere
     confidence: np.ndarray
+    longitude: float = float("nan")  # the site's: which night a time belongs to
 
 
 def _night(results, site, night, span, min_confidence, exclude) -> _Night:
@@ -199,7 +212,9 @@ def _night(results, site, night, span, min_confidence, exclude) -> _Night:
     one = one.isel(time=np.flatnonzero(inside))
     ok = usable(one, min_confidence=min_confidence, exclude=exclude).values[0]
     label = np.where(ok, one["label"].values[0], -1)
-    return _Night(one, t0, t1, times[inside], status[inside], label, one["confidence"].values[0])
+    return _Night(
+        one, t0, t1, times[inside], status[inside], label, one["confidence"].values[0], lon
+    )
 
 
 def _written_span(
@@ -217,7 +232,7 @@ def _written_span(
 
 
 def _draw_no_keogram(ax) -> None:
-    ax.set_facecolor(_NO_FRAME_COLOR)
+    ax.set_facecolor(NO_FRAME)
     ax.text(
         0.5,
         0.5,
@@ -245,62 +260,6 @@ def _draw_confidence(ax, one: _Night, colors: list, xlim: tuple[float, float]) -
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.set_xlabel(f"UT, {one.t0:%Y-%m-%d %H:%M} to {one.t1:%Y-%m-%d %H:%M}")
-
-
-def keogram_image(
-    keo: xr.DataArray, grid: np.ndarray, status: xr.DataArray | None = None
-) -> np.ndarray:
-    """``(rows, len(grid))`` float counts of a one-site keogram on the slot grid, NaN where
-    there is no frame (slot outside the keogram, or ``frame_status`` not ok)."""
-    values = np.asarray(keo.values, dtype=np.float32)
-    times = keo["time"].values
-    good = values.max(axis=-1) > 0  # a slot without a frame is all zeros
-    if "frame_status" in keo.coords:
-        good &= keo["frame_status"].values == OK
-    if status is not None:
-        st = status.reindex(time=times, fill_value=-1).values
-        good &= st == OK
-    image = np.full((values.shape[-1], len(grid)), np.nan, dtype=np.float32)
-    where = np.searchsorted(grid, times)
-    inside = (where < len(grid)) & (grid[np.minimum(where, len(grid) - 1)] == times)
-    keep = inside & good
-    image[:, where[keep]] = values[keep].T
-    return image
-
-
-def _draw_keogram(fig, ax, keo, grid, one, xlim, contrast) -> None:
-    image = keogram_image(keo, grid, one["frame_status"].isel(site=0))
-    finite = image[np.isfinite(image)]
-    if finite.size:
-        vmin, vmax = np.percentile(finite, contrast)
-        vmax = max(vmax, vmin + 1)
-    else:
-        vmin, vmax = 0, 1
-    from matplotlib import colormaps
-
-    cmap = colormaps["gray"].with_extremes(bad=_NO_FRAME_COLOR)
-    n = image.shape[0]
-    shown = ax.imshow(
-        np.ma.masked_invalid(image),
-        aspect="auto",
-        interpolation="antialiased",
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        extent=(xlim[0], xlim[1], n - 0.5, -0.5),  # keogram_row 0 (north or east) on top
-    )
-    axis = keogram_axis(keo)
-    ax.set_yticks(axis["ticks"])
-    ax.set_yticklabels(axis["ticklabels"], fontsize=8)
-    ax.set_ylabel(axis["label"])
-    first, last = axis["ends"]
-    for y, text, va in ((0.99, first, "top"), (0.01, last, "bottom")):
-        ax.text(
-            1.005, y, text, transform=ax.transAxes, ha="left", va=va, fontsize=11, weight="bold"
-        )
-    colorbar = fig.colorbar(shown, ax=ax, pad=0.03, fraction=0.03)
-    colorbar.set_label(f"counts ({contrast[0]:g}–{contrast[1]:g} %)", fontsize=8)
-    colorbar.ax.tick_params(labelsize=7)
 
 
 # ----------------------------------------------------------------------------- many nights

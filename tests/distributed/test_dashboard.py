@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 import auroradask
+from auroradask._palette import class_color, class_colors, palette_json, rgb
 from tests.support.utils import open_sample
 
 CHROMIUM = os.environ.get("AURORADASK_CHROMIUM", "/usr/bin/chromium")
@@ -68,6 +69,14 @@ def test_page_is_served_beside_dasks_dashboard(run):
     assert 'href="status"' in html and "src=" not in html and 'fetch("http' not in html
 
 
+def test_page_takes_the_class_colours_of_the_figures(run):
+    _, page, *_ = run
+    with urllib.request.urlopen(page, timeout=30) as response:
+        html = response.read().decode()
+    assert f"const PALETTE = {palette_json()} ||" in html  # one palette, put in by the server
+    assert "/*AURORADASK_PALETTE*/" not in html
+
+
 def test_state_before_any_run_is_empty(run):
     *_, before = run
     assert before["run"] is None
@@ -97,6 +106,12 @@ def test_a_resumed_run_reports_what_it_skipped(run):
     assert (summary.written, summary.skipped) == (0, 120)
     assert (state["written"], state["skipped"], state["done"]) == (0, 120, 120)
     assert state["labels"] == {}
+
+
+def _css(color: str) -> str:
+    """``#rrggbb`` as a browser's computed style writes it."""
+    r, g, b = (round(255 * v) for v in rgb(color))
+    return f"rgb({r}, {g}, {b})"
 
 
 def _browser():
@@ -147,6 +162,16 @@ def test_page_in_a_real_browser_shows_the_run(tmp_path):
                 labels = page.inner_text("#labels")
                 for name, count in summary.label_counts.items():
                     assert name in labels and str(count) in labels
+                # each class's bar in the colour the figures give it
+                shown = page.eval_on_selector_all(
+                    "#labels tr",
+                    """rows => rows.map(r => [r.cells[0].textContent,
+                        getComputedStyle(r.querySelector(".bar div")).backgroundColor])""",
+                )
+                assert shown and all(_css(class_color(n)) == c for n, c in shown)
+                # the page's copy of the palette agrees with the figures' for any name
+                names = ["bad_viewing", "pulsating", "arc", "diffuse", "ciel nuageux", "x13"]
+                assert page.evaluate("n => classColors(n)", names) == class_colors(names)
                 assert page.locator("#chart path.rate-line").count() == 1
                 assert float(page.text_content("#mean")) > 0
                 link = page.eval_on_selector("header a", "a => a.href")

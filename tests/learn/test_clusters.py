@@ -115,7 +115,8 @@ def test_a_montage_of_the_clusters_is_drawn(sky, tmp_path):
     figure = auroradask.montage(images, titles=titles, columns=3, path=path)
     assert path.stat().st_size > 10_000
     assert len([ax for ax in figure.axes if ax.get_title()]) == 12  # 4 clusters x 3 frames
-    assert [ax.get_title() for ax in figure.axes][:3] == titles[:3]
+    # a title longer than its tile is wrapped (at spaces), not cut or overlapping
+    assert [ax.get_title().replace("\n", " ") for ax in figure.axes][:3] == titles[:3]
 
 
 def test_progress_counts_every_frame_of_every_pass(embedded, capsys):

@@ -20,6 +20,7 @@ import dask
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import auroradask
 import tests.support.synthetic_sky as sky
@@ -251,6 +252,28 @@ def test_plot_tracks(result, truth, tmp_path):
     assert path.stat().st_size > 10_000
 
 
+def test_plot_tracks_draws_every_site(truth, geometry, tmp_path):
+    _, frames = truth
+    both = xr.concat(
+        [sky.dataset(frames, site="gill"), sky.dataset(frames[:, ::-1], site="atha")], "site"
+    )
+    result = auroradask.patches(both, skymap={"gill": geometry[0], "atha": geometry[0]})
+    under = {"gill": frames[50], "atha": frames[50, ::-1]}
+    fig = result.plot_tracks(tmp_path / "both.png", frame=under)
+    assert (tmp_path / "both.png").stat().st_size > 10_000
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["gill", "atha"]
+    for ax, site in zip(fig.axes, ["gill", "atha"], strict=True):
+        tracks = result.table.loc[result.table["site"] == site, "track"].nunique()
+        assert tracks > 0 and len(ax.lines) == 2 * tracks  # a path and an end per track
+        assert {t.get_text() for t in ax.texts} == {"N", "E"}
+    one = result.plot_tracks(tmp_path / "atha.png", site="atha")
+    assert [ax.get_title().split(":")[0] for ax in one.axes] == ["atha"]
+    with pytest.raises(ArgumentError, match="^frame: one frame for 2 sites"):
+        result.plot_tracks(tmp_path / "x.png", frame=frames[50])
+    with pytest.raises(ArgumentError, match="^site: no site"):
+        result.plot_tracks(tmp_path / "x.png", site="fsmi")
+
+
 def test_cli_patches(tmp_path):
     from auroradask.cli.main import main
 
@@ -266,6 +289,30 @@ def test_cli_patches(tmp_path):
     assert (tmp_path / "p-tracks.parquet").exists()
     assert (tmp_path / "t.png").exists()
     assert main(["patches", "--source", "x", "--site", "gill", "--start", "2014-03-10"]) == 2
+
+
+def test_cli_plot_draws_every_site(tmp_path, monkeypatch):
+    import shutil
+
+    from auroradask.cli.main import main
+    from auroradask.patchtracking._patches import PatchResult
+
+    root = copy_as(tmp_path, site="atha")
+    shutil.copytree(auroradask.sample_archive(), root, dirs_exist_ok=True)
+    drawn = []
+    real = PatchResult.plot_tracks
+    monkeypatch.setattr(
+        PatchResult, "plot_tracks", lambda self, *a, **k: drawn.append(real(self, *a, **k))
+    )
+    code = main(
+        ["patches", "--source", str(root), "--site", "gill,atha",
+         "--start", "2014-03-10T06:00", "--end", "2014-03-10T06:01", "--chunk-minutes", "1",
+         "--skymap", SKYMAP, "-o", str(tmp_path / "p.parquet"), "--plot", str(tmp_path / "t.png")]
+    )  # fmt: skip
+    assert code == 0 and (tmp_path / "t.png").exists()
+    (fig,) = drawn
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["gill", "atha"]
+    assert all(ax.images for ax in fig.axes)  # each site's tracks on a frame of its own
 
 
 def test_patch_counts_are_stored_with_the_labels(tmp_path):

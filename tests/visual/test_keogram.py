@@ -190,3 +190,27 @@ def test_stored_keogram_equals_the_keogram_of_the_archive(tmp_path):
         assert stored["keogram"].attrs[key] == computed.attrs[key]
     unwritten = stored["frame_status"].values[0] < 0
     assert unwritten.sum() == 28_800 - 120 and (stored["keogram"].values[0, unwritten] == 0).all()
+
+
+def test_plot_keogram_draws_north_up_on_a_ut_axis(frames, images):
+    from matplotlib.figure import Figure
+
+    keo = auroradask.keogram(frames)
+    fig = auroradask.plot_keogram(keo)
+    (ax, colorbar) = fig.axes
+    shown = np.ma.filled(np.ma.asarray(ax.images[0].get_array(), dtype=float), np.nan)
+    np.testing.assert_array_equal(shown, images[0, :, :, 128].T.astype(float))  # row 0 first
+    extent = ax.images[0].get_extent()
+    assert extent[2] > extent[3]  # row 0 (north) at the top
+    assert {t.get_text() for t in ax.texts} == {"N", "S"}
+    assert ax.get_xlabel() == "UT, 2014-03-10 06:00:00 to 2014-03-10 06:06:00"
+    assert ax.get_title() == "gill: keogram (north-south)"
+    mine = Figure().subplots(1, 2)
+    assert auroradask.plot_keogram(keo.isel(site=0), ax=mine[1]) is mine[1]
+    assert len(mine[1].images) == 1 and len(mine[0].images) == 0
+    with pytest.raises(ArgumentError, match=r"^keo: expected a keogram"):
+        auroradask.plot_keogram(frames["images"])
+    two = xr.concat([keo, keo.assign_coords(site=["atha"])], "site")
+    with pytest.raises(ArgumentError, match=r"^site: the keogram holds sites"):
+        auroradask.plot_keogram(two)
+    assert auroradask.plot_keogram(two, site="atha").axes[0].get_title().startswith("atha")

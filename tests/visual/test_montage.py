@@ -126,3 +126,47 @@ def test_errors(synthetic):
         pick_slots(synthetic.assign(label=synthetic["label"] * 0), "pulsating")
     with pytest.raises(ArgumentError, match="unknown site"):
         pick_slots(synthetic, "pulsating", sites="zzzz")
+
+
+def _boxes(fig):
+    """Window extents of the tiles' titles and images, drawn."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [
+        (ax.title.get_window_extent(renderer), ax.images[0].get_window_extent(renderer))
+        for ax in fig.axes
+        if ax.images
+    ]
+
+
+def test_sky_tiles_are_marked_north_and_east():
+    frames = open_sample()["images"].isel(site=0, time=slice(0, 3)).values
+    fig = auroradask.montage(frames, columns=3)
+    for ax in fig.axes:
+        marks = {t.get_text(): t.get_position() for t in ax.texts}
+        assert set(marks) == {"N", "E"}
+        assert marks["N"][1] > 0.9 and marks["E"][0] < 0.1  # north at the top, east left
+    plain = auroradask.montage([np.eye(4)], compass=False)
+    assert len(plain.axes[0].texts) == 0
+
+
+def test_long_titles_are_wrapped_to_their_tile_and_never_overlap():
+    frames = open_sample()["images"].isel(site=0, time=slice(0, 8)).values
+    titles = [f"cluster {k // 4} #{k % 4} gill 2014-03-10 06:00:{3 * k:02d} UT" for k in range(8)]
+    fig = auroradask.montage(frames, titles=titles, columns=4, suptitle="a long heading " * 12)
+    assert [ax.get_title().replace("\n", " ") for ax in fig.axes] == titles  # all kept
+    boxes = _boxes(fig)
+    for title, image in boxes:
+        assert title.width <= image.width * 1.05  # within its tile
+    for (a, _), (b, _) in zip(boxes, boxes[1:], strict=False):
+        assert not a.overlaps(b)  # neighbours apart
+    for title, _ in boxes:  # and above their own tile, not over another row's image
+        assert not any(title.overlaps(other) for _, other in boxes)
+    heading = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert heading.x0 >= 0 and heading.x1 <= fig.bbox.width
+
+
+def test_class_montage_times_are_ut():
+    results = classify_sample().compute()
+    fig = auroradask.class_montage(results, open_sample(), "bad_viewing", n=3)
+    assert all(" UT\np=" in ax.get_title() for ax in fig.axes if ax.images)

@@ -10,9 +10,9 @@ import pytest
 
 import auroradask
 import auroradask.io._stream0
+from auroradask._palette import class_color, rgb
 from auroradask.errors import ArgumentError
 from auroradask.visual._movie import _windows, frame_plan
-from auroradask.visual._plots import _class_colors
 from tests.support.utils import classify_sample, open_sample
 
 
@@ -58,7 +58,7 @@ def test_movie_decodes_to_the_frames_with_labels(results, tmp_path, monkeypatch)
     assert video.shape == (120, 512, 1280, 3)
     assert imageio_ffmpeg.count_frames_and_secs(str(path)) == (120, 12.0)
     # the label box in the class colour (the demo model says bad_viewing everywhere)
-    colour = np.array(_class_colors(4)[0][:3]) * 255
+    colour = np.array(rgb(class_color("bad_viewing"))) * 255  # as in every figure
     box = video[:, 512 - 40 : 512 - 10, 5:11].reshape(120, -1, 3).mean(axis=1)
     np.testing.assert_allclose(box, np.broadcast_to(colour, box.shape), atol=25)
     # the sky panel is the frame, stretched: brighter where the frame is brighter

@@ -301,3 +301,16 @@ def test_night_start(night, longitude, start):
 def test_a_night_that_is_not_a_date_or_time_is_refused(labels_only):
     with pytest.raises(ArgumentError, match=r"^night: cannot read 'last night' as YYYY-MM-DD"):
         auroradask.quicklook(labels_only, site="gill", night="last night")
+
+
+def test_quicklook_into_the_callers_axes(results, keo):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 8), layout="constrained")
+    column = fig.subplots(3, 1)
+    drawn = auroradask.quicklook(results, site="gill", night="2014-03-09", ax=column)
+    assert drawn == tuple(column)
+    np.testing.assert_array_equal(_image(column[0]), keo.values[0].T.astype(float))
+    assert column[2].get_xlabel().startswith("UT, 2014-03-10 06:00")
+    with pytest.raises(ArgumentError, match=r"^ax: expected a sequence of 3 Axes"):
+        auroradask.quicklook(results, site="gill", night="2014-03-09", ax=column[:2])
