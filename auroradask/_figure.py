@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ArgumentError
+from .errors import ArgumentError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._figure import returned, target_axes
 from .._palette import NO_FRAME
 from .._schema import OK, SLOT
 from ..errors import ArgumentError
-from .._figure import returned, target_axes
 from ._inputs import check_contrast
 from ._keogram import KEOGRAM_ROW, keogram_axis
 
