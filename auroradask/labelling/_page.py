@@ -61,9 +61,10 @@ from ..evaluation._truth import (
 from ..io._stream0 import open_themis
 from ..visual._inputs import frames_of, results_of
 from ..visual._keogram import KEOGRAM, keogram_axis
+from ..visual._keogram_plot import keogram_image
 from ..visual._montage import stretch
 from ..visual._plots import night_window
-from ..visual._quicklook import keogram_image, night_keogram
+from ..visual._quicklook import night_keogram
 
 #: The page's interval sheet: :data:`auroradask.evaluation._truth.SHEET_COLUMNS` (what evaluate
 #: reads), the ends' UT times, and who labelled.
