@@ -452,8 +452,8 @@ def test_the_rate_counts_frames_not_empty_slots(gappy_archive, tmp_path):
     match = re.match(r"wall time ([\d.]+) s, ([\d.]+) frames/s \(1200 slots written", line)
     assert match, line
     seconds, rate = float(match[1]), float(match[2])
-    # the printed rate is frames over wall time (each figure rounded to one decimal)
-    assert rate == pytest.approx(200 / seconds, rel=0.03, abs=0.2)
+    # the printed rate is frames over wall time; the printed time is rounded to 0.1 s
+    assert 200 / (seconds + 0.05) - 0.1 <= rate <= 200 / max(seconds - 0.05, 1e-3) + 0.1
     assert rate < 1200 / seconds / 2  # far below what counting slots would say
     assert "1200/1200 slots" in done.stderr and "200 frames, " in done.stderr
 

@@ -178,7 +178,7 @@ def test_nearest_images_are_a_brute_force_sort_of_the_distances(two_sites):
         np.testing.assert_allclose(mine["distance"], distance[best], rtol=1e-5)
         expected_images.append(images[best])
         expected_titles += [
-            f"cluster {cluster} #{rank} {s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S}"
+            f"cluster {cluster} #{rank} {s} {pd.Timestamp(t):%Y-%m-%d %H:%M:%S} UT"
             for rank, (s, t) in enumerate(zip(site[best], time[best], strict=True))
         ]
     got, titles = result.nearest_images(frames)

@@ -658,7 +658,7 @@ def _fail_writes(monkeypatch, where: str) -> None:
     chunks (``chunk``) are written, or a read-only filesystem from the lock on (``lock``)."""
     import pathlib
 
-    from auroradask._store import _layout
+    from auroradask.store import _layout
 
     if where == "chunk":
         real_path_open = pathlib.Path.open
