@@ -390,13 +390,24 @@ def _draw_rate_bars(ax, xs: np.ndarray, rate: np.ndarray, total: np.ndarray, col
     """Bars of the rates from 0; bins without usable slots shaded as no data (no bar), and
     the rate written over each bar (a rate of 0 reads "0.00", not an empty bin) while the
     numbers fit side by side."""
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch, Rectangle
 
     ax.bar(xs, np.nan_to_num(rate), color=color, width=0.8)
     empty = total == 0
     width = np.diff(_edges(xs))
     for x0, w in zip(xs[empty] - width[empty] / 2, width[empty], strict=True):
-        ax.axvspan(x0, x0 + w, facecolor=NO_DATA, edgecolor="none", zorder=0)
+        # a Rectangle over the whole height (axvspan gives a Polygon before matplotlib 3.9)
+        ax.add_patch(
+            Rectangle(
+                (x0, 0),
+                w,
+                1,
+                transform=ax.get_xaxis_transform(),
+                facecolor=NO_DATA,
+                edgecolor="none",
+                zorder=0,
+            )
+        )
     top = min(1.0, 1.15 * _rate_max(rate)) if (np.nan_to_num(rate) > 0).any() else 1.0
     ax.set_ylim(0, top)
     inches = ax.get_position().width * ax.figure.get_figwidth()
