@@ -19,16 +19,20 @@ vouches for.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import dask
 import dask.array as da
+import dask.base
+import dask.threaded
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -401,18 +405,41 @@ def _write(
         except NO_WORKERS_ERRORS as error:  # every batch job gone, none back in time
             raise no_workers_error(error) from None
     else:  # local scheduler: a few site-days per thread at a time, so progress can be reported
-        step = 2 * int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
-        for first in range(0, len(tasks), step):
-            lock.check()
-            parts = dask.compute(*tasks[first : first + step])
-            for part, site in zip(parts, task_sites[first : first + step], strict=True):
-                summary.add(part, site)
-                summary.days_compacted += 1
-            if progress:
-                progress(summary)
+        threads = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+        step = 2 * threads
+        with _threads_waited_for(threads) as pool:
+            for first in range(0, len(tasks), step):
+                lock.check()
+                parts = dask.compute(*tasks[first : first + step], **pool)
+                for part, site in zip(parts, task_sites[first : first + step], strict=True):
+                    summary.add(part, site)
+                    summary.days_compacted += 1
+                if progress:
+                    progress(summary)
     if progress and not tasks:
         progress(summary)
     return summary
+
+
+@contextlib.contextmanager
+def _threads_waited_for(threads: int):
+    """The ``pool=`` for ``dask.compute`` under the threaded scheduler: a pool of our own that
+    is waited for on the way out, also when a task fails.
+
+    Dask's threaded scheduler raises a task's error at once and leaves the other running
+    tasks in its shared pool; they went on writing pieces after the lock was released and
+    the staging folders tidied (a ``.partial`` file appeared after ``to_zarr`` had failed on
+    a full disk, issue 30). Other schedulers (synchronous, processes) take no pool and get
+    nothing.
+    """
+    if dask.base.get_scheduler() not in (None, dask.threaded.get):
+        yield {}
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="auroradask-write")
+    try:
+        yield {"pool": pool}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _day_split_chunks(results: xr.Dataset, time_index: int) -> tuple[int, ...]:

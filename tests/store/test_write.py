@@ -4,6 +4,7 @@ refusal, retries."""
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import shutil
@@ -633,14 +634,15 @@ def test_a_store_in_a_group_is_extended_and_its_attributes_updated(tmp_path, in_
 
 class _FillsUp:
     """A file on a disk that fills up while it is written: half of the first write lands,
-    then ENOSPC."""
+    then ENOSPC, at once or after ``slow`` seconds (a slower disk for the other threads)."""
 
-    def __init__(self, file, path) -> None:
-        self.file, self.path = file, str(path)
+    def __init__(self, file, path, slow: float = 0.0) -> None:
+        self.file, self.path, self.slow = file, str(path), slow
 
     def write(self, data) -> int:
         self.file.write(bytes(memoryview(data)[: len(data) // 2]))
         self.file.flush()
+        time.sleep(self.slow)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
 
     def __enter__(self):
@@ -670,11 +672,17 @@ def _fail_writes(monkeypatch, where: str) -> None:
         monkeypatch.setattr(pathlib.Path, "open", path_open)
         return
 
+    pieces = itertools.count()
+
     def layout_open(path, mode="r", *args, **kwargs):
         if where == "lock" and "w" in mode:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
         f = open(path, mode, *args, **kwargs)
-        return _FillsUp(f, path) if "w" in mode and ".staging" in str(path) else f
+        if "w" not in mode or ".staging" not in str(path):
+            return f
+        # the first piece fails at once, the others later: their threads are still writing
+        # when the first error reaches to_zarr, which must wait for them before it returns
+        return _FillsUp(f, path, slow=0.0 if next(pieces) == 0 else 0.5)
 
     monkeypatch.setattr(_layout, "open", layout_open, raising=False)
 
@@ -689,6 +697,7 @@ def test_a_full_disk_or_a_read_only_place_is_one_line_and_leaves_no_partial_file
     store = tmp_path / "results.zarr"
     with monkeypatch.context() as patch:
         _fail_writes(patch, where)
+        patch.setitem(dask.config.config, "num_workers", 4)  # pieces written side by side
         with pytest.raises(auroradask.StoreError, match=f"^store: cannot write {store}: {says}"):
             try:
                 auroradask.to_zarr(in_memory.chunk({"time": 20}), store, progress=False)
