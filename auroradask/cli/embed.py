@@ -15,7 +15,6 @@ import pandas as pd
 
 import auroradask
 
-from .._schema import DEFAULT_CHUNK_MINUTES
 from ..models._embed import EMBEDDING_DTYPES
 from .options import (
     BATCH_HELP,
@@ -28,7 +27,6 @@ from .options import (
     existing_file,
     frames_request,
     output_store,
-    positive_int,
     print_summary,
     threads_for,
 )
@@ -46,14 +44,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "bundled sample (gill, 2014-03-10 06:00-06:06 UT).",
     )
     data = run.add_argument_group("data")
-    add_frames_options(data)
-    data.add_argument(
-        "--chunk-minutes",
-        type=positive_int,
-        default=None,  # open_themis reads the auroradask.chunk-minutes setting
-        help="minute files per task (default: the auroradask.chunk-minutes setting, "
-        f"{DEFAULT_CHUNK_MINUTES} unless configured)",
-    )
+    add_frames_options(data, chunk_minutes=True)
     model = run.add_argument_group("model")
     model.add_argument("--model", help="ONNX model with a card (default: the bundled demo model)")
     model.add_argument(

@@ -22,7 +22,6 @@ import pandas as pd
 
 import auroradask
 
-from .._schema import DEFAULT_CHUNK_MINUTES
 from ..errors import (
     ArgumentError,
     AuroradaskError,
@@ -45,7 +44,6 @@ from .options import (
     non_negative_float,
     output_folder,
     output_store,
-    positive_int,
     print_summary,
     threads_for,
     worker_logging,
@@ -128,14 +126,7 @@ def _add_classify(commands) -> None:
         f"./{DEFAULT_OUT}.",
     )
     data = run.add_argument_group("data")
-    add_frames_options(data)
-    data.add_argument(
-        "--chunk-minutes",
-        type=positive_int,
-        default=None,  # open_themis reads the auroradask.chunk-minutes setting
-        help="minute files per task (divides a day; default: the auroradask.chunk-minutes "
-        f"setting, {DEFAULT_CHUNK_MINUTES} unless configured)",
-    )
+    add_frames_options(data, chunk_minutes=True)
     model = run.add_argument_group("model")
     model.add_argument(
         "--model", help="ONNX model with a model card (default: the bundled demo model)"

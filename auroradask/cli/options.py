@@ -20,6 +20,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 import auroradask
 
+from .._schema import DEFAULT_CHUNK_MINUTES
+
 FORMAT = "auroradask: %(levelname)s: %(message)s"
 #: loggers whose level -v/-q set; distributed's own default shows INFO lines on every start
 LOGGERS = ("auroradask", "distributed", "py.warnings")
@@ -264,10 +266,14 @@ def add_frames_options(
     group,
     *,
     source_help: str = "stream0 root: local path or fsspec URL (default: the bundled sample)",
-    chunk_default: int | None = None,
+    chunk_minutes: bool = False,
 ) -> None:
     """The frames a command reads: ``--source``, ``--site`` (comma-separated or repeated),
-    ``--start``, ``--end`` (ISO UT), ``--cache``; the same rules in every command."""
+    ``--start``, ``--end`` (ISO UT), ``--cache``; the same rules in every command.
+
+    With ``chunk_minutes``, also ``--chunk-minutes`` (minute files per task), whose default
+    is left to ``open_themis``: the ``auroradask.chunk-minutes`` setting.
+    """
     group.add_argument("--source", help=source_help)
     group.add_argument(
         "--site",
@@ -289,6 +295,14 @@ def add_frames_options(
     group.add_argument(
         "--cache", help="local folder for copies of remote files (default: ~/.cache/auroradask)"
     )
+    if chunk_minutes:
+        group.add_argument(
+            "--chunk-minutes",
+            type=positive_int,
+            default=None,  # open_themis reads the auroradask.chunk-minutes setting
+            help="minute files per task (divides a day; default: the auroradask.chunk-minutes "
+            f"setting, {DEFAULT_CHUNK_MINUTES} unless configured)",
+        )
 
 
 def one_site(args: argparse.Namespace, command: str) -> str:

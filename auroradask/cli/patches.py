@@ -12,7 +12,6 @@ import numpy as np
 
 import auroradask
 
-from .._schema import DEFAULT_CHUNK_MINUTES
 from .options import (
     FIGURE,
     add_frames_options,
@@ -38,14 +37,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "bundled sample (gill, 2014-03-10 06:00-06:06 UT).",
     )
     data = run.add_argument_group("data")
-    add_frames_options(data)
-    data.add_argument(
-        "--chunk-minutes",
-        type=positive_int,
-        default=None,  # open_themis reads the auroradask.chunk-minutes setting
-        help="minute files per task (default: the auroradask.chunk-minutes setting, "
-        f"{DEFAULT_CHUNK_MINUTES} unless configured)",
-    )
+    add_frames_options(data, chunk_minutes=True)
     geo = run.add_argument_group("geometry")
     geo.add_argument(
         "--skymap",
