@@ -237,11 +237,13 @@ class Evaluation:
 
     def to_text(self) -> str:
         """The confusion table, per-class figures, headline figures, sites and skipped items."""
-        table = self.confusion.copy()
-        table["recall"] = self.per_class["recall"].round(3)
-        table.loc["precision"] = [*self.per_class["precision"].round(3), np.nan]
+        # counts as whole numbers and rates to 3 places, as text: one float format for both
+        # printed a million frames as 1e+06
+        table = self.confusion.map(lambda n: f"{int(n)}").astype(object)
+        table["recall"] = [_rate(v) for v in self.per_class["recall"]]
+        table.loc["precision"] = [*(_rate(v) for v in self.per_class["precision"]), ""]
         table.index.name, table.columns.name = "truth \\ predicted", None
-        text = table.to_string(na_rep="", float_format=lambda v: f"{v:g}")
+        text = table.to_string()
         lines = [text, ""]
         threshold = (
             f" (confidence >= {self.min_confidence:g}; {self.below_confidence} below)"
@@ -432,3 +434,8 @@ def evaluate(
             **{k: str(attrs[k]) for k in ("model_file", "model_sha256") if k in attrs},
         },
     )
+
+
+def _rate(value: float) -> str:
+    """A precision or recall in the text table: 3 places, blank where undefined."""
+    return "" if np.isnan(value) else f"{round(float(value), 3):g}"

@@ -127,6 +127,8 @@ def write_whole(path: str, data: bytes) -> None:
 
 
 def file_sha256(path: str) -> str:
+    """The sha256 of a file: a cached or shipped copy is checked by it, and a model file
+    that changed after it was loaded is noticed by it (provenance in the store)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 

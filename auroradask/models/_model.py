@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -27,7 +26,14 @@ from scipy.special import softmax
 
 from .._schema import BATCH_ACTIVATION_BYTES, MAX_BATCH_SIZE
 from ..errors import ArgumentError, ModelError, SourceNotFoundError
-from ..io._remote import fetch, fetch_sidecar, is_url, model_file, remember_model
+from ..io._remote import (
+    fetch,
+    fetch_sidecar,
+    file_sha256,  # re-exported: models, embed and heads check a model file by it
+    is_url,
+    model_file,
+    remember_model,
+)
 from ..preprocessing._preprocess import Preset, get_preset
 
 CARD_KEY = "auroradask.card"
@@ -159,12 +165,6 @@ class Model:
             "model_card": self.card.to_json(),
             "preset": self.preset.to_json(),
         }
-
-
-def file_sha256(path: str) -> str:
-    """The sha256 of a file, for provenance and to notice a model file that changed."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_model(

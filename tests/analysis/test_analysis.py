@@ -244,7 +244,7 @@ def test_occurrence_groupings_against_pandas(store, loaded, by):
     got = auroradask.occurrence(store, by=by, min_confidence=0.5, exclude="bad_viewing")
     frame = usable_frame(store, loaded, min_confidence=0.5, exclude="bad_viewing")
     frame["year"], frame["month"] = frame.time.dt.year, frame.time.dt.month
-    frame["doy"] = frame.time.dt.dayofyear
+    frame["doy"] = frame.time.dt.day_of_year
     frame["season"] = np.array(["DJF", "MAM", "JJA", "SON"])[(frame.time.dt.month % 12) // 3]
     assert list(got["class"].values) == ["no_aurora", "other_aurora", "pulsating"]
     if not by:

@@ -14,6 +14,7 @@ fsmi (no,no) (no,no) (other,pa): 9 frames, 6 agree.
 
 from __future__ import annotations
 
+import copy
 import json
 from fractions import Fraction as F
 
@@ -356,6 +357,9 @@ def test_json_text_and_plots(hand, tmp_path):
     lines = text.splitlines()
     assert lines[0].split() == [*HAND_CLASSES, "recall"]
     assert lines[3].split() == ["pulsating", "0", "3", "1", "1", "0.6"]
+    big = copy.copy(result)  # archive scale: counts print as whole numbers, never 1e+06
+    big._confusion = result._confusion + 1_234_567
+    assert big.to_text().splitlines()[3].split()[:3] == ["pulsating", "1234567", "1234570"]
 
     import matplotlib
 
