@@ -31,7 +31,7 @@ import dask
 from dask.utils import parse_timedelta
 from distributed import Client
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ClusterError
 from ._client import WORKER_ENVIRON, _with_page
 
 log = logging.getLogger("auroradask")
@@ -258,10 +258,9 @@ def _scaled_client(
     ``minimum_jobs`` and ``jobs`` (or to ask for ``jobs`` at once); the cluster is closed if
     that fails."""
     try:
+        _submit(cluster, minimum_jobs if adapt else jobs)
         if adapt:
             cluster.adapt(minimum_jobs=minimum_jobs, maximum_jobs=jobs)
-        else:
-            cluster.scale(jobs=jobs)
         client = _BatchClient(cluster)
         host = dashboard_address.rsplit(":", 1)[0].strip("[]")
         if host in ("127.0.0.1", "localhost", "::1"):
@@ -270,6 +269,42 @@ def _scaled_client(
         cluster.close()
         raise
     return client
+
+
+def _submit(cluster: Any, jobs: int) -> None:
+    """Ask for ``jobs`` jobs and wait until they are submitted; raise if the batch system
+    refused them.
+
+    ``cluster.scale`` leaves the submission to the cluster's event loop, and dask-jobqueue
+    only logs a refusal (a partition or account that does not exist, a wall time over the
+    limit): the run then waited for workers that never came until the no-workers timeout,
+    an hour by default. Here the scaling runs on the loop and its state correction (a
+    private method of distributed's SpecCluster, the one ``scale`` schedules) is awaited,
+    so the ``sbatch``/``qsub`` error comes back to the caller. Jobs submitted later by
+    adapting are not checked: those refusals are only logged.
+
+    Raises
+    ------
+    ClusterError
+        With the batch system's own message.
+    """
+
+    async def scale_and_wait() -> None:
+        cluster.scale(jobs=jobs)
+        await cluster._correct_state()  # started before the one scale scheduled: ours
+
+    try:
+        cluster.sync(scale_and_wait)
+    except RuntimeError as error:
+        for name, job in list(cluster.workers.items()):
+            if getattr(job, "job_id", "") is None:  # never submitted: nothing to cancel,
+                cluster.workers.pop(name)  # and distributed's close asserts every job it
+                cluster.worker_spec.pop(name, None)  # made was closed
+                cluster._created.discard(job)
+        said = [line for line in str(error).splitlines() if "error" in line.lower()]
+        raise ClusterError(
+            f"cluster: the batch system refused the jobs: {'; '.join(said) or error}"
+        ) from None
 
 
 class _BatchClient(Client):

@@ -426,8 +426,10 @@ def test_the_job_script_carries_the_settings_and_retires_before_the_wall_time(mo
 
 
 @pytest.mark.slurm
-def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path):
+def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path, monkeypatch):
     """The dashboard link and auroradask's page work as they do locally."""
+    for name, value in slurm.environ().items():  # sbatch finds this SLURM
+        monkeypatch.setenv(name, value)
     client = auroradask.batch_cluster(
         "slurm",
         jobs=1,
@@ -446,6 +448,29 @@ def test_the_dashboard_page_of_a_batch_scheduler_answers(slurm, tmp_path):
                 assert response.status == 200
     finally:
         client.close()
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("adapt", [False, True])
+def test_jobs_the_batch_system_refuses_are_an_error_at_once(slurm, tmp_path, monkeypatch, adapt):
+    """A partition that does not exist: sbatch's own message, not an hour's wait."""
+    for name, value in slurm.environ().items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    with pytest.raises(auroradask.ClusterError, match="refused the jobs: .*invalid partition"):
+        auroradask.batch_cluster(
+            "slurm",
+            jobs=2,
+            minimum_jobs=1,
+            adapt=adapt,
+            cores=1,
+            memory="1GB",
+            queue="no-such-partition",
+            dashboard_address="127.0.0.1:0",
+            log_directory=str(tmp_path),
+        )
+    assert time.monotonic() - started < 60
+    assert not slurm.jobs()
 
 
 def test_a_pbs_job_script_has_the_queue_account_and_wall_time(tmp_path, monkeypatch):
