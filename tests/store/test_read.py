@@ -11,7 +11,13 @@ import pytest
 
 import auroradask
 from auroradask.cli.main import main
-from tests.support.utils import CLASSES, cf_check, classify_sample
+from tests.support.utils import (
+    CLASSES,
+    HOSTILE_SITES,
+    cf_check,
+    classify_sample,
+    set_site_names,
+)
 
 FIRST_RELEASE = Path(__file__).parents[1] / "data" / "first-release-store.zarr"
 
@@ -123,3 +129,25 @@ def test_a_written_store_passes_the_cf_checker(tmp_path):
     messages = cf_check(tmp_path / "results.nc")
     assert messages.get("FATAL", []) == [] and messages.get("ERROR", []) == [], messages
     assert "Checking against CF Version CF-1.8" in messages["VERSION"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_SITES, ids=["parent", "absolute", "markup", "newline"])
+def test_a_store_of_names_that_are_not_site_codes_is_refused_on_read(tmp_path, name):
+    """A store is data from elsewhere: its site names become file names and page text, so a
+    name that is not a site code is refused by every reader and writer, in one line naming
+    the store and the name."""
+    store = tmp_path / "results.zarr"
+    results = classify_sample(end="2014-03-10T06:01")
+    auroradask.to_zarr(results, store)
+    name = name.format(tmp=tmp_path)
+    set_site_names(store, [name])
+    for action in (
+        lambda: auroradask.open_results(store),
+        lambda: auroradask.to_zarr(results, store),
+        lambda: auroradask.upgrade_store(store),
+    ):
+        with pytest.raises(auroradask.StoreError) as error:
+            action()
+        message = str(error.value)
+        assert len(message.splitlines()) == 1 and message.startswith(f"store: {store} holds")
+        assert repr(name[:40]) in message
