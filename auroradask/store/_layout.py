@@ -58,6 +58,7 @@ from .._schema import (
     label_attrs,
 )
 from ..errors import ArgumentError, StoreError
+from ._imports import merged_import_files
 
 LAYOUT = 2
 LAYOUT_ATTR = "auroradask_store_layout"
@@ -709,10 +710,9 @@ def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[
             changed = True
     files, more = _json(attrs.get("import_files")), _json(results.attrs.get("import_files"))
     if isinstance(files, list) and isinstance(more, list):
-        known = {f.get("sha256") for f in files if isinstance(f, dict)}
-        added = [f for f in more if isinstance(f, dict) and f.get("sha256") not in known]
-        if added:
-            attrs["import_files"] = json.dumps(files + added)
+        merged = merged_import_files(files, more, url)  # refuses a corrected file of a day
+        if merged is not None:
+            attrs["import_files"] = json.dumps(merged)
             changed = True
     if not changed:
         return {}
