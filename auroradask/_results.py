@@ -17,7 +17,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ._schema import DAY_SLOTS
+from ._schema import DAY_SLOTS, SITE_CODE
 from .errors import ArgumentError
 
 #: UT days per task for variables that are not dask arrays yet (see :func:`results_arrays`).
@@ -50,6 +50,18 @@ def class_indices(results: xr.Dataset, names: str | Iterable[str] | None, arg: s
 def site_names(results: xr.Dataset) -> list[str]:
     """The site codes of a results (or frames) dataset, in row order."""
     return [str(s) for s in results["site"].values]
+
+
+def not_site_codes(names: Iterable[object]) -> list[str]:
+    """The names that are not site codes (lower-case letters and digits), shown for a
+    one-line message: each as ``repr`` (line breaks and markup stay visible, never act),
+    cut to 40 characters.
+
+    A site name becomes part of file names (``quicklooks``, ``export_text``) and of pages;
+    a store or dataset is data from elsewhere, so a name such as ``../../tmp/x`` or
+    ``</script>...`` is refused where it is read, not trusted where it is used.
+    """
+    return [repr(str(n)[:40]) for n in names if not SITE_CODE.fullmatch(str(n))]
 
 
 def check_site(results: xr.Dataset, site: str, arg: str = "site") -> int:
@@ -118,6 +130,7 @@ __all__ = [
     "check_site",
     "class_indices",
     "class_names",
+    "not_site_codes",
     "results_arrays",
     "site_coord",
     "site_names",

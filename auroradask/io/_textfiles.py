@@ -21,9 +21,9 @@ are read as well as by commas.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
-import io
 import os
 import re
 from collections.abc import Iterable
@@ -141,6 +141,9 @@ _CREATED = re.compile(
     re.IGNORECASE,
 )
 _BOM = b"\xef\xbb\xbf"
+#: The largest file read (bytes): a UT day has 28,800 slots, about 1.5 MB of rows; a file
+#: far larger is not a classifications file, and is refused by its size before it is read.
+MAX_FILE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,10 @@ class FileInfo:
     pairs
         The distinct (class index, class name) pairs of the rows, in order of first
         occurrence.
+    empty
+        The file holds nothing at all (0 bytes, or only white space): a file whose writer
+        died, not a night without frames (which has at least its comment lines). It says
+        nothing of its day, which an import leaves not written.
     """
 
     path: str
@@ -171,6 +178,7 @@ class FileInfo:
     comments: tuple[str, ...]
     rows: int
     pairs: tuple[tuple[int, str], ...]
+    empty: bool = False
 
     def _is_provenance(self, line: str) -> bool:
         date = f"{self.day[:4]}-{self.day[4:6]}-{self.day[6:]}"
@@ -259,20 +267,20 @@ def read_text(path: str | os.PathLike, data: bytes | None = None) -> TextFile:
     A file as the published classifier writes it (comments, a blank line, the header, rows
     separated by commas or by tabs, nothing else) is read in bulk by Arrow's CSV reader and
     checked with numpy, about 5 M rows/s on one core. Anything else (comment lines between
-    rows, spaces after the separators, ``2.0`` as a class index, a row that does not
+    rows, quoted fields, spaces after the separators, ``2.0`` as a class index, a row that does not
     follow the format) is read line by line, which finds the offending line for the message.
 
     Raises
     ------
     InputDataError
         If the name, the header or a row does not follow the format, a row's date is not the
-        file's day, or two rows fall in the same 3-s slot.
+        file's day, two rows fall in the same 3-s slot, or the file is larger than
+        :data:`MAX_FILE_BYTES` (refused by its size, before it is read).
     """
     path = os.fspath(path)
     site, day = parse_name(path)
     if data is None:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_bytes(path)
     body = data[len(_BOM) :] if data.startswith(_BOM) else data  # a BOM, as Windows editors save
     parsed = _read_bulk(body, day)
     if parsed is None:  # not the plain form, or a row is wrong: this one finds the line
@@ -286,8 +294,22 @@ def read_text(path: str | os.PathLike, data: bytes | None = None) -> TextFile:
         comments=tuple(comments),
         rows=len(seconds),
         pairs=tuple(pairs),
+        empty=not body.strip(),
     )
     return TextFile(info, seconds, prediction, confidence)
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of a classifications file, its size checked first: a file of gigabytes
+    (a wrong file, or a broken disk) is refused before memory is spent on it."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise InputDataError(
+                f"{path}: {size:,} bytes, more than a classifications file of one site and "
+                f"day can be (at most {MAX_FILE_BYTES:,}); not read"
+            )
+        return f.read(MAX_FILE_BYTES + 1)  # a file that grew since: parsing it fails
 
 
 def _separator(header: str) -> str | None:
@@ -333,7 +355,7 @@ def _read_bulk(data: bytes, day: str) -> _Parsed | None:
     except UnicodeDecodeError:
         return None
     body = data[position:]
-    if sep is None or b"#" in body:
+    if sep is None or b"#" in body or b'"' in body:  # quotes: a field over two lines, or open
         return None
     if not body.strip():
         return _no_rows(comments)
@@ -447,20 +469,32 @@ def _read_by_line(path: str, day: str, data: bytes) -> _Parsed:
     )
 
 
+def _fields(path: str, number: int, text: str, sep: str) -> list[str]:
+    """The fields of one row (spaces after a separator dropped); a row that is not five
+    fields, or whose quotes do not close, is an error naming the file and line."""
+    if '"' not in text:
+        fields = [field.lstrip() for field in text.split(sep)]
+    else:
+        try:
+            fields = next(csv.reader([text], delimiter=sep, skipinitialspace=True, strict=True))
+        except csv.Error:
+            raise InputDataError(
+                f"{path}:{number}: a quote that does not close in {text!r}"
+            ) from None
+    if len(fields) != len(COLUMNS):
+        raise InputDataError(
+            f"{path}:{number}: {len(fields)} fields in {text!r}, expected {len(COLUMNS)} ({HEADER})"
+        )
+    return fields
+
+
 def _parse_rows(path: str, day: str, body: list[tuple[int, str]], sep: str):
     lines = np.array([n for n, _ in body], dtype=np.int64)
-    table = pd.read_csv(
-        io.StringIO("\n".join(text for _, text in body)),
-        sep=sep,
-        names=list(COLUMNS),
-        header=None,
+    table = pd.DataFrame(
+        [_fields(path, number, text, sep) for number, text in body],
+        columns=list(COLUMNS),
         dtype=str,
-        skipinitialspace=True,
-        keep_default_na=False,
     )
-    if len(table) != len(body):  # pragma: no cover - read_csv keeps one row a line
-        raise InputDataError(f"{path}: could not read its rows")
-    table = table.fillna("")  # a row with fewer fields
     prediction = pd.to_numeric(table["prediction"], errors="coerce")
     confidence = pd.to_numeric(table["confidence"], errors="coerce")
     time = pd.to_datetime(

@@ -34,7 +34,14 @@ from .._schema import (
 )
 from ..errors import ArgumentError, InputDataError
 from ._sites import THEMIS_SITES
-from ._textfiles import FILE_SUFFIX, FileInfo, find_text_files, parse_name, read_text
+from ._textfiles import (
+    FILE_SUFFIX,
+    FileInfo,
+    find_text_files,
+    parse_name,
+    read_bytes,
+    read_text,
+)
 
 #: ``model_sha256`` of an imported store starts with this; ``preset`` is exactly it.
 IMPORTED = "imported-text"
@@ -177,13 +184,20 @@ def import_text(
         covering whole UT days from the first file's to the last one's; coords ``latitude``,
         ``longitude`` where the site is a known THEMIS site. Attributes: ``model_file``,
         ``model_sha256``, ``preset`` (``imported-text``), ``import_files`` (JSON: each file's
-        path, sha256, rows, producer, and where the file has them its ``created`` stamp and
-        its ``provenance`` lines), ``import_producers``.
+        path, site, day, sha256, rows, producer (or ``"empty": true``), and where the file
+        has them its ``created`` stamp and its ``provenance`` lines), ``import_producers``.
 
     Notes
     -----
     A site-day without a file between the first and last day is left "not written" (-1):
-    written to a store it stays empty, and a file for it imported later fills it.
+    written to a store it stays empty, and a file for it imported later fills it. So is the
+    day of an *empty* file (0 bytes, or white space only: its writer died; a night without
+    frames has its comment lines and header): it is listed in ``import_files`` as empty and
+    names no producer.
+
+    A store keeps the first import of each site-day: another file for a day the store
+    lists already (a corrected file) is refused by :func:`auroradask.to_zarr`, naming both
+    files, rather than listed but not written; import the corrected files into a new store.
 
     Files are read in bulk by Arrow's CSV reader (see :func:`read_text`), here on a thread
     per core; memory holds one file per thread, here and when chunks are computed.
@@ -194,17 +208,26 @@ def import_text(
         If ``paths`` names nothing, no classifications file is found, or ``classes`` contradicts
         the files.
     InputDataError
-        If a file does not follow the format, two files give the same site and day, the files'
-        classes disagree (files of different models; the message names a file of each), or
+        If a file does not follow the format (the message names the file and line), is
+        larger than a day's file can be (refused by its size, before it is read), every file
+        is empty (and ``producer`` is not given), two files give the same site and day, the
+        files' classes disagree (files of different models; the message names a file of each), or
         the files name several producers and ``producer`` is not given (the message names
         each producer and a file of it).
     """
     paths = _as_list(paths)
     files = _scan(_check_files(paths))
+    said = [f for f in files if not f.empty]  # an empty file says nothing, not even its producer
+    if not said and producer is None:
+        every = f" (and every other file given, {len(files)} in all)" if len(files) > 1 else ""
+        raise InputDataError(
+            f"{files[0].path}: empty, no comment line nor header{every}: nothing to import "
+            "(a night without frames has its comment lines and header)"
+        )
     class_names = _class_table(files, classes)
-    producers = sorted({f.producer for f in files})
+    producers = sorted({f.producer for f in said})
     if producer is None:
-        producer = _one_producer(files)
+        producer = _one_producer(said)
     sites = sorted({f.site for f in files})
     days = sorted({f.day for f in files})
     day_starts, time = _day_axis(days)
@@ -275,6 +298,8 @@ def _plan(
     """(site index, day index) -> (path, sha256) of the file that fills that chunk."""
     plan = {}
     for f in files:
+        if f.empty:  # its day stays not written: a later import of the real file fills it
+            continue
         plan[(sites.index(f.site), int((pd.Timestamp(f.day) - pd.Timestamp(days[0])).days))] = (
             f.path,
             f.sha256,
@@ -380,9 +405,11 @@ def _results_attrs(
             [
                 {
                     "file": f.path,
+                    "site": f.site,
+                    "day": f.day,
                     "sha256": f.sha256,
                     "rows": f.rows,
-                    "producer": f.producer,
+                    **({"empty": True} if f.empty else {"producer": f.producer}),
                     **({"created": f.created} if f.created else {}),
                     **({"provenance": list(f.provenance)} if f.provenance else {}),
                 }
@@ -409,8 +436,7 @@ def _packed_block(plan, n_classes, day_seconds, block_info=None) -> np.ndarray:
         out[..., 3] = NOT_WRITTEN
         return out
     path, sha256 = plan[(site, day)]
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_bytes(path)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise InputDataError(f"{path}: changed since import_text read it; import again")
     parsed = read_text(path, data)

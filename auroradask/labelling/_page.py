@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import math
 import os
 import re
@@ -43,6 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._html import script_json
 from .._palette import class_colors
 from .._results import check_site, class_names, site_coord
 from .._schema import SLOT, SLOT_SECONDS
@@ -545,13 +545,6 @@ def label_page(
         keogram=keogram_source,
         partial_days=partial,
     )
-
-
-def script_json(value: Any) -> str:
-    """JSON safe inside ``<script type="application/json">``: ``<``, ``>``, ``&`` and the
-    line separators escaped, so a name from a store (``</script>...``) stays data."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 # ============================================================================ sheets
@@ -1129,7 +1122,6 @@ __all__ = [
     "label_sheet",
     "merge_labels",
     "pair_agreement",
-    "script_json",
     "sheet_frames_table",
     "thumbnail",
     "thumbnail_budget",

@@ -45,6 +45,7 @@ import xarray as xr
 import zarr
 
 from .._config import storage_options_for
+from .._results import not_site_codes
 from .._schema import (
     DAY_SLOTS,
     NOT_CLASSIFIED,
@@ -57,6 +58,7 @@ from .._schema import (
     label_attrs,
 )
 from ..errors import ArgumentError, StoreError
+from ._imports import merged_import_files
 
 LAYOUT = 2
 LAYOUT_ATTR = "auroradask_store_layout"
@@ -205,6 +207,7 @@ def read_state(loc: StoreLocation) -> StoreState | None:
         return None
     if "label" not in ds or "time" not in ds.coords:
         return None
+    check_store_sites(ds, loc.url)
     return StoreState(
         layout=int(ds.attrs.get(LAYOUT_ATTR, 1)),
         sites=[str(s) for s in ds["site"].values],
@@ -214,6 +217,18 @@ def read_state(loc: StoreLocation) -> StoreState | None:
         dataset=ds,
         extras=extra_variables(ds),
     )
+
+
+def check_store_sites(ds: xr.Dataset, url: str) -> None:
+    """Refuse a store whose site names are not site codes: they would become file names and
+    page text (``../../x``, ``</script>``); auroradask never writes such a store."""
+    bad = not_site_codes(ds["site"].values) if "site" in ds.coords else []
+    if bad:
+        raise StoreError(
+            f"store: {url} holds site names that are not site codes (lower-case letters and "
+            f"digits): {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}; auroradask does "
+            "not write such names, so the store was altered or made elsewhere: not read"
+        )
 
 
 def extra_variables(ds: xr.Dataset) -> list[str]:
@@ -695,10 +710,9 @@ def merged_provenance(state: StoreState, results: xr.Dataset, url: str) -> dict[
             changed = True
     files, more = _json(attrs.get("import_files")), _json(results.attrs.get("import_files"))
     if isinstance(files, list) and isinstance(more, list):
-        known = {f.get("sha256") for f in files if isinstance(f, dict)}
-        added = [f for f in more if isinstance(f, dict) and f.get("sha256") not in known]
-        if added:
-            attrs["import_files"] = json.dumps(files + added)
+        merged = merged_import_files(files, more, url)  # refuses a corrected file of a day
+        if merged is not None:
+            attrs["import_files"] = json.dumps(merged)
             changed = True
     if not changed:
         return {}

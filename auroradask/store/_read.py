@@ -16,6 +16,7 @@ from ._layout import (
     LAYOUT,
     LAYOUT_ATTR,
     apply_cf,
+    check_store_sites,
     extra_fill,
     has_intent,
     locate,
@@ -61,7 +62,9 @@ def open_results(
     SourceNotFoundError
         If there is no store at ``store``.
     StoreError
-        If the store's creation was interrupted (run the writer again to finish it).
+        If the store's creation was interrupted (run the writer again to finish it), or if
+        it holds a site name that is not a site code (a store altered or made elsewhere:
+        its names would become file names and page text).
     StoreLockedError
         If the store is being created by a writer running now (open it in a moment).
     """
@@ -92,6 +95,7 @@ def open_results(
             raise SourceNotFoundError(f"store: no results store at {loc.url!r} ({error})") from None
     if "label" not in ds:
         raise SourceNotFoundError(f"store: {loc.url!r} holds no results (no 'label' variable)")
+    check_store_sites(ds, loc.url)
     attrs = {k: v for k, v in ds["time"].attrs.items() if k not in ("units", "calendar")}
     ds = ds.assign_coords(time=("time", _decode_slots(ds["time"]), attrs))
     ds["time"].encoding = {"units": _TIME_UNITS_DECODED, "dtype": "int64"}

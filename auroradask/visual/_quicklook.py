@@ -11,7 +11,6 @@ archive), else it is computed from the frames of ``source`` for the night's writ
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ import pandas as pd
 import xarray as xr
 
 from .._figure import returned, target_axes
+from .._html import script_json
 from .._palette import NO_FRAME, class_colors
-from .._results import check_site, class_names, site_coord
+from .._results import check_site, class_names, not_site_codes, site_coord
 from .._schema import OK, SLOT
 from ..analysis import usable
 from ..errors import ArgumentError
@@ -339,6 +339,12 @@ def quicklooks(
         chosen = [sites] if isinstance(sites, str) else list(sites)
         for s in chosen:
             check_site(results, s)
+    bad = not_site_codes(chosen)
+    if bad:  # a dataset in memory; a store with such names is refused when opened
+        raise ArgumentError(
+            f"store: sites {', '.join(bad)} are not site codes (lower-case letters and "
+            "digits); refusing to name files after them"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     figures: list[dict[str, str]] = []
@@ -351,7 +357,7 @@ def quicklooks(
         )
         for night in wanted:
             relative = f"{site}/{site}_{night}.png"
-            target = folder / relative
+            target = _inside(folder, relative)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fig = quicklook(results, site=site, night=night, source=source, **options)
@@ -366,6 +372,14 @@ def quicklooks(
     index = folder / "index.html"
     index.write_text(index_html(figures, title=_title(results)), encoding="utf-8")
     return index
+
+
+def _inside(folder: Path, relative: str) -> Path:
+    """``folder / relative``, which must stay inside ``folder`` (names come from a store)."""
+    target = folder / relative
+    if not target.resolve().is_relative_to(folder.resolve()):
+        raise ArgumentError(f"store: {relative!r} would be written outside {str(folder)!r}")
+    return target
 
 
 def _title(results: xr.Dataset) -> str:
@@ -392,7 +406,7 @@ def index_html(figures: list[dict[str, str]], *, title: str = "auroradask quickl
             )
         rows.append(f"<tr><th>{html.escape(night)}</th>{''.join(cells)}</tr>")
     header = "".join(f"<th>{html.escape(s)}</th>" for s in sites)
-    data = json.dumps(figures)
+    data = script_json(figures)  # no '<', '>' or '&' left: a name cannot close the script
     esc_title = html.escape(title)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc_title}</title>

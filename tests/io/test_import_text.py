@@ -488,3 +488,179 @@ def test_export_then_import_keeps_every_class_and_the_whole_store(tmp_path):
         original["confidence"].values[written],
         atol=5e-5,  # the text files keep 4 decimals
     )
+
+
+# ------------------------------------------- files as they come: broken, empty, fixed, huge
+# Each in the published form (write_published: "# File created on ...", the model line, a
+# blank line, the header, rows), then altered as a file from elsewhere can be.
+
+
+def _import_cli(paths, store, capsys) -> tuple[int, list[str]]:
+    from auroradask.cli.main import main
+
+    code = main(["import-text", *map(str, paths), "-o", str(store), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+ROW = "20140310,06:00:00,0,no_aurora,0.8"  # the second row: line 6 of the file
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (ROW + ",extra", "6 fields in"),
+        ('20140310,06:00:00,0,"no_aurora,0.8', "a quote that does not close"),
+        ('20140310,06:00:00,0,"no_aurora,0.8\n20140310,06:00:01,3,bad_viewing",0.7', "quote"),
+    ],
+    ids=["six-fields", "open-quote", "quote-over-two-lines"],
+)
+def test_a_broken_row_mid_file_is_one_line_naming_file_and_line(tmp_path, capsys, row, message):
+    """A row of six fields or an unbalanced quote, in the middle of a published file: one
+    line naming the file and the line, from the API and the command (no pandas traceback)."""
+    path = write_published(tmp_path / "in", "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    text = path.read_text()
+    assert text.splitlines()[5] == ROW
+    path.write_text(text.replace(ROW, row))
+    with pytest.raises(InputDataError) as error:
+        auroradask.import_text(path)
+    assert str(error.value).startswith(f"{path}:6: ") and message in str(error.value)
+    assert len(str(error.value).splitlines()) == 1
+    code, err = _import_cli([path], tmp_path / "s.zarr", capsys)
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith(f"auroradask: failed: {path}:6: ") and "Traceback" not in err[0]
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_a_byte_order_mark_is_read_by_the_command(tmp_path, capsys):
+    """Windows editors save UTF-8 with a byte-order mark: the file imports as without."""
+    path = write_published(tmp_path / "in", "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    code, err = _import_cli([path], tmp_path / "s.zarr", capsys)
+    assert code == 0, err
+    stored = auroradask.open_results(tmp_path / "s.zarr")
+    assert (stored["label"].values >= 0).sum() == len(PUBLISHED[PUBLISHED_KEY])
+    assert stored.attrs["model_file"] == PUBLISHED_LINE
+
+
+def test_an_empty_file_imported_first_leaves_its_day_to_the_real_file(tmp_path, capsys):
+    """A 0-byte file (its writer died) says nothing of its day: imported with other files it
+    is listed as empty and its day stays not written, so the day's real file, imported
+    later, fills it; imported alone it is refused (nothing to import, no producer)."""
+    empty = write_published(tmp_path / "a", "gill", "20140310", [])
+    empty.write_bytes(b"")
+    other = write_published(
+        tmp_path / "a", "gill", "20140311", [("02:00:02", 1, "other_aurora", 0.75)]
+    )
+    store = tmp_path / "s.zarr"
+    code, err = _import_cli([empty], store, capsys)
+    assert code == 1 and len(err) == 1 and err[0].startswith(f"auroradask: failed: {empty}: empty")
+    assert not store.exists()
+
+    code, err = _import_cli(
+        [tmp_path / "a", "--classes", ",".join(PUBLISHED_CLASSES)], store, capsys
+    )
+    assert code == 0, err
+    stored = auroradask.open_results(store)
+    assert stored.attrs["model_file"] == PUBLISHED_LINE  # the empty file names no producer
+    assert (stored["frame_status"].values[0, :DAY_SLOTS] == NOT_WRITTEN).all()
+    listed = json.loads(stored.attrs["import_files"])
+    assert [(e["file"], e.get("empty", False)) for e in listed] == [
+        (str(empty), True),
+        (str(other), False),
+    ]
+
+    real = write_published(tmp_path / "b", "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    code, err = _import_cli([real, "--classes", ",".join(PUBLISHED_CLASSES)], store, capsys)
+    assert code == 0, err
+    stored = auroradask.open_results(store)
+    day = stored["label"].values[0, :DAY_SLOTS]
+    for hhmmss, index, _, _ in PUBLISHED[PUBLISHED_KEY]:
+        assert day[slot("20140310", hhmmss)] == index
+    assert (day >= 0).sum() == len(PUBLISHED[PUBLISHED_KEY])
+    assert json.loads(stored.attrs["import_files"])[-1]["file"] == str(real)
+
+
+def test_a_corrected_file_for_an_imported_day_is_refused_not_listed(tmp_path, capsys):
+    """The store keeps a day's first import (a write skips slots already written): a
+    corrected file for that day is refused naming both files, and the store is unchanged
+    (before, it was listed in import_files but not one of its rows was written)."""
+    first = write_published(tmp_path / "a", "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    store = tmp_path / "s.zarr"
+    auroradask.to_zarr(auroradask.import_text(first), store, progress=False)
+    before = auroradask.open_results(store).load()
+    fixed = write_published(
+        tmp_path / "b",
+        "gill",
+        "20140310",
+        [(t, 3, "bad_viewing", c) for t, _, _, c in PUBLISHED[PUBLISHED_KEY]],
+        created="2023-08-01 10:00:00",
+    )
+    with pytest.raises(auroradask.StoreError) as error:
+        auroradask.to_zarr(auroradask.import_text(fixed, classes=PUBLISHED_CLASSES), store)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and message.startswith(f"store: {store} holds site gill")
+    assert str(first) in message and str(fixed) in message and "new store" in message
+    code, err = _import_cli([fixed, "--classes", ",".join(PUBLISHED_CLASSES)], store, capsys)
+    assert code == 2 and len(err) == 1 and str(fixed) in err[0]
+    after = auroradask.open_results(store)
+    assert after.attrs["import_files"] == before.attrs["import_files"]
+    np.testing.assert_array_equal(after["label"].values, before["label"].values)
+    # the same file again (a resume) is no correction: nothing new, nothing refused
+    assert auroradask.to_zarr(auroradask.import_text(first), store).written == 0
+
+
+def test_a_file_too_large_for_a_day_is_refused_by_its_size_before_it_is_read(tmp_path, monkeypatch):
+    """Refused by its size: a day's file is about 1.5 MB, one of gigabytes is not read (it
+    was read whole, 4.3 GB of memory, before being refused)."""
+    import auroradask.io._textfiles as textfiles
+
+    path = write_published(tmp_path, "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    size = path.stat().st_size
+    monkeypatch.setattr(textfiles, "MAX_FILE_BYTES", size - 1)
+    reads = []
+    real_open = open
+
+    def counting_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if str(file) == str(path):
+            real_read = handle.read
+            handle = _Reads(handle, real_read, reads)
+        return handle
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    with pytest.raises(InputDataError) as error:
+        auroradask.import_text(path)
+    assert str(error.value) == (
+        f"{path}: {size:,} bytes, more than a classifications file of one site and day can "
+        f"be (at most {size - 1:,}); not read"
+    )
+    assert reads == []  # refused by its size alone
+
+
+class _Reads:
+    """A file whose reads are counted."""
+
+    def __init__(self, handle, read, reads):
+        self._handle, self._read, self._reads = handle, read, reads
+
+    def read(self, *args):
+        self._reads.append(args)
+        return self._read(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
+def test_a_sparse_file_of_two_gigabytes_is_refused_at_once(tmp_path):
+    path = write_published(tmp_path, "gill", "20140310", PUBLISHED[PUBLISHED_KEY])
+    with open(path, "r+b") as f:
+        f.truncate(2 * 2**30)  # sparse: no disk, no memory
+    with pytest.raises(InputDataError, match=r"2,147,483,648 bytes, .*; not read$"):
+        auroradask.import_text(path)

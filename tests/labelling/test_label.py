@@ -26,6 +26,7 @@ import auroradask
 from auroradask.cli.main import main
 from auroradask.errors import ArgumentError
 from auroradask.labelling import _page as _label
+from tests.support.utils import set_site_names
 
 SOURCE = auroradask.sample_archive()
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
@@ -171,14 +172,14 @@ HOSTILE = [
 
 
 def hostile_results(store) -> xr.Dataset:
-    ds = auroradask.open_results(store).assign_coords({"class": HOSTILE})
+    ds = auroradask.open_results(store).assign_coords({"class": HOSTILE, "site": HOSTILE[:1]})
     ds.attrs["model_file"] = "<b onmouseover=alert(1)>model</b>"
     return ds
 
 
 def test_names_from_a_store_stay_text(store, tmp_path):
     out = tmp_path / "p.html"
-    auroradask.label_page(hostile_results(store), "gill", "2014-03-09", out=out)
+    auroradask.label_page(hostile_results(store), HOSTILE[0], "2014-03-09", out=out)
     html = out.read_text(encoding="utf-8")
     template = (resources.files("auroradask") / "data/label.html").read_text(encoding="utf-8")
     # the data block holds no '<' at all: no tag of the store's can close the script
@@ -188,6 +189,21 @@ def test_names_from_a_store_stay_text(store, tmp_path):
     assert html.count("</script>") == template.count("</script>")
     data = page_data(out)
     assert data["classes"] == HOSTILE and data["model"].startswith("<b onmouseover")
+    assert data["site"] == HOSTILE[0]
+
+
+def test_a_store_of_hostile_site_names_is_refused(store, tmp_path, capsys):
+    """A store's site names are refused when it is read (they would be page text), in one
+    line naming the store; no page is written."""
+    altered = tmp_path / "altered.zarr"
+    shutil.copytree(store, altered)
+    set_site_names(altered, [HOSTILE[0]])
+    out = tmp_path / "p.html"
+    args = ["label", str(altered), "--site", "gill", "--night", "2014-03-09", "-o", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"auroradask: store: {altered} holds site names")
+    assert "not site codes" in err[0] and not out.exists()
 
 
 # ------------------------------------------------------------------------- sheets
@@ -729,7 +745,7 @@ def test_across_midnight_and_hostile_names_in_the_browser(store, tmp_path):
     midnight = tmp_path / "midnight.html"
     auroradask.label_page(results, "gill", "2014-03-09", out=midnight)
     hostile = tmp_path / "hostile.html"
-    auroradask.label_page(hostile_results(store), "gill", "2014-03-09", out=hostile)
+    auroradask.label_page(hostile_results(store), HOSTILE[0], "2014-03-09", out=hostile)
     with chromium() as browser:
         s = Offline(browser, midnight)
         s.open()

@@ -3,15 +3,27 @@ and upgrade, CF attributes survive the round trip."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 
 import auroradask
 from auroradask.cli.main import main
-from tests.support.utils import CLASSES, cf_check, classify_sample
+from auroradask.store._upgrade import UPGRADE_ATTR
+from tests.support.utils import (
+    CLASSES,
+    HOSTILE_SITES,
+    CrashAt,
+    SimulatedCrash,
+    cf_check,
+    classify_sample,
+    set_site_names,
+)
 
 FIRST_RELEASE = Path(__file__).parents[1] / "data" / "first-release-store.zarr"
 
@@ -72,41 +84,110 @@ def test_a_first_release_store_opens_is_refused_for_writing_and_upgrades(tmp_pat
     assert auroradask.to_zarr(continued, store).written == 40
 
 
-def test_an_upgrade_killed_between_its_renames_is_finished(tmp_path):
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_an_upgrade_killed_between_its_renames_is_finished(tmp_path, monkeypatch):
     store = tmp_path / "old.zarr"
     shutil.copytree(FIRST_RELEASE, store)
-    auroradask.upgrade_store(store)
-    # the state after "rename old aside" and before "rename new into place"
-    shutil.copytree(FIRST_RELEASE, tmp_path / "old.zarr.layout1")
-    store.rename(tmp_path / "old.zarr.upgrading")
+    renames, real_rename = [], os.rename
+
+    def rename(a, b):  # killed after "rename old aside", before "rename new into place"
+        renames.append((a, b))
+        if len(renames) == 2:
+            raise SimulatedCrash(2)
+        real_rename(a, b)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "rename", rename)
+        with pytest.raises(SimulatedCrash):
+            auroradask.upgrade_store(store)
+    assert _listing(tmp_path) == ["old.zarr.layout1", "old.zarr.upgrade.json", "old.zarr.upgrading"]
     with pytest.raises(auroradask.StoreError, match="already in today's layout"):
         auroradask.upgrade_store(store)
     assert auroradask.open_results(store).label.encoding["chunks"][1] == 28_800
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]
+    assert _listing(tmp_path) == ["old.zarr"]
 
 
-def test_an_upgrade_killed_while_writing_starts_again_and_leaves_nothing(tmp_path):
+def test_an_upgrade_killed_while_writing_starts_again_and_leaves_nothing(tmp_path, monkeypatch):
     store = tmp_path / "old.zarr"
     shutil.copytree(FIRST_RELEASE, store)
     old = auroradask.open_results(store).load()
-    # what a killed upgrade leaves: a half-made new store, a stale piece of another slot
-    # (laid on the new store, it would invent a label) and the new store's intent
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        CrashAt(patch, 30)  # of 39 writes: the new store made, some of its pieces written
+        with pytest.raises(SimulatedCrash):
+            auroradask.upgrade_store(store)
     half = tmp_path / "old.zarr.upgrading"
-    half.mkdir()
-    (half / "zarr.json").write_text("{}")
+    token = json.loads((tmp_path / "old.zarr.upgrade.json").read_text())["token"]
+    assert json.loads((half / "zarr.json").read_text())["attributes"][UPGRADE_ATTR] == token
+    # and a stale piece of another slot: laid on the new store, it would invent a label
     stale = tmp_path / "old.zarr.upgrading.staging" / "0" / "0"
-    stale.mkdir(parents=True)
+    stale.mkdir(parents=True, exist_ok=True)
     slot = int((old.write_complete.values[0] == 0).argmax())  # a slot not written
     np.savez(
         stale / f"{slot}-1-1d.npz",
         label=np.int8([0]), confidence=np.float32([1]), probability=np.ones((1, 4), "f4"),
         timestamp=np.int64([0]), frame_status=np.int8([0]),
     )  # fmt: skip
-    (tmp_path / "old.zarr.upgrading.intent.json").write_text('{"step": "create"}')
     auroradask.upgrade_store(store)
     new = auroradask.open_results(store)
     assert new.frame_status.values[0, slot] == -1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.zarr"]
+    written = old.write_complete.values == 1
+    np.testing.assert_array_equal(new.label.values[written], old.label.values[written])
+    assert _listing(tmp_path) == ["old.zarr"]
+
+
+def _users_folder(folder: Path) -> dict[str, str]:
+    files = {"notes.txt": "field notes", "zarr.json": "{}", "sub/data.csv": "1,2\n"}
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("folder", "beside"),
+    [
+        ("old.zarr.upgrading", {}),
+        ("old.zarr.upgrading", {"old.zarr.upgrading.intent.json": '{"step": "create"}'}),
+        ("old.zarr.upgrading", {"old.zarr.upgrade.json": '{"token": "0123456789abcdef"}'}),
+        (
+            "old.zarr.upgrading",
+            {
+                "old.zarr.upgrade.json": '{"token": "0123456789abcdef"}',
+                "old.zarr.upgrading.intent.json": '{"step": "create", "token": "feedc0ffee"}',
+            },
+        ),
+        ("old.zarr.upgrading.staging", {}),
+        ("old.zarr.layout1", {}),
+    ],
+    ids=["upgrading", "with-intent", "with-record", "with-record-and-intent", "staging", "layout1"],
+)
+def test_a_users_folder_named_like_an_upgrades_is_never_removed(tmp_path, capsys, folder, beside):
+    """Only what this store's upgrade made (it carries the token of the upgrade's record)
+    is removed; a user's folder of the same name stops the upgrade, untouched."""
+    store = tmp_path / "old.zarr"
+    shutil.copytree(FIRST_RELEASE, store)
+    files = _users_folder(tmp_path / folder)
+    for name, text in beside.items():
+        (tmp_path / name).write_text(text)
+    before = _listing(tmp_path)
+    with pytest.raises(auroradask.StoreError) as error:
+        auroradask.upgrade_store(store)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and str(tmp_path / folder) in message
+    assert "nothing was removed" in message
+    got = {str(p.relative_to(tmp_path / folder)) for p in (tmp_path / folder).rglob("*")}
+    assert {f for f in got if (tmp_path / folder / f).is_file()} == set(files)
+    assert all((tmp_path / folder / n).read_text() == t for n, t in files.items())
+    assert all((tmp_path / n).read_text() == t for n, t in beside.items())
+    assert _listing(tmp_path) == before
+    assert "write_complete" in auroradask.open_results(store)  # still the first release's
+    assert main(["upgrade", str(store)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing was removed" in err[0] and "Traceback" not in err[0]
+    assert _listing(tmp_path) == before
 
 
 def test_a_written_store_passes_the_cf_checker(tmp_path):
@@ -123,3 +204,43 @@ def test_a_written_store_passes_the_cf_checker(tmp_path):
     messages = cf_check(tmp_path / "results.nc")
     assert messages.get("FATAL", []) == [] and messages.get("ERROR", []) == [], messages
     assert "Checking against CF Version CF-1.8" in messages["VERSION"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_SITES, ids=["parent", "absolute", "markup", "newline"])
+def test_a_store_of_names_that_are_not_site_codes_is_refused_on_read(tmp_path, name):
+    """A store is data from elsewhere: its site names become file names and page text, so a
+    name that is not a site code is refused by every reader and writer, in one line naming
+    the store and the name."""
+    store = tmp_path / "results.zarr"
+    results = classify_sample(end="2014-03-10T06:01")
+    auroradask.to_zarr(results, store)
+    name = name.format(tmp=tmp_path)
+    set_site_names(store, [name])
+    for action in (
+        lambda: auroradask.open_results(store),
+        lambda: auroradask.to_zarr(results, store),
+        lambda: auroradask.upgrade_store(store),
+    ):
+        with pytest.raises(auroradask.StoreError) as error:
+            action()
+        message = str(error.value)
+        assert len(message.splitlines()) == 1 and message.startswith(f"store: {store} holds")
+        assert repr(name[:40]) in message
+
+
+def test_an_upgrade_killed_while_removing_its_leftover_finishes_the_removal(tmp_path, monkeypatch):
+    """The leftover is renamed to a name holding the record's token before it is removed:
+    a removal killed half way leaves nothing unmarked that the next run would refuse."""
+    store = tmp_path / "old.zarr"
+    shutil.copytree(FIRST_RELEASE, store)
+    with monkeypatch.context() as patch, dask.config.set(scheduler="synchronous"):
+        CrashAt(patch, 30)
+        with pytest.raises(SimulatedCrash):
+            auroradask.upgrade_store(store)
+    token = json.loads((tmp_path / "old.zarr.upgrade.json").read_text())["token"]
+    trash = tmp_path / f"old.zarr.upgrading.{token}.removing"
+    (tmp_path / "old.zarr.upgrading").rename(trash)
+    (trash / "zarr.json").unlink()  # removed first, the rest not yet
+    auroradask.upgrade_store(store)
+    assert "write_complete" not in auroradask.open_results(store)
+    assert _listing(tmp_path) == ["old.zarr"]

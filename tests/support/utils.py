@@ -167,6 +167,24 @@ def assert_same_store(a: xr.Dataset, b: xr.Dataset) -> None:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 
+#: Site names a store from elsewhere may hold: a path out of any folder, an absolute path
+#: (filled in by the test: ``{tmp}``), markup that closes a script, a line break.
+HOSTILE_SITES = [
+    "../escaped",
+    "{tmp}/absolute",
+    "</script><img src=x onerror=alert(1)>",
+    "gill\nfake line",
+]
+
+
+def set_site_names(store: str | os.PathLike, names: list[str]) -> None:
+    """Overwrite a store's site names with zarr directly (``to_zarr`` refuses such names):
+    what a store altered or made elsewhere can hold."""
+    import zarr
+
+    zarr.open_group(str(store), mode="r+")["site"][:] = np.array(names, dtype=object)
+
+
 def cf_check(netcdf_path) -> dict[str, list[str]]:
     """Check a netCDF file with ``cfchecker`` (CF-1.8 rules, its newest), offline.
 

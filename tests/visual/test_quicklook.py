@@ -18,7 +18,7 @@ import auroradask
 from auroradask.errors import ArgumentError
 from auroradask.visual._quicklook import index_html, nights_written
 from tests.support.synthetic import synthetic_results
-from tests.support.utils import SKYMAP, classify_sample
+from tests.support.utils import HOSTILE_SITES, SKYMAP, classify_sample, set_site_names
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +179,71 @@ def test_quicklooks_of_chosen_sites_and_nights(results, tmp_path):
     assert [p.name for p in index.parent.rglob("*.png")] == ["gill_2014-03-09.png"]
     with pytest.raises(ArgumentError, match="unknown site"):
         auroradask.quicklooks(results, tmp_path, sites=["zzzz"])
+
+
+# ------------------------------------------------------- names from a store are data
+
+
+@pytest.fixture(scope="module")
+def stored(labels_only, tmp_path_factory):
+    """The sample's results as a store on disk (copied by each test that alters it)."""
+    store = tmp_path_factory.mktemp("stored") / "results.zarr"
+    auroradask.to_zarr(labels_only, store)
+    return store
+
+
+def _files(root) -> set:
+    return {p for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("name", HOSTILE_SITES, ids=["parent", "absolute", "markup", "newline"])
+def test_a_store_of_hostile_site_names_writes_nothing_anywhere(stored, tmp_path, name, capsys):
+    """A site name from a store never becomes a path or markup: the store is refused when it
+    is read, in one line naming it and the name, and nothing is written, in the folder given
+    or outside it (``../escaped`` and an absolute name made ``quicklook -o`` write there)."""
+    from auroradask.cli.main import main
+
+    store = tmp_path / "results.zarr"
+    shutil.copytree(stored, store)
+    name = name.format(tmp=tmp_path)
+    set_site_names(store, [name])
+    out = tmp_path / "looks"
+    before = _files(tmp_path)
+    assert main(["quicklook", str(store), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"auroradask: store: {store} holds site names")
+    assert repr(name[:40]) in err[0] and "not site codes" in err[0]
+    assert _files(tmp_path) - before <= {out} and not any(out.rglob("*"))
+    with pytest.raises(auroradask.StoreError, match="not site codes"):
+        auroradask.quicklooks(store, out)
+    # the same names in a dataset in memory (read from elsewhere): refused before any file
+    in_memory = auroradask.open_results(stored).assign_coords(site=[name])
+    with pytest.raises(ArgumentError, match="^store: sites .* are not site codes"):
+        auroradask.quicklooks(in_memory, out)
+    assert _files(tmp_path) - before <= {out} and not any(out.rglob("*"))
+
+
+def test_a_figure_path_never_leaves_the_folder(tmp_path):
+    """The second guard, behind the site-code check: a path built from names stays inside."""
+    from auroradask.visual._quicklook import _inside
+
+    assert _inside(tmp_path, "gill/gill_2014-03-09.png") == tmp_path / "gill/gill_2014-03-09.png"
+    for relative in ("../x/../x_2014-03-09.png", f"{tmp_path.parent}/x.png", "a/../../x.png"):
+        with pytest.raises(ArgumentError, match="would be written outside"):
+            _inside(tmp_path / "looks", relative)
+
+
+def test_the_index_keeps_names_as_text():
+    """Markup in a name or a title stays text in the table and data in the script: no tag
+    of a store's can close the viewer's script, and the script reads the names back."""
+    markup = HOSTILE_SITES[2]
+    figures = [{"site": markup, "night": "2014-03-09", "file": "a/b.png"}]
+    page = index_html(figures, title="<b onmouseover=alert(1)>model</b>")
+    assert page.count("</script>") == page.count("<script>") == 1
+    assert "<img src=x" not in page and "<b " not in page
+    data = re.search(r"const figures = (\[.*?\]);", page).group(1)
+    assert "<" not in data and ">" not in data and "&" not in data
+    assert json.loads(data) == figures
 
 
 def test_nights_follow_local_midnight():
