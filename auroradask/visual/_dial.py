@@ -176,8 +176,10 @@ def _dial_axes(ax, mlat_lower: np.ndarray, radius: np.ndarray) -> None:
     rings = np.arange(step, outer + 1e-9, step)
     ax.set_yticks(rings)
     sign = -1 if mlat_lower.size and mlat_lower.max() < 0 else 1
-    ax.set_yticklabels([f"{sign * (90 - r):.0f}°" for r in rings], fontsize=7)
-    ax.set_rlabel_position(135)  # along 09 MLT, away from the night side's data
+    labels = ax.set_yticklabels([f"{sign * (90 - r):.0f}°" for r in rings], fontsize=7)
+    for label in labels:  # readable over the cells
+        label.set_bbox({"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1})
+    ax.set_rlabel_position(112.5)  # 07:30 MLT: between two hour labels, off the night side
     ax.grid(True, color="#666666", alpha=0.35, linewidth=0.6)
     ax.set_axisbelow(False)  # the rings and hour lines over the cells
     ax.set_xlabel("MLT (hours)", fontsize="small")
