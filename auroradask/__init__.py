@@ -23,7 +23,7 @@ The public API, in pipeline order (everything a user needs is importable from he
 - analysis: :func:`usable`, :func:`smooth_labels`, :func:`magnetic_coordinates`,
   :func:`occurrence`, :func:`events`, :func:`coincidence`, :func:`join_nearest`,
   :func:`join_over_events`, :func:`plot_timeline`, :func:`plot_occurrence`,
-  :func:`plot_events`;
+  :func:`plot_occurrence_dial` (MLAT × MLT, sites pooled), :func:`plot_events`;
 - against human labels or another store: :func:`evaluate` → :class:`Evaluation`,
   :data:`MAPPINGS` (named code → class mappings);
 - seeing what the model saw: :func:`keogram` (lazy), :func:`plot_keogram`, :func:`quicklook` (keogram, labels and

@@ -137,6 +137,7 @@ from .visual import (
     plot_events as plot_events,
     plot_keogram as plot_keogram,
     plot_occurrence as plot_occurrence,
+    plot_occurrence_dial as plot_occurrence_dial,
     plot_timeline as plot_timeline,
     quicklook as quicklook,
     quicklooks as quicklooks,

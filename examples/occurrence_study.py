@@ -5,7 +5,8 @@ winter weeks; see ``tests/synthetic.py``), then does what a study of pulsating a
 starts with:
 
 1. occurrence of each class by MLT hour and site, over usable slots only (bad viewing
-   excluded), and its heatmap;
+   excluded), and its heatmap; then the sites pooled by magnetic latitude and MLT, and
+   the dial of the survey papers with the usable hours beside it;
 2. the pulsating-aurora events (at least 5 min, gaps up to 30 s bridged) with their MLT;
 3. a made-up 1-minute AE index attached to each event (mean over the event, and the value
    nearest its start);
@@ -56,6 +57,10 @@ def main(outdir: str | None = None) -> None:
     occurrence.to_dataframe(dim_order=["class", "mlt_hour", "site"]).to_csv(out / "occurrence.csv")
     print(f"highest rate: {float(rate.max()):.2f}")
 
+    # 1b. the sites pooled on a magnetic latitude x MLT grid (1-degree rows), as a dial
+    dial = auroradask.occurrence(results, by=("mlat", "mlt"), exclude="bad_viewing")
+    auroradask.plot_occurrence_dial(dial, "pulsating").savefig(out / "dial.png", dpi=120)
+
     # 2. events
     events = auroradask.events(results, "pulsating", min_duration="5min", max_gap="30s")
     print(f"\n{len(events)} events; longest:")
@@ -71,7 +76,8 @@ def main(outdir: str | None = None) -> None:
 
     # 4. one night
     auroradask.plot_timeline(results, "gill", "2014-01-05").savefig(out / "timeline.png", dpi=120)
-    print(f"\nwrote occurrence.png, occurrence.csv, events.csv, events.png, timeline.png in {out}")
+    written = "occurrence.png, occurrence.csv, dial.png, events.csv, events.png, timeline.png"
+    print(f"\nwrote {written} in {out}")
 
 
 if __name__ == "__main__":

@@ -156,6 +156,39 @@ def mlt_kernel(
     return out
 
 
+def mlat_kernel(
+    times: np.ndarray,
+    latitude: np.ndarray,
+    longitude: np.ndarray,
+    *,
+    altitude_km: float = DEFAULT_ALTITUDE_KM,
+) -> np.ndarray:
+    """AACGM-v2 magnetic latitude (degrees) of sites at times, shape ``(site, time)``.
+
+    The point is the site's geodetic position raised to ``altitude_km``: the zenith of an
+    all-sky imager, the centre of its field of view at the emission altitude. It is taken at
+    the middle of each slot's month (UT), as :func:`mlt_kernel` takes the magnetic longitude:
+    the secular drift moves a THEMIS site by up to 0.1 degree a year (a degree over a
+    decade), far more than over half a month, so one epoch for a long store would put a
+    site's later years in the wrong degree. A site without coordinates gets NaN.
+    """
+    times = np.asarray(times, dtype="datetime64[ns]").ravel()
+    lat = np.atleast_1d(np.asarray(latitude, dtype=np.float64))
+    lon = np.atleast_1d(np.asarray(longitude, dtype=np.float64))
+    out = np.full((lat.size, times.size), np.nan)
+    if times.size == 0:
+        return out
+    days, which = _days(times.view(np.int64))
+    months = days.astype("datetime64[D]").astype("datetime64[M]")
+    unique_months, month_of_day = np.unique(months, return_inverse=True)
+    slot_month = month_of_day[which]
+    mid = _mid_month_ns(unique_months)
+    for i in range(lat.size):
+        mlat = np.array([aacgm_site(lat[i], lon[i], float(altitude_km), int(m))[0] for m in mid])
+        out[i] = mlat[slot_month]
+    return out
+
+
 def _mlt_block(rows, times, *, latitude, longitude, altitude_km, cadence_ns):
     rows = rows.ravel()
     return mlt_kernel(

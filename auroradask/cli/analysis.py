@@ -79,17 +79,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     occurrence.add_argument(
         "--by",
         default="mlt_hour",
-        help="comma-separated groupings: site, year, month, doy, ut_hour, mlt_hour, season "
-        "(default mlt_hour)",
+        help="comma-separated groupings: site, year, month, doy, ut_hour, mlt_hour (or mlt), "
+        "mlat, season (default mlt_hour); mlat,mlt pools the sites on an MLAT x MLT grid",
     )
     occurrence.add_argument("--freq", help="also bin time at a pandas frequency: 1D, MS, 1h")
     occurrence.add_argument(
-        "--altitude", type=positive_float, default=110.0, help="km, for mlt_hour (default 110)"
+        "--altitude",
+        type=positive_float,
+        default=110.0,
+        help="km, for mlt_hour and mlat (default 110)",
+    )
+    occurrence.add_argument(
+        "--mlat-bin",
+        type=positive_float,
+        default=1.0,
+        help="degrees of magnetic latitude per mlat row (default 1)",
     )
     _usable_arguments(occurrence)
     add_out(occurrence, "table to write: .csv (long form) or .nc", type=output_file(".csv", ".nc"))
     occurrence.add_argument(
-        "--plot", metavar="FIG.png", type=FIGURE, help="also draw the rate as a figure"
+        "--plot",
+        metavar="FIG.png",
+        type=FIGURE,
+        help="also draw the rate as a figure (a polar dial by mlat and mlt)",
     )
     occurrence.set_defaults(func=cmd_occurrence)
 
@@ -163,6 +175,7 @@ def cmd_occurrence(args: argparse.Namespace) -> int:
         exclude=_split(args.exclude),
         smooth=_smooth(args.smooth),
         altitude_km=args.altitude,
+        mlat_bin=args.mlat_bin,
         progress=not getattr(args, "quiet", False),
     )
     usable = int(table["usable"].sum())
@@ -191,7 +204,11 @@ def cmd_occurrence(args: argparse.Namespace) -> int:
             names = list(map(str, table["class"].values))
             cls = "pulsating" if "pulsating" in names else names[0]
         x, y = dims[0], (dims[1] if len(dims) > 1 else None)
-        auroradask.plot_occurrence(table, cls, x=x, y=y).savefig(args.plot, dpi=120)
+        if {"mlat", "mlt_hour"} <= set(dims):  # the survey's dial; other groupings summed
+            figure = auroradask.plot_occurrence_dial(table, cls)
+        else:
+            figure = auroradask.plot_occurrence(table, cls, x=x, y=y)
+        figure.savefig(args.plot, dpi=120)
         print(f"figure of {cls} -> {args.plot}")
     return 0
 

@@ -1,4 +1,5 @@
-"""Looking at what the model saw: figures of the analysis (``_plots``), keograms
+"""Looking at what the model saw: figures of the analysis (``_plots``, the MLAT × MLT
+occurrence dial in ``_dial``), keograms
 (``_keogram``, drawn by ``_keogram_plot``), quicklooks (``_quicklook``), movies (``_movie``) and montages
 (``_montage``).
 
@@ -6,6 +7,7 @@ Every figure of the package is made by ``_figure.new_figure`` (an Agg canvas out
 ``_inputs`` reads the stores, frames and contrast arguments the figures share.
 """
 
+from ._dial import plot_occurrence_dial
 from ._keogram import keogram
 from ._keogram_plot import plot_keogram
 from ._montage import class_montage, montage
@@ -22,6 +24,7 @@ __all__ = [
     "plot_events",
     "plot_keogram",
     "plot_occurrence",
+    "plot_occurrence_dial",
     "plot_timeline",
     "quicklook",
     "quicklooks",

@@ -43,6 +43,27 @@ def test_occurrence_csv_netcdf_and_plot(store, tmp_path, capsys):
     xr.testing.assert_equal(xr.open_dataset(nc).load(), expected)
 
 
+def test_occurrence_by_mlat_and_mlt_pools_sites_and_draws_the_dial(
+    store, tmp_path, capsys, monkeypatch
+):
+    nc, png = tmp_path / "dial.nc", tmp_path / "dial.png"
+    drawn = []
+    dial = auroradask.plot_occurrence_dial
+    monkeypatch.setattr(
+        auroradask, "plot_occurrence_dial", lambda *a, **k: drawn.append(a) or dial(*a, **k)
+    )
+    args = ["occurrence", str(store), "--by", "mlat,mlt", "--mlat-bin", "0.5"]
+    assert main([*args, "-o", str(nc), "--plot", str(png), "-q"]) == 0
+    expected = auroradask.occurrence(
+        auroradask.open_results(store), by=("mlat", "mlt"), mlat_bin=0.5
+    )
+    got = xr.open_dataset(nc).load()
+    xr.testing.assert_equal(got, expected)
+    assert got.sizes["mlat"] == 4  # gill 65.5-66, fsmi 67-67.5: half-degree rows
+    assert len(drawn) == 1 and png.stat().st_size > 10_000
+    assert "by mlat,mlt:" in capsys.readouterr().out
+
+
 def test_occurrence_of_one_class_resampled(store, tmp_path, capsys):
     csv = tmp_path / "daily.csv"
     assert (

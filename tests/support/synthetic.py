@@ -227,3 +227,55 @@ def write_store(results: xr.Dataset, path: str | os.PathLike) -> xr.Dataset:
     """Write ``results`` with :func:`auroradask.to_zarr` and open the store again."""
     auroradask.to_zarr(results, path)
     return auroradask.open_results(path)
+
+
+# ------------------------------------------------------------ labels planted at known MLT
+
+
+def exact_mlt(site: str, times: np.ndarray, altitude_km: float = 110.0) -> np.ndarray:
+    """AACGM-v2 MLT (hours) of ``site`` at every time, straight from ``aacgmv2`` (the site's
+    magnetic longitude taken at the middle of the times: its drift over a day is far below a
+    second of MLT), with no interpolation: the reference the planted labels are placed by."""
+    import aacgmv2
+
+    info = THEMIS_SITES[site]
+    times = pd.DatetimeIndex(times)
+    middle = times[len(times) // 2].to_pydatetime()
+    mlon = aacgmv2.get_aacgm_coord(info.latitude, info.longitude, altitude_km, middle)[1]
+    return np.asarray(aacgmv2.convert_mlt(np.full(len(times), mlon), list(times.to_pydatetime())))
+
+
+def planted_mlt_results(
+    windows: dict[str, tuple[int, int]],
+    *,
+    start: str = "2014-03-10",
+    hours: int = 24,
+    margin_s: float = 30.0,
+    chunk: int = 900,
+    cls: str = "pulsating",
+    other: str = "no_aurora",
+    no_frame_every: dict[str, int] | None = None,
+) -> tuple[xr.Dataset, np.ndarray]:
+    """Results whose slots are ``cls`` exactly where the site's MLT is in its window
+    ``[first, end)`` (hours; ``end`` may pass 24) and ``other`` elsewhere, with the MLT of
+    every slot (the reference, :func:`exact_mlt`) beside them.
+
+    Slots within ``margin_s`` of a whole MLT hour have no frame (not usable), so that a
+    slot's MLT hour is the same however MLT is computed (auroradask interpolates it, within
+    seconds); ``no_frame_every`` takes the frame of every n-th slot of a site too (sites
+    with different usable counts). Returns ``(results, mlt)``, ``mlt`` of shape ``(site, time)``.
+    """
+    sites = list(windows)
+    n = int(hours * 3600 // SLOT.astype("timedelta64[s]").astype(int))
+    times = pd.Timestamp(start).to_datetime64().astype("datetime64[ns]") + SLOT * np.arange(n)
+    mlt = np.stack([exact_mlt(s, times) for s in sites])
+    label = np.full(mlt.shape, CLASSES.index(other), dtype=np.int8)
+    for i, site in enumerate(sites):
+        first, end = windows[site]
+        inside = ((mlt[i] - first) % 24) < (end - first)
+        label[i, inside] = CLASSES.index(cls)
+        if no_frame_every and site in no_frame_every:
+            label[i, :: no_frame_every[site]] = NOT_CLASSIFIED
+    near_hour = np.abs(mlt - np.round(mlt)) * 3600 < margin_s
+    label[near_hour] = NOT_CLASSIFIED
+    return make_results(label, start=start, sites=sites, chunk=chunk), mlt
