@@ -178,15 +178,19 @@ def mesh_values(image: np.ndarray, mesh: MapMesh) -> np.ma.MaskedArray:
     return np.ma.masked_array(image.astype(np.float32), mask=~mesh.visible)
 
 
+#: Nearest pixel centres tried for each point: its cell is among them (cells near the horizon
+#: are long and narrow, so the nearest centre is not always the holding cell's).
+CANDIDATES = 6
+
+
 def mesh_lookup(
     meshes: list[MapMesh], longitude: np.ndarray, latitude: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which site and frame pixel shows each of the points ``(longitude, latitude)``.
 
-    For each point, the nearest visible pixel centre of each mesh, kept when it is closer
-    than that pixel's farthest corner: the cell that holds the point, as ``pcolormesh``
-    draws it (up to the cell's shape). Where meshes overlap the later wins, as the later is
-    drawn on top. Distances are chords between unit vectors (no projection, no wrap).
+    For each point, the visible pixel whose cell (the quadrilateral of its four corners, on
+    the sphere) holds it, found among the nearest pixel centres: what ``pcolormesh`` draws
+    there. Where meshes overlap the later wins, as the later is drawn on top.
 
     Returns
     -------
@@ -196,28 +200,35 @@ def mesh_lookup(
     """
     from scipy.spatial import cKDTree  # deferred: only mosaic movies need it
 
-    points = _unit_vectors(np.asarray(latitude, float), np.asarray(longitude, float)).T
-    site = np.full(len(points), -1, dtype=np.int8)
-    pixel = np.zeros(len(points), dtype=np.int32)
+    points = _unit_vectors(np.asarray(latitude, float), np.asarray(longitude, float))
+    site = np.full(points.shape[1], -1, dtype=np.int8)
+    pixel = np.zeros(points.shape[1], dtype=np.int32)
     for s, mesh in enumerate(meshes):
         rows, cols = np.nonzero(mesh.visible)
         if rows.size == 0:
             continue
         centres = _unit_vectors(mesh.centre_latitude[rows, cols], mesh.centre_longitude[rows, cols])
         corners = _unit_vectors(mesh.latitude, mesh.longitude)
-        reach = np.max(
-            [
-                np.linalg.norm(corners[:, rows + dr, cols + dc] - centres, axis=0)
-                for dr in (0, 1)
-                for dc in (0, 1)
-            ],
-            axis=0,
-        )
-        distance, nearest = cKDTree(centres.T).query(points, distance_upper_bound=reach.max())
-        hit = np.isfinite(distance)
-        hit[hit] &= distance[hit] <= reach[nearest[hit]]
-        site[hit] = s
-        pixel[hit] = rows[nearest[hit]] * mesh.visible.shape[1] + cols[nearest[hit]]
+        reach = np.max(np.linalg.norm(corners[:, rows, cols] - centres, axis=0))
+        k = min(CANDIDATES, rows.size)
+        distance, nearest = cKDTree(centres.T).query(points.T, k=k, distance_upper_bound=2 * reach)
+        distance, nearest = distance.reshape(-1, k), nearest.reshape(-1, k)
+        found = np.zeros(points.shape[1], dtype=bool)
+        for j in range(k):
+            at = np.flatnonzero(~found & np.isfinite(distance[:, j]))
+            r, c = rows[nearest[at, j]], cols[nearest[at, j]]
+            quad = [corners[:, r, c], corners[:, r, c + 1], corners[:, r + 1, c + 1]]
+            quad.append(corners[:, r + 1, c])
+            side = np.stack(
+                [
+                    np.einsum("ij,ij->j", points[:, at], np.cross(quad[i - 1], quad[i], axis=0))
+                    for i in range(4)
+                ]
+            )
+            inside = (side >= 0).all(axis=0) | (side <= 0).all(axis=0)
+            found[at[inside]] = True
+            site[at[inside]] = s
+            pixel[at[inside]] = r[inside] * mesh.visible.shape[1] + c[inside]
     return site, pixel
 
 

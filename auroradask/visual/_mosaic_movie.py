@@ -7,9 +7,8 @@ frames' own, a piece never straddles two reads), and the client feeds the pieces
 window, in time order, to ffmpeg (``_movie._write_video``), so memory stays bounded.
 
 What differs is the sky: each video pixel inside a field of view shows the frame pixel whose
-cell holds it (the mosaic's ``pcolormesh`` cells, looked up once on the client: the nearest
-visible pixel centre, kept when it is closer than that pixel's farthest corner), so a
-worker only gathers ``frame.ravel()[index]``. Outlines and labels change colour with the
+cell holds it (the mosaic's ``pcolormesh`` cells, looked up once on the client by
+``skymaps.mesh_lookup``), so a worker only gathers ``frame.ravel()[index]``. Outlines and labels change colour with the
 label of each slot, drawn by OpenCV as the movie's label box is.
 """
 

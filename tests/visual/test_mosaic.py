@@ -271,6 +271,12 @@ def test_two_sites_from_a_skymap_tree_each_with_its_label(two_sites, tree, tmp_p
         corners = _quadmesh(ax, site).get_coordinates()
         raw = _raw(SKYMAPS[site])["FULL_MAP_LATITUDE"][1]
         np.testing.assert_array_equal(corners[..., 1][np.isfinite(raw)], raw[np.isfinite(raw)])
+    # the same with the skymaps given per site
+    ax = auroradask.mosaic(two_sites, when, skymaps=SKYMAPS, ax=new_figure(6, 4).subplots())
+    for site in ("atha", "gako"):
+        corners = _quadmesh(ax, site).get_coordinates()
+        raw = _raw(SKYMAPS[site])["FULL_MAP_LATITUDE"][1]
+        np.testing.assert_array_equal(corners[..., 1][np.isfinite(raw)], raw[np.isfinite(raw)])
     west, east = ax.get_xlim()
     assert west < -145.2 - 8 and east > -113.6 + 6  # both fields of view in the axes
     # the tree gives no skymap of atha before 2023-01-15
@@ -303,6 +309,12 @@ def test_lookup_finds_the_pixel_whose_cell_holds_a_point():
     site, pixel = mesh_lookup(meshes, np.r_[lon, -130.0], np.r_[lat, 60.0])
     assert (site[:-1] == 0).all() and site[-1] == -1  # between the two: no site
     np.testing.assert_array_equal(pixel[:-1], rows[pick] * 256 + cols[pick])
+    # just outside the field of view (pixels seeing 8 to 10 degrees): no site, though a
+    # visible pixel's centre is one pixel away
+    elevation = auroradask.read_skymap(GAKO_SKYMAP)["elevation"].values
+    edge = (elevation >= 8) & (elevation < 9.5) & np.isfinite(meshes[0].centre_latitude)
+    site, _ = mesh_lookup(meshes, meshes[0].centre_longitude[edge], meshes[0].centre_latitude[edge])
+    assert edge.sum() > 500 and (site == -1).all()
 
 
 def test_mosaic_movie_draws_each_slot_on_the_workers(two_sites, tree, tmp_path):
