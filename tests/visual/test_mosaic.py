@@ -334,3 +334,45 @@ def test_mosaic_movie_draws_each_slot_on_the_workers(two_sites, tree, tmp_path):
     assert (red.reshape(20, -1).sum(axis=1) > 200).all()
     with pytest.raises(ArgumentError, match="height"):
         auroradask.mosaic_movie(two_sites, path, skymaps=tree, height=100)
+
+
+def test_mosaic_movie_frames_show_each_sites_pixels_where_the_map_puts_them(
+    two_sites, tree, tmp_path, monkeypatch
+):
+    """The workers' drawing, before encoding (lossless): each sky pixel of the video is the
+    stretched count of the frame pixel looked up for it, and the zenith pixel of each site
+    lies at the middle of its outline."""
+    import auroradask.visual._mosaic_movie as mm
+
+    calls = []
+    real = mm.draw_mosaic_frames
+    monkeypatch.setattr(
+        mm,
+        "draw_mosaic_frames",
+        lambda *a, **k: calls.append((a, k, real(*a, **k))) or calls[-1][2],
+    )
+    auroradask.mosaic_movie(two_sites, tmp_path / "m.mp4", skymaps=tree, height=256, speedup=600)
+    drawn = [c for c in calls if c[0][0].size]  # not dask's call on empty arrays (its meta)
+    (images, status, _, _, _, _, site_index, pixel_index), options, video = drawn[0]
+    assert (status == 0).all()
+    rows, cols = np.indices(site_index.shape)
+    for s, site in enumerate(["atha", "gako"]):
+        ring = options["outlines"][s]
+        middle = ring.mean(axis=0)
+        # the sky inside the outline, 4 pixels clear of it (the outline is drawn over it)
+        clear = (
+            np.hypot(cols - middle[0], rows - middle[1]) < np.hypot(*(ring - middle).T).min() - 4
+        )
+        shown = (site_index == s) & clear
+        assert shown.sum() > 3000
+        lo, hi = options["stretch"][s]
+        expect = np.clip((images[s, 0].ravel()[pixel_index[shown]] - lo) / (hi - lo), 0, 1) * 255
+        grey = video[0][shown].astype(int)
+        assert (grey == grey[:, :1]).all()  # grey: r = g = b
+        np.testing.assert_array_equal(grey[:, 0], expect.astype(np.uint8))
+        elevation = _raw(SKYMAPS[site])["FULL_ELEVATION"]
+        zr, zc = np.unravel_index(np.nanargmax(elevation), (256, 256))
+        near = (abs(pixel_index // 256 - zr) <= 4) & (abs(pixel_index % 256 - zc) <= 4)
+        y, x = np.nonzero((site_index == s) & near)  # video pixels showing the zenith's sky
+        assert 0 < len(y) < 10
+        assert abs(x.mean() - middle[0]) < 4 and abs(y.mean() - middle[1]) < 4
