@@ -7,7 +7,8 @@ altitude (:func:`auroradask.map_mesh`, in the skymaps room): a ``pcolormesh`` of
 own pixels, no resampling. Plain longitude/latitude axes by default (degrees, the aspect
 that makes a degree of latitude and one of longitude the same length at the middle
 latitude); into a cartopy ``GeoAxes`` given as ``ax`` the mesh is drawn in its
-``PlateCarree`` transform (cartopy is not a dependency: only used when its axes are given).
+``PlateCarree`` transform (cartopy is not a dependency: only used when its axes are given;
+no test covers that path, cartopy not being installed where they ran).
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def mosaic(
         Mapping altitude in km: one the skymaps have (90, 110 or 150 for THEMIS).
     results
         A results store (path or URL) or dataset (:func:`auroradask.open_results`): each
-        field of view is outlined in the colour of its label at ``time``
-        (:mod:`auroradask._palette`), with the label and confidence written by it; grey with
+        field of view is outlined in the colour of its label at ``time`` (the colour of
+        the class in every figure), with the label and confidence written by it; grey with
         "no frame" or "not classified" where the slot says nothing. Without it, outlines
         are pale and name the site.
     sites
