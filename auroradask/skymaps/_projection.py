@@ -76,7 +76,10 @@ class MapMesh:
     def extent(self) -> tuple[float, float, float, float]:
         """``(west, east, south, north)`` degrees of the visible pixels' corners."""
         cells = _cell_corners(self.visible)
-        lon, lat = self.longitude[cells], self.latitude[cells]
+        if not cells.any():  # nothing above min_elevation: the site itself
+            lon, lat = np.array([self.site_longitude]), np.array([self.site_latitude])
+        else:
+            lon, lat = self.longitude[cells], self.latitude[cells]
         return float(lon.min()), float(lon.max()), float(lat.min()), float(lat.max())
 
 
