@@ -28,7 +28,9 @@ The public API, in pipeline order (everything a user needs is importable from he
   :data:`MAPPINGS` (named code → class mappings);
 - seeing what the model saw: :func:`keogram` (lazy), :func:`plot_keogram`, :func:`quicklook` (keogram, labels and
   confidence of a night), :func:`quicklooks` (a folder of them with an HTML index),
-  :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`;
+  :func:`movie` (→ :class:`MovieInfo`), :func:`montage`, :func:`class_montage`,
+  :func:`mosaic` (several sites on a map, outlined in label colours), :func:`mosaic_movie`,
+  :func:`map_mesh` (a skymap's pixel corners at a mapping altitude → :class:`MapMesh`);
 - auroral patches: :func:`patches` (detected, georeferenced, tracked → :class:`PatchResult`),
   :func:`patch_blocks` (lazy), :func:`patch_counts` (lazy, for the store), :func:`link_patches`, :func:`summarize_tracks`,
   :func:`read_patch_geometry`, :class:`PatchGeometry`;

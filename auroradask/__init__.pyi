@@ -108,10 +108,12 @@ from .preprocessing import (
     preprocess_frames as preprocess_frames,
 )
 from .skymaps import (
+    MapMesh as MapMesh,
     PatchGeometry as PatchGeometry,
     SkymapTree as SkymapTree,
     check_skymap as check_skymap,
     circle_elevation as circle_elevation,
+    map_mesh as map_mesh,
     open_skymaps as open_skymaps,
     read_patch_geometry as read_patch_geometry,
     read_skymap as read_skymap,
@@ -133,6 +135,8 @@ from .visual import (
     class_montage as class_montage,
     keogram as keogram,
     montage as montage,
+    mosaic as mosaic,
+    mosaic_movie as mosaic_movie,
     movie as movie,
     plot_events as plot_events,
     plot_keogram as plot_keogram,

@@ -1,8 +1,9 @@
-"""``auroradask quicklook | movie | montage``: see what the model saw.
+"""``auroradask quicklook | movie | montage | mosaic``: see what the model saw.
 
 Thin over :func:`auroradask.quicklook`, :func:`auroradask.quicklooks`,
-:func:`auroradask.movie` and :func:`auroradask.class_montage`; :func:`add_commands` adds the
-subcommands to the ``auroradask`` command.
+:func:`auroradask.movie`, :func:`auroradask.class_montage`, :func:`auroradask.mosaic` and
+:func:`auroradask.mosaic_movie`; :func:`add_commands` adds the subcommands to the
+``auroradask`` command.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 import auroradask
 
@@ -131,6 +134,70 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     grid.add_argument("--columns", type=positive_int, default=8, help="tiles per row (default 8)")
     add_out(grid, "figure (.png, .pdf, .svg)", type=FIGURE)
     grid.set_defaults(func=cmd_montage)
+    _add_mosaic(commands)
+
+
+def _add_mosaic(commands: argparse._SubParsersAction) -> None:
+    mosaic = commands.add_parser(
+        "mosaic",
+        help="several sites' frames on a map at one time (or a movie), outlined in label colours",
+        description="Project each site's frame at --time onto geographic latitude and longitude "
+        "with the skymap valid then (from the --skymaps tree), at --altitude km, each field "
+        "of view outlined in the colour of its label in --results with the label and "
+        "confidence. With -o VIDEO.mp4 and --start/--end: a movie of the mosaic instead, "
+        "drawn in parallel as 'auroradask movie' is.",
+    )
+    mosaic.add_argument("--source", required=True, help="stream0 root: local path or fsspec URL")
+    mosaic.add_argument(
+        "--site",
+        action="extend",
+        type=site_list,
+        required=True,
+        help="site codes, comma-separated or repeated (--site atha,gako)",
+    )
+    mosaic.add_argument(
+        "--skymaps",
+        required=True,
+        help="skymap tree (<site>/<site>_YYYYMMDD/themis_skymap_*.sav): folder or fsspec URL",
+    )
+    mosaic.add_argument("--time", type=ut_time, help="UT time of a figure, YYYY-MM-DDTHH:MM[:SS]")
+    mosaic.add_argument("--start", type=ut_time, help="UT start of a movie (-o .mp4), inclusive")
+    mosaic.add_argument("--end", type=ut_time, help="UT end of a movie, exclusive")
+    mosaic.add_argument(
+        "--altitude",
+        type=positive_float,
+        default=110.0,
+        help="mapping altitude in km, one the skymaps have: 90, 110 or 150 (default 110)",
+    )
+    mosaic.add_argument(
+        "--min-elevation",
+        type=_elevation,
+        default=10.0,
+        help="leave out pixels that see the sky lower than this, degrees (default 10)",
+    )
+    mosaic.add_argument("--results", help="results store: the label and confidence of each site")
+    mosaic.add_argument("--group", help="group inside the results store")
+    mosaic.add_argument(
+        "--speedup", type=positive_float, default=60.0, help="movie: times real time (default 60)"
+    )
+    mosaic.add_argument("--height", type=positive_int, default=512, help="movie: pixels (x16)")
+    add_out(
+        mosaic,
+        "figure (.png, .pdf, .svg) or movie (.mp4)",
+        type=output_file(*_FIGURE_SUFFIXES, ".mp4"),
+    )
+    mosaic.set_defaults(func=cmd_mosaic)
+
+
+def _elevation(value: str) -> float:
+    """An argparse type: degrees from 0 to 90 (an elevation cut)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 <= number < 90:
+        raise argparse.ArgumentTypeError(f"expected degrees from 0 to 90, got {value!r}")
+    return number
 
 
 def _figure_or_folder(value: str) -> str:
@@ -244,4 +311,51 @@ def cmd_montage(args: argparse.Namespace) -> int:
         path=args.out,
     )
     print(f"{args.pick} frames labelled {args.cls} -> {args.out}")
+    return 0
+
+
+def _mosaic_span(args: argparse.Namespace) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The frames a mosaic reads: the minute holding --time (a figure), or --start to --end
+    (a movie); the wrong combination for -o is an argument error, before any read."""
+    movie = Path(args.out).suffix.lower() == ".mp4"
+    if movie:
+        if args.time or not (args.start and args.end):
+            raise ArgumentError("--start, --end: a movie (-o .mp4) needs both, and no --time")
+        start, end = pd.Timestamp(args.start), pd.Timestamp(args.end)
+        if not end > start:
+            raise ArgumentError(f"--end: {args.end} is not after --start {args.start}")
+        return start, end
+    if not args.time or args.start or args.end:
+        raise ArgumentError("--time: a figure shows one time; give --time (--start/--end: .mp4)")
+    minute = pd.Timestamp(args.time).floor("min")
+    return minute, minute + pd.Timedelta(minutes=1)
+
+
+def cmd_mosaic(args: argparse.Namespace) -> int:
+    start, end = _mosaic_span(args)
+    frames = auroradask.open_themis(args.source, args.site, start, end, chunk_minutes=1)
+    skymaps = auroradask.open_skymaps(args.skymaps)
+    common = {
+        "skymaps": skymaps,
+        "altitude": args.altitude,
+        "results": args.results,
+        "group": args.group,
+        "min_elevation": args.min_elevation,
+    }
+    if Path(args.out).suffix.lower() != ".mp4":
+        auroradask.mosaic(frames, args.time, path=args.out, **common)
+        print(f"mosaic of {', '.join(args.site)} at {args.time} UT -> {args.out}")
+        return 0
+
+    def progress(written):
+        print(f"\r{written} video frames", end="", file=sys.stderr, flush=True)
+
+    info = auroradask.mosaic_movie(
+        frames, args.out, speedup=args.speedup, height=args.height, progress=progress, **common
+    )
+    print(file=sys.stderr)
+    print(
+        f"mosaic movie of {', '.join(args.site)}: {info.data_frames} slots as {info.frames} "
+        f"video frames ({info.size[0]}x{info.size[1]}, {info.fps:g} fps) -> {info.path}"
+    )
     return 0

@@ -61,7 +61,7 @@ class SkymapTree:
     archive: Archive
     fallback: Any = None
     _entries: dict[str, list[SkymapEntry]] = field(default_factory=dict, repr=False)
-    _elevations: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _skymaps: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -112,9 +112,10 @@ class SkymapTree:
         candidates, index = self.select_index(site, times)
         return [candidates[i] for i in index]
 
-    def elevation(self, entry: SkymapEntry) -> np.ndarray:
-        """The elevation map of one skymap of the tree (read once, cached like raw files)."""
-        if entry.path not in self._elevations:
+    def skymap(self, entry: SkymapEntry) -> Any:
+        """One skymap of the tree as :func:`read_skymap` reads it (read once, cached like raw
+        files): elevation, azimuth and, where the file has them, the mapping grids."""
+        if entry.path not in self._skymaps:
             try:
                 if self.archive.is_local:
                     skymap = read_skymap(entry.path)
@@ -134,8 +135,13 @@ class SkymapTree:
                     f"skymaps: {entry.relative} holds the skymap of site "
                     f"{skymap.attrs['site']!r}, not {entry.site!r}"
                 )
-            self._elevations[entry.path] = skymap["elevation"].values
-        return self._elevations[entry.path]
+            skymap.attrs["path"] = entry.relative
+            self._skymaps[entry.path] = skymap
+        return self._skymaps[entry.path]
+
+    def elevation(self, entry: SkymapEntry) -> np.ndarray:
+        """The elevation map of one skymap of the tree (read once, cached like raw files)."""
+        return self.skymap(entry)["elevation"].values
 
 
 def open_skymaps(

@@ -381,12 +381,7 @@ def _drawn_pieces(
         images = images.rechunk({1: -1, 2: -1})
     images, status = images[keep], status.rechunk(images.chunks[0])[keep]
     source_chunks = images.chunks[0]
-    pieces = tuple(
-        size
-        for chunk in source_chunks
-        for size in [frames_per_task] * (chunk // frames_per_task)
-        + ([chunk % frames_per_task] if chunk % frames_per_task else [])
-    )
+    pieces = split_chunks(source_chunks, frames_per_task)
     images = images.rechunk({0: pieces})
     status = status.rechunk((pieces,))
     meta = [da.from_array(values[keep], chunks=(pieces,)) for values in per_slot]
@@ -408,6 +403,17 @@ def _drawn_pieces(
         **options,
     )
     return drawn, source_chunks, pieces
+
+
+def split_chunks(source_chunks: tuple[int, ...], frames_per_task: int) -> tuple[int, ...]:
+    """Each reading chunk's frames in pieces of at most ``frames_per_task``, never one
+    straddling two chunks (a piece's frames come from one read)."""
+    return tuple(
+        size
+        for chunk in source_chunks
+        for size in [frames_per_task] * (chunk // frames_per_task)
+        + ([chunk % frames_per_task] if chunk % frames_per_task else [])
+    )
 
 
 def _write_video(
