@@ -337,6 +337,11 @@ class Evaluation:
             label = "share of frames kept" if column == "kept" else column
             ax.plot(table["min_confidence"], table[column], style, label=label)
         ax.set_xlabel("minimum confidence")
+        ax.set_ylabel("agreement, kappa, share kept")
+        ax.set_title(
+            f"Keeping only confident frames: {len(self.frames):,} matched frames",
+            fontsize="medium",
+        )
         ax.set_ylim(min(0.0, float(np.nanmin(table["kappa"].to_numpy(), initial=0))), 1.02)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -372,6 +372,7 @@ def test_json_text_and_plots(hand, tmp_path):
     assert (tmp_path / "sweep.png").stat().st_size > 1000
     lines = [line.get_label() for line in fig.axes[0].lines]
     assert lines == ["agreement", "kappa", "share of frames kept"]
+    assert fig.axes[0].get_ylabel() and "9 matched frames" in fig.axes[0].get_title()
     # into the caller's axes: those are returned, and nothing else is drawn on
     given = Figure().subplots()
     assert result.plot_sweep(ax=given) is given and len(given.lines) == 3
