@@ -172,7 +172,7 @@ def _draw_tile(ax, tile: np.ndarray, contrast: tuple[float, float], compass: boo
         from matplotlib import patheffects  # deferred: matplotlib is slow to import
 
         # outlined in black: a yellow letter alone vanishes on a bright arc or patch
-        outline = [patheffects.withStroke(linewidth=2, foreground="black")]
+        outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
         style = {
             "transform": ax.transAxes,
             "color": COMPASS,
