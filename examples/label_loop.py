@@ -25,8 +25,8 @@ That is what the loop is for: the head learns the labeller's classes from the sa
 (The two generated nights are the same six real minutes cycled, so their cross-validated
 accuracy, 1.000, only shows that the loop runs; real nights measure generalisation.)
 
-About 50 s on two loaded cores; the pages are 10.7 MB each (an hour, every frame a
-thumbnail).
+It ran in 80 s on the shared 2-core development machine (load 4-5), archive included; the
+pages are 10.7 MB each (an hour, every frame a thumbnail).
 """
 
 from __future__ import annotations
