@@ -1,14 +1,16 @@
 """The README's dashboard figure: auroradask's page in headless Chromium, part-way through a run.
 
 Writes a small three-site archive (real sample minutes relabelled, ``tests.support.archive``),
-classifies it on a LocalCluster, and saves ``examples/figures/dashboard.png`` once about half
-the frames are done. Needs Chromium (``apt-get install chromium``) and Playwright's Python
-package (``pip install ".[test]"``); run from the repository root:
-``python examples/dashboard_screenshot.py``.
+classifies it on a LocalCluster, and saves ``OUT/dashboard.png`` once about half the frames
+are done. Needs Chromium (``apt-get install chromium``) and Playwright's Python package
+(``pip install ".[test]"``); run from the repository root:
+``python examples/dashboard_screenshot.py [--out OUT]`` (default ``auroradask-figures``; the
+docs' figure: ``--out docs/_static/gallery``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -31,11 +33,14 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-OUT = Path(__file__).parent / "figures" / "dashboard.png"
 
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--out", default="auroradask-figures", help="output folder")
+    out = Path(parser.parse_args().out) / "dashboard.png"
 
     with tempfile.TemporaryDirectory() as tmp:
         make_archive(
@@ -65,11 +70,11 @@ def main() -> None:
                             break
                     time.sleep(0.5)
                 time.sleep(1.2)  # one more poll of the page
-                OUT.parent.mkdir(exist_ok=True)
-                page.screenshot(path=str(OUT), full_page=True)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(out), full_page=True)
                 browser.close()
             writer.join()
-    print(f"wrote {OUT}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ With ``--source`` it reads a stream0 archive and a truth table (``--truth``: any
 a few nights of the demo model's synthetic sky (``examples/train_demo_model.py``), whose
 classes are known, so that the figures printed can be checked::
 
-    python examples/embed_and_cluster.py --workdir /tmp/embed-demo
+    python examples/embed_and_cluster.py --out /tmp/embed-demo
     python examples/embed_and_cluster.py --source /data/themis/stream0 --site gill \\
-        --start 2014-03-01 --end 2014-03-31 --truth labels.csv --workdir /tmp/gill-march
+        --start 2014-03-01 --end 2014-03-31 --truth labels.csv --out /tmp/gill-march
+
+Everything is written under ``--out`` (default ``auroradask-figures/embed-demo``).
 """
 
 from __future__ import annotations
@@ -77,9 +79,11 @@ def main() -> None:
     parser.add_argument("--model", default=auroradask.demo_model())
     parser.add_argument("--layer", default=LAYER, help="tensor to embed (embedding_layers)")
     parser.add_argument("--clusters", type=int, default=4)
-    parser.add_argument("--workdir", default="embed-demo")
+    parser.add_argument(
+        "-o", "--out", "--workdir", default="auroradask-figures/embed-demo", help="output folder"
+    )
     args = parser.parse_args()
-    work = Path(args.workdir)
+    work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
 
     if args.source:

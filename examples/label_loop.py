@@ -12,11 +12,12 @@
    whole nights held out, written as one ONNX model that ``classify`` runs.
 
 Without ``--source`` it writes two nights (an hour each, gill, 2014-03-10 and -11 06-07 UT)
-of the bundled real frames cycled (``benchmarks/archive.py``) under ``--workdir``::
+of the bundled real frames cycled (``tests/support/archive.py``) under ``--out`` (default
+``auroradask-figures/label-loop``)::
 
-    python examples/label_loop.py --workdir /tmp/label-loop
+    python examples/label_loop.py --out /tmp/label-loop
     python examples/label_loop.py --source /data/themis/stream0 --site gill \\
-        --night 2014-03-09 --night 2014-03-10 --truth a.csv --truth b.csv --workdir /tmp/gill
+        --night 2014-03-09 --night 2014-03-10 --truth a.csv --truth b.csv --out /tmp/gill
 
 The demo model was trained on a synthetic sky, not on real frames: it calls the sample's
 cloudy frames ``bad_viewing``, so its agreement with a labeller's aurora classes is nil.
@@ -24,8 +25,8 @@ That is what the loop is for: the head learns the labeller's classes from the sa
 (The two generated nights are the same six real minutes cycled, so their cross-validated
 accuracy, 1.000, only shows that the loop runs; real nights measure generalisation.)
 
-About 50 s on two loaded cores; the pages are 10.7 MB each (an hour, every frame a
-thumbnail).
+It ran in 80 s on the shared 2-core development machine (load 4-5), archive included; the
+pages are 10.7 MB each (an hour, every frame a thumbnail).
 """
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ def main() -> None:
     parser.add_argument("--truth", action="append", help="sheets saved from the pages")
     parser.add_argument("--model", default=auroradask.demo_model())
     parser.add_argument("--layer", default=LAYER, help="tensor to embed (embedding_layers)")
-    parser.add_argument("--workdir", default="label-loop")
+    parser.add_argument(
+        "-o", "--out", "--workdir", default="auroradask-figures/label-loop", help="output folder"
+    )
     args = parser.parse_args()
-    work = Path(args.workdir)
+    work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     if args.source:
         if not (args.site and args.night):

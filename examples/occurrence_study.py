@@ -12,13 +12,14 @@ starts with:
    nearest its start);
 4. the timeline of one site-night.
 
-Run: ``python examples/occurrence_study.py [OUTDIR]`` (about a minute on 2 cores).
+Run: ``python examples/occurrence_study.py [--out OUT]`` (default
+``auroradask-figures/occurrence-study`` in the current folder).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,8 @@ import auroradask  # noqa: E402
 from tests.support.synthetic import synthetic_results  # noqa: E402
 
 
-def main(outdir: str | None = None) -> None:
-    out = Path(outdir or tempfile.mkdtemp(prefix="occurrence-study-"))
+def main(outdir: str) -> None:
+    out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     store = out / "results.zarr"
     if not store.exists():
@@ -81,4 +82,8 @@ def main(outdir: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-o", "--out", default="auroradask-figures/occurrence-study", help="output folder"
+    )
+    main(parser.parse_args().out)

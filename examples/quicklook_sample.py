@@ -2,26 +2,26 @@
 
 Classifies the sample (Gillam, 2014-03-10 06:00-06:06 UT) with the demo model into a store,
 keogram included, then draws the night's quicklook (the keogram over the label strip and the
-confidence) into ``examples/figures/quicklook.png``, a grid of the least confident frames of
-the most common class and a short movie beside the store. Run:
-``python examples/quicklook_sample.py [OUTDIR]`` (default: ``examples/figures`` for the
-quicklook, the current folder for the rest).
+confidence) into ``OUT/quicklook.png``, a grid of the least confident frames of the most
+common class and a short movie beside the store. Run:
+``python examples/quicklook_sample.py [--out OUT]`` (default
+``auroradask-figures/quicklook-sample`` in the current folder). The docs' copy of this figure
+is made by ``examples/gallery.py``.
 """
 
-import sys
-import tempfile
+import argparse
 from pathlib import Path
 
 import auroradask
 
-FIGURES = Path(__file__).parent / "figures"
-
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
-    figures = out or FIGURES
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-o", "--out", default="auroradask-figures/quicklook-sample", help="output folder"
+    )
+    work = figures = Path(parser.parse_args().out)
     figures.mkdir(parents=True, exist_ok=True)
-    work = out or Path(tempfile.mkdtemp(prefix="auroradask-quicklook-"))
     store = work / "sample-results.zarr"
 
     source = auroradask.sample_archive()

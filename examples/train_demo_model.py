@@ -7,7 +7,8 @@ real data and says so in its model card: it exists so that the pipeline can be r
 end to end, not to do science with.
 
 Needs PyTorch and onnx (``pip install torch onnx``), which the package itself does not.
-Deterministic for a given ``--seed``::
+Deterministic for a given ``--seed``. It writes ``demo-themis-pa.onnx`` in the current folder
+unless told otherwise; replacing the shipped model is done on purpose::
 
     python examples/train_demo_model.py --out auroradask/data/models/demo-themis-pa.onnx
 """
@@ -186,7 +187,7 @@ def train(out: str, n_per_class: int, epochs: int, seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="auroradask/data/models/demo-themis-pa.onnx")
+    parser.add_argument("-o", "--out", default="demo-themis-pa.onnx", help="the model to write")
     parser.add_argument("--per-class", type=int, default=600, help="training frames per class")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=20140310)

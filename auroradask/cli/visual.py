@@ -43,8 +43,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="keogram, labels and confidence of a night (a figure, or a folder of them)",
         description="Draw a site's night: the keogram (stored with the results, else computed "
         "from --source) over the label strip and the confidence, in UT. With -o FIG.png: one "
-        "site and night. With -o FOLDER: every site and night with data (or those given), "
-        "plus FOLDER/index.html to page through them.",
+        "site and night. With -o FOLDER: every site and night with frames (or those given; "
+        "a night without a frame is skipped and named), plus FOLDER/index.html to page "
+        "through them.",
     )
     quick.add_argument("store", help="results store: path or fsspec URL")
     quick.add_argument("--group", help="group inside the store")
@@ -238,12 +239,16 @@ def cmd_quicklook(args: argparse.Namespace) -> int:
         raise ArgumentError(
             f"--output: {str(out)!r} must end in .png, .pdf or .svg, or be a folder"
         )
-    count = 0
+    count, passed = 0, []
 
     def progress(site, night, path):
         nonlocal count
         count += 1
         print(f"{site} {night} -> {path}", file=sys.stderr)
+
+    def skipped(site, night, reason):
+        passed.append(f"{site} {night}")
+        print(f"{site} {night}: skipped, {reason}", file=sys.stderr)
 
     index = auroradask.quicklooks(
         args.store,
@@ -253,9 +258,11 @@ def cmd_quicklook(args: argparse.Namespace) -> int:
         source=args.source,
         group=args.group,
         progress=progress,
+        skipped=skipped,
         **options,
     )
-    print(f"{count} quicklooks -> {out}; open {index}")
+    without = f"; {len(passed)} without frames skipped ({', '.join(passed)})" if passed else ""
+    print(f"{count} quicklooks -> {out}{without}; open {index}")
     return 0
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._figure import new_figure
+from .._figure import returned, target_axes
 from ..errors import ArgumentError
 from ._matching import ResultsReader, match_truth
 from ._metrics import DEFAULT_THRESHOLDS, at_least, confusion_matrix, scores, sweep_table
@@ -282,11 +282,12 @@ class Evaluation:
 
         Returns
         -------
-        matplotlib.axes.Axes
+        matplotlib.figure.Figure or matplotlib.axes.Axes
+            A new figure; or the Axes given as ``ax``.
         """
-        if ax is None:
-            n = len(self.classes)
-            ax = new_figure(1.6 + 1.1 * n, 1.2 + 1.0 * n).subplots()
+        n = len(self.classes)
+        fig, axes, given = target_axes(ax, 1, (1.6 + 1.1 * n, 1.2 + 1.0 * n))
+        ax = axes[0]
         counts = self._confusion
         with np.errstate(invalid="ignore"):
             shade = counts / counts.sum(axis=1, keepdims=True) if normalize else counts
@@ -304,9 +305,9 @@ class Evaluation:
             f"kappa {_fmt(self.kappa)}",
             fontsize="medium",
         )
-        ax.figure.colorbar(image, ax=ax, label="share of truth row" if normalize else "frames")
-        _save(ax, path)
-        return ax
+        fig.colorbar(image, ax=ax, label="share of truth row" if normalize else "frames")
+        _save(fig, path)
+        return returned(fig, axes, given)
 
     def plot_sweep(
         self,
@@ -317,31 +318,46 @@ class Evaluation:
     ):
         """Agreement, kappa and share of frames kept against the minimum confidence.
 
+        Parameters
+        ----------
+        path
+            Save the figure there (any format matplotlib writes, from the suffix).
+        ax
+            A matplotlib Axes to draw into; a new figure otherwise.
+        thresholds
+            The minimum confidences to try.
+
         Returns
         -------
-        matplotlib.axes.Axes
+        matplotlib.figure.Figure or matplotlib.axes.Axes
+            A new figure; or the Axes given as ``ax``.
         """
-        if ax is None:
-            ax = new_figure(6, 4).subplots()
+        fig, axes, given = target_axes(ax, 1, (6, 4))
+        ax = axes[0]
         table = self.sweep(thresholds)
         for column, style in (("agreement", "o-"), ("kappa", "s-"), ("kept", "^--")):
             label = "share of frames kept" if column == "kept" else column
             ax.plot(table["min_confidence"], table[column], style, label=label)
         ax.set_xlabel("minimum confidence")
+        ax.set_ylabel("agreement, kappa, share kept")
+        ax.set_title(
+            f"Keeping only confident frames: {len(self.frames):,} matched frames",
+            fontsize="medium",
+        )
         ax.set_ylim(min(0.0, float(np.nanmin(table["kappa"].to_numpy(), initial=0))), 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-        _save(ax, path)
-        return ax
+        _save(fig, path)
+        return returned(fig, axes, given)
 
 
 def _fmt(value: float) -> str:
     return "-" if value is None or np.isnan(value) else f"{value:.3f}"
 
 
-def _save(ax, path) -> None:
+def _save(fig, path) -> None:
     if path is not None:
-        ax.figure.savefig(os.fspath(path), dpi=120)
+        fig.savefig(os.fspath(path), dpi=120)
 
 
 def _plain(value: Any) -> Any:

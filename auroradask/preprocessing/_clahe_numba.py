@@ -1,10 +1,12 @@
 """The compiled per-frame preprocessing kernel (numba): CLAHE, 8-bit scaling and the mask, fused.
 
 Imported on first use only (``auroradask.preprocessing._preprocess`` imports it inside its functions): numba
-itself takes a few hundred milliseconds to import, which ``import auroradask`` should not pay.
+itself takes most of a second to import (0.8 s on the shared 2-core development machine),
+which ``import auroradask`` should not pay.
 The functions are compiled once per machine and cached beside this file (``cache=True``, in
 ``__pycache__``, or in ``NUMBA_CACHE_DIR`` where the package folder is read-only), so a worker
-process loads the machine code in milliseconds instead of compiling it (about 2 s).
+process loads the machine code instead of compiling it (its first call took 0.4 s against
+2.6 s after an install, on the 2-core development machine: benchmarks/README.md).
 
 The arithmetic is that of :func:`auroradask.preprocessing._clahe.clahe_uint16` (which documents the
 rank-based method and why it equals OpenCV bit for bit), done frame by frame in one pass over

@@ -169,7 +169,17 @@ def _grid_height(rows: int, titles: list[str] | None, heading: str | None) -> fl
 def _draw_tile(ax, tile: np.ndarray, contrast: tuple[float, float], compass: bool) -> None:
     ax.imshow(stretch(tile, contrast), cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
     if compass:
-        style = {"transform": ax.transAxes, "color": COMPASS, "fontsize": 7, "weight": "bold"}
+        from matplotlib import patheffects  # deferred: matplotlib is slow to import
+
+        # outlined in black: a yellow letter alone vanishes on a bright arc or patch
+        outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
+        style = {
+            "transform": ax.transAxes,
+            "color": COMPASS,
+            "fontsize": 7,
+            "weight": "bold",
+            "path_effects": outline,
+        }
         ax.text(0.5, 0.97, "N", ha="center", va="top", **style)
         ax.text(0.03, 0.5, "E", ha="left", va="center", **style)
 

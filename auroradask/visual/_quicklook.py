@@ -26,7 +26,7 @@ from .._figure import returned, target_axes
 from .._html import script_json
 from .._palette import NO_FRAME, class_colors
 from .._results import check_site, class_names, not_site_codes, site_coord
-from .._schema import OK, SLOT
+from .._schema import FRAME_STATUS_MEANINGS, OK, SLOT
 from ..analysis import usable
 from ..errors import ArgumentError
 from ._inputs import check_contrast, frames_of, results_of
@@ -302,13 +302,16 @@ def quicklooks(
     source: Any = None,
     group: str | None = None,
     progress: Any = None,
+    skipped: Any = None,
     **options: Any,
 ) -> Path:
-    """Draw the quicklook of every (site, night) with data into ``folder``, and an index.
+    """Draw the quicklook of every (site, night) with frames into ``folder``, and an index.
 
     Writes ``folder/<site>/<site>_<YYYY-MM-DD>.png`` per site and night, and
     ``folder/index.html``: a static page (no server, no network) with a viewer that pages
-    through nights (←/→) and sites (↑/↓) and a table linking every figure.
+    through nights (←/→) and sites (↑/↓) and a table linking every figure. A night whose
+    written slots hold no frame (a run over whole UT days writes the daylight hours as
+    ``no_file``) gets no figure: it is reported to ``skipped``.
 
     Parameters
     ----------
@@ -323,6 +326,10 @@ def quicklooks(
         per site).
     progress
         Called with ``(site, night, path)`` after each figure.
+    skipped
+        Called with ``(site, night, reason)`` for each night not drawn because none of its
+        slots holds a frame (``reason`` says what its slots hold, or ``"nothing written"``
+        for a night given in ``nights``).
     **options
         Passed to :func:`quicklook`.
 
@@ -356,15 +363,16 @@ def quicklooks(
             else [night_start(n, lon).strftime("%Y-%m-%d") for n in nights]
         )
         for night in wanted:
+            empty = _no_frame(results, site, night, lon)
+            if empty is not None:
+                # a night found in the store with nothing written is an edge hour of another
+                if skipped is not None and (empty or nights is not None):
+                    skipped(site, night, empty or "nothing written")
+                continue
             relative = f"{site}/{site}_{night}.png"
             target = _inside(folder, relative)
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fig = quicklook(results, site=site, night=night, source=source, **options)
-            except ArgumentError as error:
-                if "nothing of site" in str(error):  # an edge hour of another night
-                    continue
-                raise
+            fig = quicklook(results, site=site, night=night, source=source, **options)
             fig.savefig(target, dpi=options.get("dpi", 110))
             figures.append({"site": site, "night": night, "file": relative})
             if progress is not None:
@@ -380,6 +388,25 @@ def _inside(folder: Path, relative: str) -> Path:
     if not target.resolve().is_relative_to(folder.resolve()):
         raise ArgumentError(f"store: {relative!r} would be written outside {str(folder)!r}")
     return target
+
+
+def _no_frame(results: xr.Dataset, site: str, night: str, longitude: float) -> str | None:
+    """None where ``site`` has a frame in the night; else why not: ``""`` when nothing is
+    written there, else what its written slots hold (``"no frame: 7,200 slots written,
+    no_file 7,200"``)."""
+    start, end = night_window(night, longitude)
+    status = results["frame_status"].isel(site=check_site(results, site))
+    status = np.asarray(status.sel(time=slice(start, end - pd.Timedelta(SLOT))).values)
+    if (status == OK).any():
+        return None
+    written = status[status >= 0]
+    if not written.size:
+        return ""
+    counts = np.bincount(written.astype(np.int64), minlength=len(FRAME_STATUS_MEANINGS))
+    held = ", ".join(
+        f"{FRAME_STATUS_MEANINGS[k]} {n:,}" for k, n in enumerate(counts) if n and k != OK
+    )
+    return f"no frame: {written.size:,} slots written, {held}"
 
 
 def _title(results: xr.Dataset) -> str:

@@ -7,6 +7,7 @@ import pytest
 
 import auroradask
 from auroradask.cli.main import main
+from tests.support.synthetic import synthetic_results
 from tests.support.utils import classify_sample
 
 SOURCE = auroradask.sample_archive()
@@ -30,6 +31,25 @@ def test_quicklook_figure_and_folder(store, tmp_path, capsys):
     assert "1 quicklooks" in capsys.readouterr().out
     assert (folder / "gill" / "gill_2014-03-09.png").exists()
     assert 'href="gill/gill_2014-03-09.png"' in (folder / "index.html").read_text()
+
+
+def test_quicklook_folder_names_the_nights_it_skips(tmp_path, capsys):
+    """A night whose slots hold no frame gets no figure, and the output says which."""
+    results = synthetic_results(["gill"], "2014-03-10", days=1, chunk=2_400).compute()
+    evening = results["time"].dt.hour >= 18  # the night of 2014-03-10 at Gillam
+    results["frame_status"] = results["frame_status"].where(~evening, 1)  # no_file
+    store = tmp_path / "day.zarr"
+    auroradask.to_zarr(results, store, progress=False)
+    folder = tmp_path / "looks"
+    assert main(["quicklook", str(store), "-o", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "gill 2014-03-10: skipped, no frame: 7,200 slots written, no_file 7,200" in (
+        captured.err
+    )
+    assert "1 quicklooks" in captured.out and "1 without frames skipped (gill 2014-03-10)" in (
+        captured.out
+    )
+    assert [p.name for p in folder.rglob("*.png")] == ["gill_2014-03-09.png"]
 
 
 def test_quicklook_refuses_several_nights_in_one_figure(store, tmp_path, capsys):

@@ -3,7 +3,7 @@
 The browser test drives Debian's Chromium (``/usr/bin/chromium``, or ``AURORADASK_CHROMIUM``)
 with Playwright; it is skipped where either is missing, unless ``AURORADASK_REQUIRE_BROWSER=1``
 (as ``.ci/run`` sets) makes that a failure. ``AURORADASK_SCREENSHOT=PATH`` also saves the page
-as a PNG (the README's figure: ``examples/figures/dashboard.png``).
+as a PNG (the docs' figure: ``docs/_static/gallery/dashboard.png``).
 """
 
 from __future__ import annotations

@@ -364,13 +364,22 @@ def test_json_text_and_plots(hand, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = result.plot_confusion(tmp_path / "confusion.png")
+    from matplotlib.figure import Figure
+
+    fig = result.plot_confusion(tmp_path / "confusion.png")
+    assert isinstance(fig, Figure)  # a new figure, as every plot function returns one
     assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
-    counts = [int(t.get_text()) for t in ax.texts]
+    counts = [int(t.get_text()) for t in fig.axes[0].texts]
     assert counts == result.confusion.to_numpy().ravel().tolist()
-    ax = result.plot_sweep(tmp_path / "sweep.png")
+    fig = result.plot_sweep(tmp_path / "sweep.png")
+    assert isinstance(fig, Figure)
     assert (tmp_path / "sweep.png").stat().st_size > 1000
-    assert [line.get_label() for line in ax.lines] == ["agreement", "kappa", "share of frames kept"]
+    lines = [line.get_label() for line in fig.axes[0].lines]
+    assert lines == ["agreement", "kappa", "share of frames kept"]
+    assert fig.axes[0].get_ylabel() and "9 matched frames" in fig.axes[0].get_title()
+    # into the caller's axes: those are returned, and nothing else is drawn on
+    given = Figure().subplots()
+    assert result.plot_sweep(ax=given) is given and len(given.lines) == 3
 
 
 def test_kernels():

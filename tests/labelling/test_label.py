@@ -5,7 +5,7 @@ with Playwright, as tests/test_dashboard.py; they are skipped where either is mi
 ``AURORADASK_REQUIRE_BROWSER=1`` makes that a failure. Every request the page makes other
 than its own file is refused and recorded: the page must work with no network.
 ``AURORADASK_SCREENSHOT=PATH`` saves the labelled sample page as a PNG (the README's figure:
-``examples/figures/label_page.png``).
+``docs/_static/gallery/label-page.png``).
 """
 
 from __future__ import annotations

@@ -146,6 +146,8 @@ def test_sky_tiles_are_marked_north_and_east():
         marks = {t.get_text(): t.get_position() for t in ax.texts}
         assert set(marks) == {"N", "E"}
         assert marks["N"][1] > 0.9 and marks["E"][0] < 0.1  # north at the top, east left
+        # outlined, so that they read on a bright sky as on a dark one
+        assert all(t.get_path_effects() for t in ax.texts)
     plain = auroradask.montage([np.eye(4)], compass=False)
     assert len(plain.axes[0].texts) == 0
 

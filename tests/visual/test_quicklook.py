@@ -149,15 +149,23 @@ class _Links(HTMLParser):
 
 
 def test_quicklooks_folder_and_index_link_every_figure(tmp_path):
-    """Two sites, two days of a synthetic store: every night with data gets a figure."""
+    """Two sites, two days of a synthetic store: every night with frames gets a figure."""
     results = synthetic_results(["gill", "fsmi"], "2014-03-09", days=2, chunk=2_400)
     expected = {s: nights_written(results, s) for s in ("gill", "fsmi")}
     # whole UT days written: the nights reaching into them at each site's longitude
     assert expected["gill"] == ["2014-03-08", "2014-03-09", "2014-03-10"]
-    seen = []
+    # but fsmi's night of the 10th (19 UT on) is only its afternoon, daylight: no frame
+    assert expected["fsmi"][-1] == "2014-03-10"
+    expected["fsmi"].pop()
+    seen, skipped = [], []
     index = auroradask.quicklooks(
-        results, tmp_path / "looks", progress=lambda *a: seen.append(a), dpi=40
+        results,
+        tmp_path / "looks",
+        progress=lambda *a: seen.append(a),
+        skipped=lambda site, night, why: skipped.append((site, night)),
+        dpi=40,
     )
+    assert skipped == [("fsmi", "2014-03-10")]
     assert index == tmp_path / "looks" / "index.html"
     pngs = sorted(p.relative_to(index.parent).as_posix() for p in index.parent.rglob("*.png"))
     wanted = sorted(f"{s}/{s}_{n}.png" for s, nights in expected.items() for n in nights)
@@ -244,6 +252,35 @@ def test_the_index_keeps_names_as_text():
     data = re.search(r"const figures = (\[.*?\]);", page).group(1)
     assert "<" not in data and ">" not in data and "&" not in data
     assert json.loads(data) == figures
+
+
+def test_quicklooks_skip_a_night_without_frames_and_say_so(tmp_path):
+    """Issue 31: a run over a whole UT day writes Gillam's evening (18-24 UT, the night of
+    the 10th) as slots without files; that night gets no figure of "0.00 h of frames" but is
+    reported, with what its slots hold."""
+    results = synthetic_results(["gill"], "2014-03-10", days=1, chunk=2_400).compute()
+    evening = results["time"].dt.hour >= 18
+    results["frame_status"] = results["frame_status"].where(~evening, 1)  # no_file
+    results["label"] = results["label"].where(~evening, -1)
+    assert nights_written(results, "gill") == ["2014-03-09", "2014-03-10"]
+    drawn, skipped = [], []
+    index = auroradask.quicklooks(
+        results,
+        tmp_path,
+        progress=lambda site, night, path: drawn.append(night),
+        skipped=lambda *a: skipped.append(a),
+        dpi=40,
+    )
+    assert drawn == ["2014-03-09"]
+    assert [p.name for p in tmp_path.rglob("*.png")] == ["gill_2014-03-09.png"]
+    assert skipped == [("gill", "2014-03-10", "no frame: 7,200 slots written, no_file 7,200")]
+    assert "2014-03-10" not in index.read_text()
+    # a night asked for by name with nothing written is named too
+    skipped.clear()
+    auroradask.quicklooks(
+        results, tmp_path, nights=["2014-03-12"], skipped=lambda *a: skipped.append(a)
+    )
+    assert skipped == [("gill", "2014-03-12", "nothing written")]
 
 
 def test_nights_follow_local_midnight():
