@@ -100,6 +100,8 @@ def draw_store_figures(store: Path, out: Path) -> None:
         occurrence = auroradask.occurrence(results, by=by, exclude="bad_viewing", progress=False)
         figure = auroradask.plot_occurrence(occurrence, "pulsating")
         save(figure, out, f"occurrence-{by.replace('_hour', '')}")
+    dial = auroradask.occurrence(results, by=("mlat", "mlt"), exclude="bad_viewing", progress=False)
+    save(auroradask.plot_occurrence_dial(dial, "pulsating"), out, "occurrence-dial")
     events = auroradask.events(
         results, "pulsating", min_duration="2min", max_gap="30s", progress=False
     )

@@ -144,7 +144,7 @@ def _add_mosaic(commands: argparse._SubParsersAction) -> None:
         help="several sites' frames on a map at one time (or a movie), outlined in label colours",
         description="Project each site's frame at --time onto geographic latitude and longitude "
         "with the skymap valid then (from the --skymaps tree), at --altitude km, each field "
-        "of view outlined in the colour of its label in --results with the label and "
+        "of view outlined in the colour of its label in --store with the label and "
         "confidence. With -o VIDEO.mp4 and --start/--end: a movie of the mosaic instead, "
         "drawn in parallel as 'auroradask movie' is.",
     )
@@ -176,7 +176,7 @@ def _add_mosaic(commands: argparse._SubParsersAction) -> None:
         default=10.0,
         help="leave out pixels that see the sky lower than this, degrees (default 10)",
     )
-    mosaic.add_argument("--results", help="results store: the label and confidence of each site")
+    mosaic.add_argument("--store", help="results store: the label and confidence of each site")
     mosaic.add_argument("--group", help="group inside the results store")
     mosaic.add_argument(
         "--speedup", type=positive_float, default=60.0, help="movie: times real time (default 60)"
@@ -345,7 +345,7 @@ def cmd_mosaic(args: argparse.Namespace) -> int:
     common = {
         "skymaps": skymaps,
         "altitude": args.altitude,
-        "results": args.results,
+        "results": args.store,
         "group": args.group,
         "min_elevation": args.min_elevation,
     }

@@ -39,7 +39,7 @@ def data(tmp_path_factory):
 
 def test_a_figure_with_the_labels_of_the_store(data, tmp_path, capsys):
     png = tmp_path / "mosaic.png"
-    args = [*data["args"], "--time", TIME, "--results", data["store"], "-o", str(png)]
+    args = [*data["args"], "--time", TIME, "--store", data["store"], "-o", str(png)]
     assert main(args) == 0
     assert png.stat().st_size > 20_000
     assert f"mosaic of atha, gako at {TIME} UT -> {png}" in capsys.readouterr().out
