@@ -148,7 +148,8 @@ def events(
     max_gap
         Longest gap bridged (``"30s"``: up to ten slots of something else).
     min_confidence
-        Slots of ``cls`` below this confidence do not count (they are gap).
+        Slots of ``cls`` below this confidence do not count (they are gap); a slot exactly
+        on it counts.
     exclude
         Classes whose slots are not usable (they are gap).
     smooth
