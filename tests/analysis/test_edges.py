@@ -204,3 +204,26 @@ def test_ok_status_is_the_only_usable_written_status():
     label = np.array([0, 0, -1], dtype=np.int8)
     status = np.array([OK, -1, OK], dtype=np.int8)
     assert auroradask.usable(make_results(label, status)).values[0].tolist() == [True, False, False]
+
+
+# ------------------------------------------------------------ a time axis that jumps
+
+
+@pytest.mark.parametrize("chunk", [3, 5, 20])
+def test_events_see_a_jump_of_the_time_axis_as_a_gap(chunk):
+    """A dataset cut to some hours (or nights concatenated) has a time axis that jumps: the
+    missing slots are a gap like any other, bridged only within ``max_gap``, wherever the
+    chunks end. Runs used to be found by position in the array, so a jump inside a chunk
+    was bridged and one on a chunk's edge was not."""
+    label = np.full(20, CLASSES.index("pulsating"), dtype=np.int8)
+    whole = make_results(label, chunk=20)
+    cut = whole.isel(time=[*range(0, 8), *range(10, 20)]).chunk({"time": chunk})  # 2 slots out
+    t0 = pd.Timestamp("2014-03-10")
+    strict = auroradask.events(cut, "pulsating", progress=False)
+    assert strict["start"].tolist() == [t0, t0 + 10 * pd.Timedelta(SLOT)]
+    assert strict["frames"].tolist() == [8, 10]
+    one_slot = auroradask.events(cut, "pulsating", max_gap="3s", progress=False)
+    assert one_slot["frames"].tolist() == [8, 10]
+    bridged = auroradask.events(cut, "pulsating", max_gap="6s", progress=False)
+    assert bridged["frames"].tolist() == [18]
+    assert bridged["duration"].tolist() == [pd.Timedelta(seconds=60)]
