@@ -42,7 +42,9 @@ def run_table(
     Two runs of a row are merged when the time between the last slot of one and the first
     of the next, less one slot, is at most ``max_gap_ns``: i.e. when at most
     ``max_gap / 3 s`` slots between them are not ``hit`` (whether of another class,
-    unusable, or never written).
+    unusable, or never written). Time is what counts, not positions in the array: where
+    ``times`` jumps (a dataset cut to night hours, nights concatenated), the missing slots
+    are a gap like any other, so the answer does not depend on where chunks end either.
 
     Returns
     -------
@@ -51,14 +53,20 @@ def run_table(
         last hit slot), ``frames`` (hit slots), ``conf_sum`` and ``conf_max`` (of the hit
         slots' confidence), one entry per merged run, ordered by row then time.
     """
-    hit = np.atleast_2d(hit)
+    hit = np.atleast_2d(np.asarray(hit, dtype=bool))
     confidence = np.atleast_2d(confidence).astype(np.float64)
     t = np.asarray(times, dtype="datetime64[ns]").ravel().view(np.int64)
-    padded = np.zeros((hit.shape[0], hit.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = hit
-    step = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(step == 1)
-    _, stops = np.nonzero(step == -1)  # exclusive ends, in the same (row, time) order
+    # a slot continues the run of the one before it when both are hit and the time axis
+    # does not jump between them; merge_runs then bridges gaps by time alone
+    contiguous = np.diff(t) == np.int64(pd.Timedelta(SLOT).value)
+    joined = hit[:, 1:] & hit[:, :-1] & contiguous
+    first = hit.copy()
+    first[:, 1:] &= ~joined
+    last = hit.copy()
+    last[:, :-1] &= ~joined
+    rows, starts = np.nonzero(first)
+    _, stops = np.nonzero(last)  # each run's last slot, in the same (row, time) order
+    stops = stops + 1  # exclusive ends
     conf = np.where(hit, np.nan_to_num(confidence), 0.0)
     cumulative = np.zeros((hit.shape[0], hit.shape[1] + 1))
     np.cumsum(conf, axis=1, out=cumulative[:, 1:])
@@ -148,7 +156,8 @@ def events(
     max_gap
         Longest gap bridged (``"30s"``: up to ten slots of something else).
     min_confidence
-        Slots of ``cls`` below this confidence do not count (they are gap).
+        Slots of ``cls`` below this confidence do not count (they are gap); a slot exactly
+        on it counts.
     exclude
         Classes whose slots are not usable (they are gap).
     smooth

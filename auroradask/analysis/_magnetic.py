@@ -5,7 +5,9 @@ is the field's standard. Its C library keeps global state, so every conversion o
 package goes through :data:`AACGM_LOCK` and :func:`reset_aacgm` (the keogram's magnetic
 meridian in ``auroradask.visual`` too): a result then never depends on what was converted
 before it, nor on the thread or the chunking. Per-slot MLT is interpolated between exact
-values at a coarse cadence (:func:`mlt_kernel`), so a site-decade costs seconds.
+values at a coarse cadence (:func:`mlt_kernel`), so a site-decade costs seconds, and stays
+within 0.01 s of AACGM-v2 called for the slot itself: an occurrence by MLT hour counts a slot
+in the hour that AACGM-v2 gives it, as a per-slot computation would.
 """
 
 from __future__ import annotations
@@ -68,25 +70,45 @@ def _datetimes(ns: np.ndarray) -> list[dt.datetime]:
     return [pd.Timestamp(int(t)).to_pydatetime() for t in np.atleast_1d(ns)]
 
 
+#: Knots before a UT day's 00:00 and after its end, so that the spline of the day has no
+#: free end inside the day (a natural or not-a-knot end is where a cubic spline errs most).
+_MARGIN_KNOTS = 2
+
+
 @functools.lru_cache(maxsize=4096)
-def _day_knots(day_ns: int, step_ns: int) -> np.ndarray:
-    """MLT (hours, unwrapped) of AACGM longitude 0 every ``step_ns`` from the UT day's 00:00
-    through its end (the last knot at or after the next 00:00).
+def _day_spline(day_ns: int, step_ns: int):
+    """A cubic spline of the MLT (hours, unwrapped) of AACGM longitude 0 through the UT day
+    that starts at ``day_ns``, in ns after its 00:00, from exact values every ``step_ns``.
 
     AACGM-v2 MLT is linear in magnetic longitude: ``MLT(mlon, t) = MLT(0, t) + mlon / 15``
     (mod 24), so one series per time serves every site. One call per UT day, always from a
-    reset state, so every slot of the day gets the same knots whatever its chunk.
+    reset state, so every slot of the day gets the same value whatever its chunk.
+
+    Why a cubic spline and not straight lines: MLT does not advance at one hour per hour of
+    UT (its rate goes from about 0.84 to 1.10 over a day as the dipole turns under the Sun),
+    and between knots 10 min apart the chord misses the curve by up to 2.5 s (June); the
+    cubic misses it by under 0.005 s, at the same cost in AACGM-v2 calls. An MLT 2 s late
+    moves the slots of the last 2 s of each MLT hour into the next one.
     """
-    import aacgmv2
+    from aacgmv2 import _aacgmv2
+    from scipy.interpolate import CubicSpline
 
     n = -(-_DAY_NS // step_ns) + 1
-    times = _datetimes(day_ns + step_ns * np.arange(n, dtype=np.int64))
+    steps = np.arange(-_MARGIN_KNOTS, n + _MARGIN_KNOTS, dtype=np.int64)
+    times = _datetimes(day_ns + step_ns * steps)
+    mlt = np.empty(len(times))
     with AACGM_LOCK:
-        reset_aacgm(times[0].year)
-        mlt = np.asarray(aacgmv2.convert_mlt(np.zeros(n), times), dtype=np.float64)
-    # unwrapped within the day (so that interpolation crosses midnight the short way); a
+        reset_aacgm(times[_MARGIN_KNOTS].year)
+        for k, when in enumerate(times):
+            # each knot with the coefficients of its own time, as get_aacgm_coord gives
+            # them: the C library's MLT keeps those of the last date set for 30 days, and
+            # they drift by about 0.14 s of MLT a day (0.05 s by a day's end, at 6 ms a day)
+            ymdhms = (when.year, when.month, when.day, when.hour, when.minute, when.second)
+            _aacgmv2.set_datetime(*ymdhms)
+            mlt[k] = _aacgmv2.mlt_convert(*ymdhms, 0.0)
+    # unwrapped within the day (so that the spline crosses midnight the short way); a
     # function of the day alone, so every slot gets the same value whatever its chunk
-    return np.unwrap(mlt, period=24.0)
+    return CubicSpline((steps * step_ns).astype(np.float64), np.unwrap(mlt, period=24.0))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -112,6 +134,38 @@ def _mid_month_ns(months: np.ndarray) -> np.ndarray:
     )
 
 
+def _month_starts_ns(months: np.ndarray) -> np.ndarray:
+    """00:00 UT of the first day of each month (datetime64[M]), as int64 ns."""
+    return months.astype("datetime64[ns]").view(np.int64)
+
+
+def _site_mlon(
+    lat: float, lon: float, altitude_km: float, t: np.ndarray, days: np.ndarray, which
+) -> np.ndarray:
+    """AACGM-v2 magnetic longitude of a site at int64 ns times ``t`` (on UT ``days``, as
+    :func:`_days` gives them): exact at the start of each month, straight between (AACGM-v2
+    interpolates its coefficients linearly in time, and the line misses the exact value by
+    under 0.001 s of MLT within a month).
+
+    Not one value per month: the secular drift moves a THEMIS site's magnetic longitude by
+    about 0.0006 degree a day, 4 s of MLT a month, so a month's middle value is up to 2 s
+    of MLT off at the month's ends.
+    """
+    months = days.astype("datetime64[D]").astype("datetime64[M]")  # per day: few
+    unique, month_of_day = np.unique(months, return_inverse=True)
+    starts = _month_starts_ns(unique)
+    ends = _month_starts_ns(unique + np.timedelta64(1, "M"))
+    first = np.array([aacgm_site(lat, lon, altitude_km, int(m))[1] for m in starts])
+    last = np.array([aacgm_site(lat, lon, altitude_km, int(m))[1] for m in ends])
+    slope = (last - first) / (ends - starts).astype(np.float64)  # degrees per ns
+    # per day: the value at the day's 00:00 and the slope; per slot: one multiply-add
+    k = month_of_day
+    at_midnight = first[k] + slope[k] * (days * _DAY_NS - starts[k]).astype(np.float64)
+    if len(days) == 1:
+        return at_midnight[0] + slope[k][0] * (t - days[0] * _DAY_NS).astype(np.float64)
+    return at_midnight[which] + slope[k][which] * (t - days[which] * _DAY_NS).astype(np.float64)
+
+
 def mlt_kernel(
     times: np.ndarray,
     latitude: np.ndarray,
@@ -122,11 +176,11 @@ def mlt_kernel(
 ) -> np.ndarray:
     """AACGM-v2 magnetic local time (hours, 0..24) of sites at times, shape ``(site, time)``.
 
-    Exact AACGM-v2 values are computed at a coarse cadence (default 10 min) and linearly
-    interpolated (the short way round midnight): the MLT of longitude 0 is
-    one series for every site, and each site adds its magnetic longitude / 15 h, taken at
-    the middle of each month (the secular drift over half a month is far below a second
-    of MLT). A site without coordinates gets NaN.
+    Exact AACGM-v2 values of magnetic longitude 0 are computed at a coarse cadence (default
+    10 min) and joined by a cubic spline per UT day (see :func:`_day_spline`); each site adds
+    its magnetic longitude / 15 h, exact at the start of each month and interpolated in
+    time between (see :func:`_site_mlon`). Within 0.01 s of MLT of AACGM-v2 called for each
+    time, float64. A site without coordinates gets NaN.
     """
     times = np.asarray(times, dtype="datetime64[ns]").ravel()
     lat = np.atleast_1d(np.asarray(latitude, dtype=np.float64))
@@ -141,17 +195,13 @@ def mlt_kernel(
     bounds = np.searchsorted(which, np.arange(len(days) + 1)) if ordered else None
     for i, d in enumerate(days):  # one day per chunk of a store, a few per larger task
         mine = slice(bounds[i], bounds[i + 1]) if ordered else which == i
-        knots = _day_knots(int(d) * _DAY_NS, cadence_ns)
-        grid = np.arange(len(knots), dtype=np.float64) * cadence_ns
-        mlt0[mine] = np.interp((t[mine] - int(d) * _DAY_NS).astype(np.float64), grid, knots)
-    # the site's magnetic longitude at the middle of each slot's month (month of its day)
-    months = days.astype("datetime64[D]").astype("datetime64[M]")
-    unique_months, month_of_day = np.unique(months, return_inverse=True)
-    mid = _mid_month_ns(unique_months)
+        spline = _day_spline(int(d) * _DAY_NS, cadence_ns)
+        mlt0[mine] = spline((t[mine] - int(d) * _DAY_NS).astype(np.float64))
     for i in range(lat.size):
-        mlon = np.array([aacgm_site(lat[i], lon[i], float(altitude_km), int(m))[1] for m in mid])
-        shift = mlon[month_of_day] / 15.0
-        out[i] = mlt0 + (shift[0] if len(shift) == 1 else shift[which])
+        if not (np.isfinite(lat[i]) and np.isfinite(lon[i])):
+            continue
+        mlon = _site_mlon(lat[i], lon[i], float(altitude_km), t, days, which)
+        out[i] = mlt0 + mlon / 15.0
         np.mod(out[i], 24.0, out=out[i])
     return out
 
@@ -167,10 +217,13 @@ def mlat_kernel(
 
     The point is the site's geodetic position raised to ``altitude_km``: the zenith of an
     all-sky imager, the centre of its field of view at the emission altitude. It is taken at
-    the middle of each slot's month (UT), as :func:`mlt_kernel` takes the magnetic longitude:
-    the secular drift moves a THEMIS site by up to 0.1 degree a year (a degree over a
-    decade), far more than over half a month, so one epoch for a long store would put a
-    site's later years in the wrong degree. A site without coordinates gets NaN.
+    the middle of each slot's month (UT): the secular drift moves a THEMIS site by up to 0.1
+    degree a year (a degree over a decade), far more than over half a month, so one epoch
+    for a long store would put a site's later years in the wrong degree, while half a
+    month's drift (0.004 degree) does not matter to a bin of a degree. (The magnetic
+    longitude of :func:`mlt_kernel` is interpolated between month starts instead: half a
+    month's drift is 2 s of MLT, which moves slots across an MLT hour's edge.) A site
+    without coordinates gets NaN.
     """
     times = np.asarray(times, dtype="datetime64[ns]").ravel()
     lat = np.atleast_1d(np.asarray(latitude, dtype=np.float64))
@@ -189,7 +242,7 @@ def mlat_kernel(
     return out
 
 
-def _mlt_block(rows, times, *, latitude, longitude, altitude_km, cadence_ns):
+def _mlt_block(rows, times, *, latitude, longitude, altitude_km, cadence_ns, out_dtype):
     rows = rows.ravel()
     return mlt_kernel(
         times.ravel(),
@@ -197,11 +250,17 @@ def _mlt_block(rows, times, *, latitude, longitude, altitude_km, cadence_ns):
         longitude[rows],
         altitude_km=altitude_km,
         cadence_ns=cadence_ns,
-    ).astype(np.float32)
+    ).astype(out_dtype, copy=False)
 
 
-def _mlt_dask(results, like: da.Array, times: da.Array, altitude_km, cadence_ns) -> da.Array:
-    """Per-slot MLT ``(site, time)`` float32, chunked like ``like`` (nothing of it is read)."""
+def _mlt_dask(
+    results, like: da.Array, times: da.Array, altitude_km, cadence_ns, dtype=np.float32
+) -> da.Array:
+    """Per-slot MLT ``(site, time)``, chunked like ``like`` (nothing of it is read).
+
+    float32 (7 ms of MLT near 24 h) to hand to a user; float64 where a slot is placed in
+    an MLT hour, so that rounding to float32 never moves a slot across an hour's edge.
+    """
     rows = da.arange(like.shape[0], chunks=(like.chunks[0],))
     return da.map_blocks(
         _mlt_block,
@@ -211,8 +270,9 @@ def _mlt_dask(results, like: da.Array, times: da.Array, altitude_km, cadence_ns)
         longitude=site_coord(results, "longitude"),
         altitude_km=float(altitude_km),
         cadence_ns=cadence_ns,
+        out_dtype=dtype,
+        dtype=dtype,
         chunks=like.chunks,
-        dtype=np.float32,
     )
 
 
@@ -248,8 +308,11 @@ def magnetic_coordinates(
         ``mlat(site)``, ``mlon(site)`` (degrees), ``mlt(site, time)`` (hours, float32, lazy).
     """
     cadence_ns = int(_duration(cadence, "cadence").value)
-    if not 0 < cadence_ns <= _DAY_NS:
-        raise ArgumentError(f"cadence: must be longer than 0 and at most a day, got {cadence!r}")
+    if not 0 < cadence_ns <= _DAY_NS or cadence_ns % 10**9:
+        raise ArgumentError(
+            f"cadence: whole seconds (AACGM-v2 takes times to the second), more than 0 and at"
+            f" most a day, got {cadence!r}"
+        )
     if not np.isfinite(altitude_km) or not 0 <= altitude_km <= 2000:
         raise ArgumentError(
             f"altitude_km: must be 0..2000 km (AACGM-v2's range), got {altitude_km}"

@@ -327,7 +327,10 @@ def _count_dask(
     a tree (MLT is computed per chunk when a grouping needs it, nothing of it stored)."""
     extra = []
     if "mlt_hour" in grid.keys:
-        extra = [_mlt_dask(results, label, time_array, altitude_km, _default_cadence())]
+        # float64: the hour of a slot is the floor of its MLT, and float32 rounds an MLT
+        # within 3.4 ms below an hour up into the next one
+        mlt = _mlt_dask(results, label, time_array, altitude_km, _default_cadence(), np.float64)
+        extra = [mlt]
     mlat = None
     if "mlat" in grid.keys:  # computed per block from its months, as MLT's longitude is
         mlat = {

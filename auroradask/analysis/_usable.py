@@ -80,14 +80,18 @@ def usable_kernel(
 
     ``frame_status < 0`` marks a slot of a store that was never written (padding of the UT
     days), ``label < 0`` a slot without a frame to classify; neither says anything about the
-    sky, so both are left out of every denominator. A confidence of NaN never passes a
-    ``min_confidence``.
+    sky, so both are left out of every denominator. A slot passes ``min_confidence`` when
+    ``confidence >= min_confidence``, compared at the precision the confidence is stored in
+    (float32 in a store: a minimum of 0.9 keeps a stored 0.9, which is 0.899999976 as a
+    float64). A confidence of NaN never passes.
     """
     ok = (frame_status > NOT_WRITTEN) & (label >= 0)
     if len(exclude):
         ok &= ~np.isin(label, np.asarray(exclude, dtype=label.dtype))
     if min_confidence is not None:
-        ok &= confidence >= min_confidence
+        confidence = np.asarray(confidence)
+        stored = confidence.dtype if np.issubdtype(confidence.dtype, np.floating) else np.float64
+        ok &= confidence >= np.asarray(min_confidence, dtype=stored)
     return ok
 
 
@@ -118,7 +122,8 @@ def usable(
 
     A slot is usable when it was written (``frame_status >= 0``: a store pads whole UT days
     with unwritten slots), classified (``label >= 0``), its confidence is at least
-    ``min_confidence``, and its class is not in ``exclude`` (e.g. ``"bad_viewing"``, where
+    ``min_confidence`` (a slot exactly on it is usable, as stored in float32), and its
+    class is not in ``exclude`` (e.g. ``"bad_viewing"``, where
     the sky cannot be seen, so the slot says nothing about aurora).
 
     Parameters

@@ -46,6 +46,7 @@ from ..errors import ArgumentError
 from ._archive import Archive, TransportError, open_archive
 from ._requests import check_chunk_minutes, check_interval, check_sites
 from ._sites import THEMIS_SITES
+from ._slots import place_in_slots
 from ._stream0 import HEADER_FIELDS, RECORD, frames_dataset
 
 log = logging.getLogger(__name__)
@@ -170,18 +171,15 @@ def read_cdf_block(
         own = times.astype("datetime64[h]") == hour
         if not own.all():
             log.warning("%s: %d frames timed outside its hour; not placed", path, (~own).sum())
-        index = (times - first_slot) // SLOT
-        for i in np.flatnonzero(own):
-            k = int(index[i])
-            if not 0 <= k < n_slots:
-                continue
-            if status[k] == OK:
-                log.warning("%s: two frames in slot %s; kept the first", path, slots[k])
-                continue
-            out["images"][0, k] = images[i]
-            out["timestamp"][0, k] = times[i]
-            out["exposure_ms"][0, k] = exposure[i]
-            status[k] = OK
+        rows = np.flatnonzero(own)  # a file fills only its own hour's slots
+        slot, kept = place_in_slots(times[rows], first_slot, n_slots)
+        for k in slot[(slot >= 0) & ~kept]:
+            log.warning("%s: two frames in slot %s; kept the first", path, slots[k])
+        rows, slot = rows[kept], slot[kept]
+        out["images"][0, slot] = images[rows]
+        out["timestamp"][0, slot] = times[rows]
+        out["exposure_ms"][0, slot] = exposure[rows]
+        status[slot] = OK
     return out
 
 

@@ -45,6 +45,7 @@ from ..errors import ArgumentError
 from ._archive import MINUTE_FILE, Archive, Candidate, TransportError, open_archive, request_days
 from ._requests import check_chunk_minutes, check_interval, check_sites
 from ._sites import THEMIS_SITES
+from ._slots import place_in_slots
 
 log = logging.getLogger(__name__)
 
@@ -425,20 +426,18 @@ def read_block(
         best, problems, unfilled = _read_first_good(archive, paths, minute, owners, fetched)
         status[slot_minutes == minute] = unfilled
         if best is not None:
-            index = (best.request_start - first_slot) // SLOT
-            for i, k in enumerate(index):
-                if not 0 <= k < n_slots:
-                    continue  # the chunk starts inside this minute
-                if status[k] == OK:
-                    problems.append(
-                        f"{_path_of(paths[0])}: two frames in slot {slots[k]}; kept the first"
-                    )
-                    continue
-                images[k] = best.images[i]
-                timestamp[k] = best.request_start[i]
-                status[k] = OK
-                for key, values in best.meta.items():
-                    meta[key][k] = values[i]
+            # slot -1: the chunk starts or ends inside this minute
+            slot, kept = place_in_slots(best.request_start, first_slot, n_slots)
+            for k in slot[(slot >= 0) & ~kept]:
+                problems.append(
+                    f"{_path_of(paths[0])}: two frames in slot {slots[k]}; kept the first"
+                )
+            rows, slot = np.flatnonzero(kept), slot[kept]
+            images[slot] = best.images[rows]
+            timestamp[slot] = best.request_start[rows]
+            status[slot] = OK
+            for key, values in best.meta.items():
+                meta[key][slot] = values[rows]
         if problems:
             log.warning("%s", "; ".join(problems))
     return images[None], timestamp[None], status[None], {k: v[None] for k, v in meta.items()}

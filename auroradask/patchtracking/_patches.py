@@ -694,7 +694,8 @@ def patches(
         (excess above ``relative`` × background, default 0.1) or a number: counts of excess.
     min_area, smooth, min_elevation
         Smallest patch in pixels; Gaussian smoothing (pixels) of the excess before the
-        threshold (0: none); field-of-view elevation limit in degrees.
+        threshold (0: none); field-of-view elevation limit in degrees (a pixel exactly on
+        it is in the field of view).
     max_distance, max_gap
         Linking: largest centroid step in pixels per frame; frames a track may miss.
 

@@ -49,7 +49,8 @@ class Preset:
         CLAHE parameters (OpenCV's ``clipLimit`` and ``tileGridSize`` as (rows, cols)),
         applied to the raw 16-bit frame before scaling to 8 bits.
     min_elevation
-        Pixels below this elevation (degrees) are set to 0.
+        Pixels below this elevation (degrees) are set to 0; a pixel exactly on it is kept
+        (:func:`field_of_view`: ``elevation >= min_elevation``).
     crop
         Crop to the bounding box of the field of view before resizing.
     size
@@ -205,7 +206,9 @@ def published_sequence(
 
 
 def field_of_view(elevation: np.ndarray, min_elevation: float = 15.0) -> np.ndarray:
-    """Pixels at or above ``min_elevation`` degrees; NaN (no sky) is outside."""
+    """Pixels at or above ``min_elevation`` degrees (``elevation >= min_elevation``: a pixel
+    exactly on it is inside); NaN (no sky) is outside. A skymap's map is float32, so a pixel
+    is compared as stored."""
     with np.errstate(invalid="ignore"):
         return np.asarray(elevation) >= min_elevation
 
