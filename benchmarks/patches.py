@@ -31,14 +31,9 @@ import numpy as np
 import pandas as pd
 
 import auroradask
-from auroradask.patchtracking._patches import (
-    PatchOptions,
-    _site_geometry,
-    detect_frames,
-    link_patches,
-    running_background,
-    summarize_tracks,
-)
+from auroradask.patchtracking._detect import detect_frames, running_background
+from auroradask.patchtracking._patches import PatchOptions, _site_geometry
+from auroradask.patchtracking._tracks import link_patches, summarize_tracks
 from tests.support.archive import make_archive
 
 SKYMAP = str(

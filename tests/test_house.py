@@ -20,7 +20,6 @@ NOT_YET_SPLIT = {
     ("labelling/_page.py", "module"),
     ("labelling/_page.py", "label_page", 208),
     ("labelling/_page.py", "merge_labels", 126),
-    ("patchtracking/_patches.py", "module"),
 }
 
 

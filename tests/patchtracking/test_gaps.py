@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import auroradask
-from auroradask.patchtracking._patches import link_patches
+from auroradask.patchtracking._tracks import link_patches
 from tests.support import synthetic_sky as sky
 
 N_FRAMES = 36

@@ -25,8 +25,9 @@ import xarray as xr
 import auroradask
 import tests.support.synthetic_sky as sky
 from auroradask.errors import ArgumentError
-from auroradask.patchtracking._patches import running_background, threshold_mask
+from auroradask.patchtracking._detect import running_background, threshold_mask
 from auroradask.preprocessing._preprocess import field_of_view
+from auroradask.skymaps._skymap import lat_lon_of
 from tests.support.utils import GAKO_SKYMAP, SKYMAP, classify_sample, copy_as, open_sample
 
 N_FRAMES = 100
@@ -184,7 +185,7 @@ def test_geometry_of_real_skymaps():
         assert 0.3 < g.pixel_km2[zenith] < 4.0
         # off-zenith pixels see more sky
         assert np.nanmax(g.pixel_km2[fov]) > 20 * g.pixel_km2[zenith]
-        lat, lon = auroradask.patchtracking._patches.lat_lon_of(g.xyz[:, zenith[0], zenith[1]])
+        lat, lon = lat_lon_of(g.xyz[:, zenith[0], zenith[1]])
         assert lat == pytest.approx(skymap.attrs["latitude"], abs=0.2)
         assert lon == pytest.approx(skymap.attrs["longitude"], abs=0.4)
     with pytest.raises(ArgumentError, match="^altitude_km"):
@@ -295,7 +296,7 @@ def test_cli_plot_draws_every_site(tmp_path, monkeypatch):
     import shutil
 
     from auroradask.cli.main import main
-    from auroradask.patchtracking._patches import PatchResult
+    from auroradask.patchtracking._result import PatchResult
 
     root = copy_as(tmp_path, site="atha")
     shutil.copytree(auroradask.sample_archive(), root, dirs_exist_ok=True)
