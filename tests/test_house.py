@@ -14,13 +14,6 @@ import auroradask
 PACKAGE = Path(auroradask.__file__).parent
 #: numba kernels: one compiled loop reads best whole (docs/development.md says so)
 KERNELS = {("preprocessing/_clahe_numba.py", "clahe_u8_masked_stack")}
-#: NOT YET SPLIT (issue 28 missed here; the labelling room landed last): listed so that the
-#: test still catches any new long function or module. Remove an entry when it is split.
-NOT_YET_SPLIT = {
-    ("labelling/_page.py", "module"),
-    ("labelling/_page.py", "label_page", 208),
-    ("labelling/_page.py", "merge_labels", 126),
-}
 
 
 def _modules():
@@ -98,15 +91,12 @@ def test_functions_and_modules_are_short_enough_to_read():
     for path, _, _, tree in _modules():
         relative = path.relative_to(PACKAGE).as_posix()
         lines = len(path.read_text().splitlines())
-        if lines > 800 and (relative, "module") not in NOT_YET_SPLIT:
+        if lines > 800:
             long.append((relative, lines))
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = node.end_lineno - node.lineno + 1
-                known = (relative, node.name) in KERNELS or (
-                    (relative, node.name, length) in NOT_YET_SPLIT
-                )
-                if length > 100 and not known:
+                if length > 100 and (relative, node.name) not in KERNELS:
                     long.append((relative, node.name, length))
     assert long == []
 

@@ -12,7 +12,7 @@ import json
 import auroradask
 
 from ..errors import ArgumentError
-from ..labelling._page import DEFAULT_THUMBNAILS
+from ..labelling._images import DEFAULT_THUMBNAILS
 from .options import add_out, existing_file, one_site, output_file, positive_int, site_list, ut_time
 
 

@@ -25,7 +25,7 @@ import xarray as xr
 import auroradask
 from auroradask.cli.main import main
 from auroradask.errors import ArgumentError
-from auroradask.labelling import _page as _label
+from auroradask.labelling import _images, _merge, _sheets
 from tests.support.utils import set_site_names
 
 SOURCE = auroradask.sample_archive()
@@ -219,7 +219,7 @@ def test_label_sheet_counts_frames_as_evaluate_does(store, tmp_path):
         ],
         labeller="ann",
     )
-    assert list(sheet.columns) == list(_label.SHEET)
+    assert list(sheet.columns) == list(_sheets.SHEET)
     assert sheet[["Date", "Start frame", "End frame", "Classification"]].values.tolist() == [
         ["20140310", 20, 49, "other_aurora"],
         ["20140310", 59, 59, "pulsating"],
@@ -440,14 +440,14 @@ def test_a_thumbnail_budget_holds_when_the_probe_underestimates():
     """The probe's frames are small, the others ten times bigger: thumbnails are dropped
     (evenly) until they fit."""
     candidates = np.arange(1000)
-    probe = set(candidates[_label._evenly(1000, 12)].tolist())
+    probe = set(candidates[_images._evenly(1000, 12)].tolist())
 
     def encode(slots):
         return {int(s): "x" * (100 if int(s) in probe else 1000) for s in slots}
 
-    chosen = _label.choose_thumbnails(candidates, ("bytes", 20_000), encode)
-    assert 10 <= len(chosen) and sum(_label._item_bytes(s, u) for s, u in chosen.items()) <= 20_000
-    assert _label.choose_thumbnails(candidates, ("count", 5), encode).keys() == {
+    chosen = _images.choose_thumbnails(candidates, ("bytes", 20_000), encode)
+    assert 10 <= len(chosen) and sum(_images._item_bytes(s, u) for s, u in chosen.items()) <= 20_000
+    assert _images.choose_thumbnails(candidates, ("count", 5), encode).keys() == {
         0,
         250,
         500,
@@ -458,9 +458,9 @@ def test_a_thumbnail_budget_holds_when_the_probe_underestimates():
 
 def test_vote_kernel():
     codes = np.array([[0, 0, -1], [0, 1, -1], [0, 1, 1], [-1, -1, 2], [-1, -1, -1], [2, 2, 1]])
-    merged, votes = _label.vote(codes)
+    merged, votes = _merge.vote(codes)
     assert merged.tolist() == [0, -1, 1, 2, -1, 2] and votes.tolist() == [2, 0, 2, 1, 0, 2]
-    merged, _ = _label.vote(codes, min_votes=2)
+    merged, _ = _merge.vote(codes, min_votes=2)
     assert merged.tolist() == [0, -1, 1, -1, -1, 2]
 
 
@@ -674,7 +674,7 @@ def test_label_a_night_in_the_browser(store, tmp_path):
         assert pd.DatetimeIndex(result.frames["time"]).equals(want_times)
         assert result.frames["truth"].tolist() == want_truth
     table = pd.read_csv(frames_path, dtype=str)
-    assert list(table.columns) == list(_label.FRAME_TABLE)
+    assert list(table.columns) == list(_sheets.FRAME_TABLE)
     assert table["frame"].astype(int).tolist() == [*range(20, 50), 59]
     # and fit_head matches the same frames from it (its loader is evaluate's)
     from auroradask.learn._heads import labelled_frames
