@@ -119,10 +119,6 @@ def _legend(classes: Sequence[str] | None, model_classes: list[str]) -> list[str
     return legend
 
 
-def _hex(rgba: Any) -> str:
-    return "#" + "".join(f"{round(float(v) * 255):02x}" for v in rgba[:3])
-
-
 def _colors(legend: list[str], model_classes: list[str]) -> tuple[list[str], list[str]]:
     """Colours of the model's classes (the one palette the figures and the dashboard use) and
     of the legend's: a legend class the model also has takes the model's colour."""
