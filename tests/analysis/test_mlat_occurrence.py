@@ -126,3 +126,16 @@ def test_mlat_kernel_takes_each_month_from_aacgmv2():
     ]
     np.testing.assert_allclose(got[0], expected, atol=1e-9)
     assert abs(expected[2] - expected[0]) > 0.5 and np.isnan(got[1]).all()
+
+
+def test_a_site_that_drifts_across_bins_over_the_years_keeps_every_slot():
+    """The rows are known before the chunks are counted, from every month of the time axis:
+    a site whose magnetic latitude drifts across bins over the years (Rankin Inlet, about
+    1.2 degrees from 2008 to 2023) has its later slots in their own row, none dropped."""
+    early = make_results(np.zeros(100, dtype=np.int8), start="2008-01-01", sites=("rank",))
+    late = make_results(np.zeros(100, dtype=np.int8), start="2023-12-01", sites=("rank",))
+    results = xr.concat([early, late], dim="time")
+    occ = auroradask.occurrence(results, by="mlat", mlat_bin=0.25, progress=False)
+    usable = occ["usable"].values
+    assert usable.sum() == 200  # every usable slot counted
+    assert usable[0] == 100 and usable[-1] == 100 and len(usable) > 2  # two different rows

@@ -543,12 +543,14 @@ def test_a_byte_order_mark_is_read_by_the_command(tmp_path, capsys):
     assert stored.attrs["model_file"] == PUBLISHED_LINE
 
 
-def test_an_empty_file_imported_first_leaves_its_day_to_the_real_file(tmp_path, capsys):
-    """A 0-byte file (its writer died) says nothing of its day: imported with other files it
-    is listed as empty and its day stays not written, so the day's real file, imported
-    later, fills it; imported alone it is refused (nothing to import, no producer)."""
+@pytest.mark.parametrize("content", [b"", b"\n \r\n\t\n"], ids=["0-bytes", "white-space"])
+def test_an_empty_file_imported_first_leaves_its_day_to_the_real_file(tmp_path, capsys, content):
+    """A 0-byte file, or one of white space only (its writer died), says nothing of its day:
+    imported with other files it is listed as empty and its day stays not written, so the
+    day's real file, imported later, fills it; imported alone it is refused (nothing to
+    import, no producer)."""
     empty = write_published(tmp_path / "a", "gill", "20140310", [])
-    empty.write_bytes(b"")
+    empty.write_bytes(content)
     other = write_published(
         tmp_path / "a", "gill", "20140311", [("02:00:02", 1, "other_aurora", 0.75)]
     )

@@ -244,3 +244,19 @@ def test_an_upgrade_killed_while_removing_its_leftover_finishes_the_removal(tmp_
     auroradask.upgrade_store(store)
     assert "write_complete" not in auroradask.open_results(store)
     assert _listing(tmp_path) == ["old.zarr"]
+
+
+def test_a_record_without_its_store_never_removes_a_folder_beside_a_current_store(tmp_path):
+    """A store already in today's layout, with an upgrade record whose token it does not
+    carry (left by an upgrade killed before its swap, the store then made another way): the
+    folder named like the old layout beside it is a user's, and stays."""
+    store = tmp_path / "old.zarr"
+    shutil.copytree(FIRST_RELEASE, store)
+    auroradask.upgrade_store(store)
+    (tmp_path / "old.zarr.upgrade.json").write_text('{"token": "0123456789abcdef"}')
+    files = _users_folder(tmp_path / "old.zarr.layout1")
+    before = _listing(tmp_path)
+    with pytest.raises(auroradask.StoreError, match="already in today's layout"):
+        auroradask.upgrade_store(store)
+    assert _listing(tmp_path) == before
+    assert all((tmp_path / "old.zarr.layout1" / n).read_text() == t for n, t in files.items())

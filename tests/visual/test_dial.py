@@ -96,3 +96,15 @@ def test_cells_with_too_few_usable_slots_are_no_data(occ):
     # the usable hours are still drawn for every cell with data
     _, hours = meshes(fig.axes[1])
     np.testing.assert_array_equal(np.ma.getmaskarray(hours), usable == 0)
+
+
+def test_a_table_also_by_site_is_pooled_by_counts_as_the_pooled_table(occ):
+    """Other groupings of the table are summed before dividing: the dial of a table by
+    ("mlat", "mlt", "site") is the dial of the table by ("mlat", "mlt")."""
+    windows = {"gill": (2, 5), "fsmi": (20, 23), "fsim": (21, 23)}
+    results, _ = planted_mlt_results(windows, no_frame_every={"fsim": 3})
+    by_site = auroradask.occurrence(results, by=("mlat", "mlt", "site"), progress=False)
+    pooled = meshes(auroradask.plot_occurrence_dial(occ, "pulsating").axes[0])[1]
+    got = meshes(auroradask.plot_occurrence_dial(by_site, "pulsating").axes[0])[1]
+    np.testing.assert_array_equal(got.filled(np.nan), pooled.filled(np.nan))
+    assert 0 < got[2, 20] < 1  # two sites in one cell: pooled, not one site's rate
