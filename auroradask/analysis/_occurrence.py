@@ -435,6 +435,9 @@ def flat_codes(
             code = np.where(finite, np.floor(np.where(finite, mlt, 0) % 24), -1).astype(np.int64)
         elif key == "mlat":
             code = mlat_code
+            if (code >= size).any():  # the rows were laid out to hold every site's latitude:
+                # masking such slots would drop them from the counts and the usable alike
+                raise RuntimeError(f"occurrence: an mlat row past the {size} laid out (a bug)")
         elif key == "time":
             code = np.searchsorted(edges, t, side="right") - 1
             code = np.where(code >= len(edges) - 1, -1, code)[None, :]
