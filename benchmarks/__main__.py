@@ -1,4 +1,10 @@
-"""``python -m benchmarks [--quick|--medium|--full] [--json FILE]``: the table of benchmarks/README.md.
+"""``python -m benchmarks [--quick|--medium|--full] [--repeat 3] [--json FILE]``: the table of benchmarks/README.md.
+
+The machine (CPU, clock, BLAS and numba threading layers, library versions) is printed first
+and stored in the JSON (``benchmarks/_machine.py``). With ``--repeat N`` every throughput
+configuration runs N times, interleaved (ceilings, baseline, auroradask; then again), and the
+figures reported are the median of the rounds with their spread; a ratio is taken within each
+round (both sides minutes apart), then its median.
 
 Every configuration runs in its own process on the same generated archive and core count;
 peak memory is the largest sum of resident memory over that process and all its children,
@@ -26,6 +32,7 @@ import pandas as pd
 import psutil
 
 import auroradask
+from benchmarks._machine import describe_machine, format_machine, summarise
 from tests.support.archive import make_archive
 from tests.support.models import build_resnet50
 
@@ -92,9 +99,18 @@ def main() -> None:
     )
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the throughput configurations, interleaved; figures are the median "
+        "of the rounds with their spread (3 for figures to report; default 1)",
+    )
+    parser.add_argument(
         "--workdir", help="where archives and stores go (default: a temporary folder)"
     )
     args = parser.parse_args()
+    machine = describe_machine()
+    print(format_machine(machine), flush=True)
     mode_name = "full" if args.full else "medium" if args.medium else "quick"
     size = MODES[mode_name]
     args.models = args.models or DEFAULTS[mode_name][0]
@@ -127,48 +143,15 @@ def main() -> None:
             f"{length}: {len(files)} minute files ({len(files) * 20} frames) in {archive}",
             flush=True,
         )
+        _warm_page_cache(files)
 
     models = {"demo": auroradask.demo_model()}
     if "resnet50" in args.models:
         models["resnet50"] = build_resnet50(str(runs / "resnet50-random.onnx"))
-    for model_name, model in models.items():
-        if model_name not in args.models:
-            continue
-        ceilings = {}
-        for config in ("ceiling_read", "ceiling_preprocess", "ceiling_model"):
-            spec = {
-                **lengths["single"],
-                "config": config,
-                "model": model,
-                "cores": args.cores,
-                "workdir": str(runs),
-            }
-            result = measure(spec)
-            ceilings[config] = result["frames"] / result["seconds"]
-            records.append(_record(model_name, config, "single", result))
-        ceiling = min(ceilings.values())
-        # the three stages back to back on the same cores, with no overhead at all
-        pipeline = 1 / sum(1 / fps for fps in ceilings.values())
-        for length in [n for n in ("single", "double") if n in args.lengths.split(",")]:
-            found = {}
-            for config in ("baseline", "auroradask"):
-                run_dir = runs / f"{model_name}-{config}-{length}"
-                run_dir.mkdir()
-                spec = {
-                    **lengths[length],
-                    "config": config,
-                    "model": model,
-                    "cores": args.cores,
-                    "workdir": str(run_dir),
-                }
-                found[config] = _record(model_name, config, length, measure(spec))
-            found["auroradask"]["ratio_baseline"] = round(
-                found["auroradask"]["fps"] / found["baseline"]["fps"], 2
-            )
-            found["auroradask"]["ratio_ceiling"] = round(found["auroradask"]["fps"] / ceiling, 2)
-            found["auroradask"]["ratio_sequence"] = round(found["auroradask"]["fps"] / pipeline, 2)
-            found["auroradask"]["sequence_fps"] = round(pipeline, 1)
-            records += [found["baseline"], found["auroradask"]]
+    for round_ in range(args.repeat):  # interleaved: every configuration once a round
+        for model_name, model in models.items():
+            if model_name in args.models.split(","):
+                records += _throughput_round(model_name, model, lengths, args, runs, round_)
 
     spec = {
         **lengths["single"],
@@ -223,12 +206,110 @@ def main() -> None:
     )
 
     _print_table(records, args.cores)
+    summary = _summary(records)
+    if args.repeat > 1:
+        _print_summary(summary, args.repeat)
     if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=1))
+        document = {"machine": machine, "repeat": args.repeat, "records": records}
+        Path(args.json).write_text(json.dumps({**document, "summary": summary}, indent=1))
 
 
-def _record(model: str, config: str, length: str, result: dict) -> dict:
+def _summary(records: list[dict]) -> list[dict]:
+    """Per model, configuration and length: the median fps of the rounds and its spread, and
+    for auroradask the median of each round's ratios."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        if "round" in r and r["fps"] is not None:
+            groups.setdefault((r["model"], r["config"], r["length"]), []).append(r)
+    summary = []
+    for (model, config, length), rounds in groups.items():
+        row = {"model": model, "config": config, "length": length}
+        row["fps"] = summarise(r["fps"] for r in rounds)
+        for ratio in ("ratio_baseline", "ratio_sequence"):
+            if ratio in rounds[0]:
+                row[ratio] = summarise(r[ratio] for r in rounds)
+        summary.append(row)
+    return summary
+
+
+def _print_summary(summary: list[dict], repeat: int) -> None:
+    print(f"\nmedian of {repeat} interleaved rounds (lowest-highest)")
+    for row in summary:
+        fps = row["fps"]
+        line = (
+            f"{row['model']:<9} {row['config']:<23} {row['length']:<7} "
+            f"{fps['median']:>8.1f} fps ({fps['low']:.1f}-{fps['high']:.1f})"
+        )
+        for ratio, name in (("ratio_baseline", "baseline"), ("ratio_sequence", "sequence")):
+            if ratio in row:
+                r = row[ratio]
+                line += f"  x{r['median']:.2f} {name} ({r['low']:.2f}-{r['high']:.2f})"
+        print(line)
+
+
+def _warm_page_cache(files: list[str]) -> None:
+    """Flush the generator's writes and read every file once before any timing.
+
+    Without it the first configuration of the first round read files still being written
+    back, from a cold cache: in a 2-round quick run on a busy machine the read ceiling was
+    120 frames/s in round 1 and 878 in round 2. Every round now reads a warm cache, as a
+    re-run over a mirror does (what the ceilings are for); cold reads are the remote
+    benchmark's subject.
+    """
+    os.sync()
+    for path in files:
+        with open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+
+
+def _throughput_round(
+    model_name: str, model: str, lengths: dict, args: argparse.Namespace, runs: Path, round_: int
+) -> list[dict]:
+    """One round for one model: the three ceilings, then baseline and auroradask at each
+    length; ratios are taken within the round."""
+    records = []
+    ceilings = {}
+    for config in ("ceiling_read", "ceiling_preprocess", "ceiling_model"):
+        spec = {
+            **lengths["single"],
+            "config": config,
+            "model": model,
+            "cores": args.cores,
+            "workdir": str(runs),
+        }
+        result = measure(spec)
+        ceilings[config] = result["frames"] / result["seconds"]
+        records.append(_record(model_name, config, "single", result, round_))
+    ceiling = min(ceilings.values())
+    # the three stages back to back on the same cores, with no overhead at all
+    pipeline = 1 / sum(1 / fps for fps in ceilings.values())
+    for length in [n for n in ("single", "double") if n in args.lengths.split(",")]:
+        found = {}
+        for config in ("baseline", "auroradask"):
+            run_dir = runs / f"{model_name}-{config}-{length}-round{round_}"
+            run_dir.mkdir()
+            spec = {
+                **lengths[length],
+                "config": config,
+                "model": model,
+                "cores": args.cores,
+                "workdir": str(run_dir),
+            }
+            found[config] = _record(model_name, config, length, measure(spec), round_)
+        found["auroradask"]["ratio_baseline"] = round(
+            found["auroradask"]["fps"] / found["baseline"]["fps"], 2
+        )
+        found["auroradask"]["ratio_ceiling"] = round(found["auroradask"]["fps"] / ceiling, 2)
+        found["auroradask"]["ratio_sequence"] = round(found["auroradask"]["fps"] / pipeline, 2)
+        found["auroradask"]["sequence_fps"] = round(pipeline, 1)
+        records += [found["baseline"], found["auroradask"]]
+    return records
+
+
+def _record(model: str, config: str, length: str, result: dict, round_: int = 0) -> dict:
     return {
+        "round": round_,
         "model": model,
         "config": config,
         "length": length,

@@ -1,0 +1,151 @@
+"""What a benchmark figure was measured on, and how a repeated figure is summarised.
+
+A figure without its machine is not a figure: throughput measured elsewhere was 4.4-4.9x the
+baseline where benchmarks/README.md said 6.07x (issue 32), and the README could not say which
+CPU, BLAS or threading layer either figure came from. Every benchmark that prints figures
+prints :func:`describe_machine` with them and stores it in its JSON.
+
+Figures on a shared machine move between runs; a ratio measured in one round (each
+configuration run once, A B C, then again, A B C, ...) cancels most of a slow spell, because
+both sides of it ran within minutes of each other. :func:`summarise` gives the median of the
+rounds and their spread (lowest-highest).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+#: the libraries whose versions and threads set the figures
+LIBRARIES = ("numpy", "dask", "distributed", "onnxruntime", "cv2", "numba", "isal", "zarr")
+#: environment variables that change how many threads the kernels use
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+)
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _blas() -> list[dict[str, Any]]:
+    """The BLAS and OpenMP libraries loaded, with their thread counts (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"note": "threadpoolctl not installed"}]
+    keep = ("internal_api", "version", "num_threads", "threading_layer", "architecture")
+    return [{k: lib[k] for k in keep if k in lib} for lib in threadpool_info()]
+
+
+def _numba() -> dict[str, Any]:
+    try:
+        import numba
+    except ImportError:
+        return {}
+    return {
+        "threading_layer_setting": numba.config.THREADING_LAYER,
+        "num_threads": numba.config.NUMBA_NUM_THREADS,
+    }
+
+
+def describe_machine() -> dict[str, Any]:
+    """The CPU, its clock, the threads the kernels may use and the library versions.
+
+    The clock is what ``/proc/cpuinfo`` says at the moment (a virtual machine often reports
+    its nominal clock only); the governor and turbo setting are recorded where the kernel
+    exposes them (bare metal), because turbo moved single-thread ceilings by 10-25 %.
+    """
+    cpu = _cpuinfo()
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = getattr(importlib.import_module(name), "__version__", "?")
+        except ImportError:
+            versions[name] = None
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        affinity = os.cpu_count()
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "cpu": cpu.get("model name") or platform.processor() or platform.machine(),
+        "cpu_mhz": cpu.get("cpu MHz"),
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "no_turbo": _read("/sys/devices/system/cpu/intel_pstate/no_turbo"),
+        "logical_cpus": os.cpu_count(),
+        "cpus_usable": affinity,
+        "load_average": load,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "blas_openmp": _blas(),
+        "numba": _numba(),
+        "thread_variables": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+    }
+
+
+def format_machine(machine: dict[str, Any]) -> str:
+    """:func:`describe_machine` as the lines a benchmark prints above its figures."""
+    blas = "; ".join(
+        f"{b.get('internal_api', '?')} {b.get('version', '')} "
+        f"({b.get('num_threads', '?')} threads, {b.get('threading_layer', '-')})"
+        if "internal_api" in b
+        else b.get("note", "")
+        for b in machine["blas_openmp"]
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    numba = machine["numba"]
+    lines = [
+        f"machine: {machine['cpu']}, {machine['cpus_usable']} of {machine['logical_cpus']} "
+        f"logical CPUs usable, {machine['cpu_mhz'] or '?'} MHz reported, governor "
+        f"{machine['governor'] or 'not exposed'}, turbo off: {machine['no_turbo'] or 'not exposed'}",
+        f"load average at start: {machine['load_average']} (a quiet machine is near 0)",
+        f"threads: BLAS/OpenMP {blas or 'none loaded'}; numba: nogil kernels run on dask's "
+        f"threads (none is parallel=True, so its layer, {numba.get('threading_layer_setting', '-')}"
+        f", and its {numba.get('num_threads', '-')} threads are unused); "
+        f"env {machine['thread_variables'] or 'none set'}",
+        f"python {machine['python']} on {machine['platform']}; {versions}",
+    ]
+    return "\n".join(lines)
+
+
+def summarise(values: Iterable[float]) -> dict[str, float]:
+    """The median of repeated figures and their spread (``low``-``high``)."""
+    values = sorted(float(v) for v in values)
+    return {
+        "median": statistics.median(values),
+        "low": values[0],
+        "high": values[-1],
+        "runs": len(values),
+    }
