@@ -227,3 +227,42 @@ def test_events_see_a_jump_of_the_time_axis_as_a_gap(chunk):
     bridged = auroradask.events(cut, "pulsating", max_gap="6s", progress=False)
     assert bridged["frames"].tolist() == [18]
     assert bridged["duration"].tolist() == [pd.Timedelta(seconds=60)]
+
+
+# ------------------------------------------------------- sites in separate chunks
+
+
+def test_events_of_a_site_chunked_apart_name_that_site():
+    """Each ``(site, time)`` block's runs carry rows made global by the block's first site:
+    with one site per chunk, an event at the third site is that site's, not the first's."""
+    sites = ("gill", "fsmi", "rank")
+    label = np.full((3, 40), CLASSES.index("no_aurora"), dtype=np.int8)
+    label[2, 10:25] = CLASSES.index("pulsating")
+    confidence = np.full((3, 40), 0.9, dtype=np.float32)
+    confidence[2, 10:25] = np.linspace(0.5, 0.99, 15, dtype=np.float32)
+    label[2, 32] = CLASSES.index("pulsating")  # an event of one frame
+    confidence[2, 32] = 0.7
+    results = make_results(label, confidence=confidence, sites=sites, chunk=20)
+    events = auroradask.events(results.chunk({"site": 1}), "pulsating", progress=False)
+    assert events["site"].tolist() == ["rank", "rank"]
+    assert events["frames"].tolist() == [15, 1]
+    kept = confidence[2, 10:25].astype(np.float64)
+    means = [kept.mean(), float(np.float32(0.7))]
+    assert events["mean_confidence"].tolist() == pytest.approx(means, rel=1e-12)
+    maxima = [kept.max(), float(np.float32(0.7))]
+    assert events["max_confidence"].tolist() == pytest.approx(maxima, rel=1e-12)
+    t0 = pd.Timestamp("2014-03-10")
+    assert events["start"].tolist() == [t0 + 10 * pd.Timedelta(SLOT), t0 + 32 * pd.Timedelta(SLOT)]
+
+
+def test_events_not_computed_is_a_delayed_of_the_same_table():
+    """``compute=False`` hands back the work undone (for one ``dask.compute`` of several):
+    computed, it is the table ``compute=True`` gives."""
+    label = np.full(40, CLASSES.index("no_aurora"), dtype=np.int8)
+    label[5:12] = CLASSES.index("pulsating")
+    results = make_results(label, chunk=10)
+    lazy = auroradask.events(results, "pulsating", compute=False, progress=False)
+    assert not isinstance(lazy, pd.DataFrame)
+    expected = auroradask.events(results, "pulsating", progress=False)
+    pd.testing.assert_frame_equal(lazy.compute(), expected)
+    assert expected["frames"].tolist() == [7]
