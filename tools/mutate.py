@@ -189,6 +189,15 @@ def _run(module, tree, path, tests, timeout) -> tuple[str, float]:
         try:
             import pytest
 
+            try:  # a caught mutant needs no shrinking of hypothesis' example: it only costs time
+                from hypothesis import Phase, settings
+
+                settings.register_profile(
+                    "mutate", phases=[Phase.explicit, Phase.reuse, Phase.generate]
+                )
+                settings.load_profile("mutate")
+            except ImportError:
+                pass
             if tree is not None:
                 _install(module, tree, path)
             args = [*tests, "-x", "-q", "-p", "no:cacheprovider"]

@@ -266,3 +266,26 @@ def test_events_not_computed_is_a_delayed_of_the_same_table():
     expected = auroradask.events(results, "pulsating", progress=False)
     pd.testing.assert_frame_equal(lazy.compute(), expected)
     assert expected["frames"].tolist() == [7]
+
+
+# ------------------------------------------------------------- occurrence binned in time
+
+
+@pytest.mark.parametrize("freq", ["1h", "1D", "7h"])
+def test_occurrence_in_time_bins_is_pandas_resample(freq):
+    """``freq`` bins, closed on the left and labelled by their start, across a day's end:
+    every bin's usable slots and class counts are pandas' ``resample`` of the same slots,
+    and the bins cover the whole span (the last slot's bin included)."""
+    n = 2400  # 2 h from 22:30 UT: three hour bins, two day bins
+    rng = np.random.default_rng(3)
+    label = rng.integers(-1, len(CLASSES), n).astype(np.int8)
+    results = make_results(label, start="2014-03-10T22:30", chunk=700)
+    got = auroradask.occurrence(results, by=[], freq=freq, progress=False)
+    times = pd.Timestamp("2014-03-10T22:30") + np.arange(n) * pd.Timedelta(SLOT)
+    frame = pd.Series(label, index=times)
+    usable = (frame >= 0).resample(freq).sum()
+    assert got["usable"].to_series().tolist() == usable.tolist()
+    assert list(got["time"].values) == list(usable.index.values)
+    for index, name in enumerate(CLASSES):
+        expected = (frame == index).resample(freq).sum()
+        assert got["count"].sel({"class": name}).values.tolist() == expected.tolist()
