@@ -272,16 +272,23 @@ def test_events_not_computed_is_a_delayed_of_the_same_table():
 
 
 @pytest.mark.parametrize("freq", ["1h", "1D", "7h"])
-def test_occurrence_in_time_bins_is_pandas_resample(freq):
+@pytest.mark.parametrize(
+    "start, n",
+    [
+        ("2014-03-10T22:30", 2400),  # 2 h: three hour bins, two day bins
+        ("2014-03-10T22:59:57", 1202),  # the first and the last slot alone in their hour
+    ],
+)
+def test_occurrence_in_time_bins_is_pandas_resample(freq, start, n):
     """``freq`` bins, closed on the left and labelled by their start, across a day's end:
     every bin's usable slots and class counts are pandas' ``resample`` of the same slots,
-    and the bins cover the whole span (the last slot's bin included)."""
-    n = 2400  # 2 h from 22:30 UT: three hour bins, two day bins
+    and the bins cover the whole span (a first or last slot alone in its bin included)."""
     rng = np.random.default_rng(3)
-    label = rng.integers(-1, len(CLASSES), n).astype(np.int8)
-    results = make_results(label, start="2014-03-10T22:30", chunk=700)
+    label = rng.integers(0, len(CLASSES), n).astype(np.int8)
+    label[1:-1:7] = -1  # not written
+    results = make_results(label, start=start, chunk=700)
     got = auroradask.occurrence(results, by=[], freq=freq, progress=False)
-    times = pd.Timestamp("2014-03-10T22:30") + np.arange(n) * pd.Timedelta(SLOT)
+    times = pd.Timestamp(start) + np.arange(n) * pd.Timedelta(SLOT)
     frame = pd.Series(label, index=times)
     usable = (frame >= 0).resample(freq).sum()
     assert got["usable"].to_series().tolist() == usable.tolist()
@@ -289,3 +296,54 @@ def test_occurrence_in_time_bins_is_pandas_resample(freq):
     for index, name in enumerate(CLASSES):
         expected = (frame == index).resample(freq).sum()
         assert got["count"].sel({"class": name}).values.tolist() == expected.tolist()
+
+
+_CALENDAR = {
+    "year": lambda t: t.year,
+    "month": lambda t: t.month,
+    "doy": lambda t: t.day_of_year,
+    "ut_hour": lambda t: t.hour,
+    "season": lambda t: np.array(["DJF", "MAM", "JJA", "SON"])[(t.month % 12) // 3],
+}
+
+
+@pytest.mark.parametrize("by", list(_CALENDAR))
+def test_occurrence_by_a_calendar_field_across_a_year_s_end(by):
+    """Groups by a calendar field over slots from 23:30 UT on 31 December: each group's
+    usable slots and class counts are pandas' ``groupby`` of the same slots, the other
+    groups are 0, and the grouping has all its values (366 days, 4 seasons, both years)."""
+    n = 2400
+    rng = np.random.default_rng(5)
+    label = rng.integers(-1, len(CLASSES), n).astype(np.int8)
+    results = make_results(label, start="2014-12-31T23:30", chunk=700)
+    got = auroradask.occurrence(results, by=by, progress=False)
+    times = pd.DatetimeIndex(pd.Timestamp("2014-12-31T23:30") + np.arange(n) * pd.Timedelta(SLOT))
+    key = _CALENDAR[by](times)
+    values = {
+        "year": [2014, 2015],
+        "month": list(range(1, 13)),
+        "doy": list(range(1, 367)),
+        "ut_hour": list(range(24)),
+        "season": ["DJF", "MAM", "JJA", "SON"],
+    }[by]
+    assert got[by].values.tolist() == values
+    frame = pd.Series(label, index=key)
+    usable = (frame >= 0).groupby(level=0).sum().reindex(values, fill_value=0)
+    assert got["usable"].values.tolist() == usable.tolist()
+    for index, name in enumerate(CLASSES):
+        counts = (frame == index).groupby(level=0).sum().reindex(values, fill_value=0)
+        assert got["count"].sel({"class": name}).values.tolist() == counts.tolist()
+
+
+def test_seasons_of_each_month():
+    """December counts to DJF (with the January and February after it), then MAM, JJA, SON:
+    the first, middle and last slot of each month of a year."""
+    from auroradask.analysis._occurrence import _calendar
+
+    months = pd.date_range("2014-01-01", periods=12, freq="MS").as_unit("ns")
+    ends = months + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=23, minutes=59, seconds=57)
+    t = np.concatenate(
+        [months.asi8, (months + pd.Timedelta(days=14)).asi8, ends.as_unit("ns").asi8]
+    )
+    expected = [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0] * 3
+    assert _calendar(t, "season").tolist() == expected
