@@ -227,3 +227,123 @@ def test_events_see_a_jump_of_the_time_axis_as_a_gap(chunk):
     bridged = auroradask.events(cut, "pulsating", max_gap="6s", progress=False)
     assert bridged["frames"].tolist() == [18]
     assert bridged["duration"].tolist() == [pd.Timedelta(seconds=60)]
+
+
+# ------------------------------------------------------- sites in separate chunks
+
+
+def test_events_of_a_site_chunked_apart_name_that_site():
+    """Each ``(site, time)`` block's runs carry rows made global by the block's first site:
+    with one site per chunk, an event at the third site is that site's, not the first's."""
+    sites = ("gill", "fsmi", "rank")
+    label = np.full((3, 40), CLASSES.index("no_aurora"), dtype=np.int8)
+    label[2, 10:25] = CLASSES.index("pulsating")
+    confidence = np.full((3, 40), 0.9, dtype=np.float32)
+    confidence[2, 10:25] = np.linspace(0.5, 0.99, 15, dtype=np.float32)
+    label[2, 32] = CLASSES.index("pulsating")  # an event of one frame
+    confidence[2, 32] = 0.7
+    results = make_results(label, confidence=confidence, sites=sites, chunk=20)
+    events = auroradask.events(results.chunk({"site": 1}), "pulsating", progress=False)
+    assert events["site"].tolist() == ["rank", "rank"]
+    assert events["frames"].tolist() == [15, 1]
+    kept = confidence[2, 10:25].astype(np.float64)
+    means = [kept.mean(), float(np.float32(0.7))]
+    assert events["mean_confidence"].tolist() == pytest.approx(means, rel=1e-12)
+    maxima = [kept.max(), float(np.float32(0.7))]
+    assert events["max_confidence"].tolist() == pytest.approx(maxima, rel=1e-12)
+    t0 = pd.Timestamp("2014-03-10")
+    assert events["start"].tolist() == [t0 + 10 * pd.Timedelta(SLOT), t0 + 32 * pd.Timedelta(SLOT)]
+
+
+def test_events_not_computed_is_a_delayed_of_the_same_table():
+    """``compute=False`` hands back the work undone (for one ``dask.compute`` of several):
+    computed, it is the table ``compute=True`` gives."""
+    label = np.full(40, CLASSES.index("no_aurora"), dtype=np.int8)
+    label[5:12] = CLASSES.index("pulsating")
+    results = make_results(label, chunk=10)
+    lazy = auroradask.events(results, "pulsating", compute=False, progress=False)
+    assert not isinstance(lazy, pd.DataFrame)
+    expected = auroradask.events(results, "pulsating", progress=False)
+    pd.testing.assert_frame_equal(lazy.compute(), expected)
+    assert expected["frames"].tolist() == [7]
+
+
+# ------------------------------------------------------------- occurrence binned in time
+
+
+@pytest.mark.parametrize("freq", ["1h", "1D", "7h"])
+@pytest.mark.parametrize(
+    "start, n",
+    [
+        ("2014-03-10T22:30", 2400),  # 2 h: three hour bins, two day bins
+        ("2014-03-10T22:59:57", 1202),  # the first and the last slot alone in their hour
+    ],
+)
+def test_occurrence_in_time_bins_is_pandas_resample(freq, start, n):
+    """``freq`` bins, closed on the left and labelled by their start, across a day's end:
+    every bin's usable slots and class counts are pandas' ``resample`` of the same slots,
+    and the bins cover the whole span (a first or last slot alone in its bin included)."""
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, len(CLASSES), n).astype(np.int8)
+    label[1:-1:7] = -1  # not written
+    results = make_results(label, start=start, chunk=700)
+    got = auroradask.occurrence(results, by=[], freq=freq, progress=False)
+    times = pd.Timestamp(start) + np.arange(n) * pd.Timedelta(SLOT)
+    frame = pd.Series(label, index=times)
+    usable = (frame >= 0).resample(freq).sum()
+    assert got["usable"].to_series().tolist() == usable.tolist()
+    assert list(got["time"].values) == list(usable.index.values)
+    for index, name in enumerate(CLASSES):
+        expected = (frame == index).resample(freq).sum()
+        assert got["count"].sel({"class": name}).values.tolist() == expected.tolist()
+
+
+_CALENDAR = {
+    "year": lambda t: t.year,
+    "month": lambda t: t.month,
+    "doy": lambda t: t.day_of_year,
+    "ut_hour": lambda t: t.hour,
+    "season": lambda t: np.array(["DJF", "MAM", "JJA", "SON"])[(t.month % 12) // 3],
+}
+
+
+@pytest.mark.parametrize("by", list(_CALENDAR))
+def test_occurrence_by_a_calendar_field_across_a_year_s_end(by):
+    """Groups by a calendar field over slots from 23:30 UT on 31 December: each group's
+    usable slots and class counts are pandas' ``groupby`` of the same slots, the other
+    groups are 0, and the grouping has all its values (366 days, 4 seasons, both years)."""
+    n = 2400
+    rng = np.random.default_rng(5)
+    label = rng.integers(-1, len(CLASSES), n).astype(np.int8)
+    results = make_results(label, start="2014-12-31T23:30", chunk=700)
+    got = auroradask.occurrence(results, by=by, progress=False)
+    times = pd.DatetimeIndex(pd.Timestamp("2014-12-31T23:30") + np.arange(n) * pd.Timedelta(SLOT))
+    key = _CALENDAR[by](times)
+    values = {
+        "year": [2014, 2015],
+        "month": list(range(1, 13)),
+        "doy": list(range(1, 367)),
+        "ut_hour": list(range(24)),
+        "season": ["DJF", "MAM", "JJA", "SON"],
+    }[by]
+    assert got[by].values.tolist() == values
+    frame = pd.Series(label, index=key)
+    usable = (frame >= 0).groupby(level=0).sum().reindex(values, fill_value=0)
+    assert got["usable"].values.tolist() == usable.tolist()
+    for index, name in enumerate(CLASSES):
+        counts = (frame == index).groupby(level=0).sum().reindex(values, fill_value=0)
+        assert got["count"].sel({"class": name}).values.tolist() == counts.tolist()
+
+
+def test_seasons_of_each_month():
+    """December counts to DJF (with the January and February after it), then MAM, JJA, SON:
+    the first, middle and last slot of each month of a year."""
+    from auroradask.analysis._occurrence import _calendar
+
+    months = pd.date_range("2014-01-01", periods=12, freq="MS").as_unit("ns")
+    ends = months + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=23, minutes=59, seconds=57)
+    t = np.concatenate(
+        [months.asi8, (months + pd.Timedelta(days=14)).asi8, ends.as_unit("ns").asi8]
+    )
+    expected = [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0] * 3
+    assert _calendar(t, "season").tolist() == expected

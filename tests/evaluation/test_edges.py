@@ -219,6 +219,16 @@ def test_a_confidence_exactly_on_the_minimum_is_kept():
     assert sweep["frames"].tolist() == [4, 3, 1]
 
 
+def test_the_default_sweep_is_every_0_05_from_0_to_0_95():
+    """The sweep's default minimums are 0, 0.05, ... 0.95, written as typed (0.15, not
+    0.15000000000000002), so that a frame at 0.95 is kept by the last one."""
+    confidence = np.array([0.1, 0.5, 0.96, 0.95], dtype=np.float32)
+    table = _metrics.sweep_table([0, 1, 1, 0], [0, 1, 0, 0], confidence, 2)
+    assert table["min_confidence"].tolist() == [i / 20 for i in range(20)]
+    last = table.iloc[-1]
+    assert (last["frames"], last["kept"], last["agreement"]) == (2, 0.5, 0.5)
+
+
 def test_evaluate_keeps_the_stored_confidence_equal_to_the_minimum(failed_day, tmp_path):
     """End to end: every frame of the day has confidence 0.9 (float32 in the results);
     min_confidence=0.9 compares them all, the next float32 above none."""
