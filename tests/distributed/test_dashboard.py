@@ -11,26 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import urllib.request
 
 import pytest
 
 import auroradask
 from auroradask._palette import class_color, class_colors, palette_json, rgb
+from tests.support.browser import launch, sync_playwright_or_skip
 from tests.support.utils import open_sample
-
-CHROMIUM = os.environ.get("AURORADASK_CHROMIUM", "/usr/bin/chromium")
-# without these, Chromium's own background connections are refused on a closed network
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def get_json(url: str) -> dict:
@@ -114,24 +102,9 @@ def _css(color: str) -> str:
     return f"rgb({r}, {g}, {b})"
 
 
-def _browser():
-    required = os.environ.get("AURORADASK_REQUIRE_BROWSER") == "1"
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
-        if required:
-            pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    if required:
-        import playwright.sync_api
-    else:
-        playwright = pytest.importorskip("playwright.sync_api")  # noqa: F841
-    from playwright.sync_api import sync_playwright
-
-    return sync_playwright
-
-
 @pytest.mark.browser
 def test_page_in_a_real_browser_shows_the_run(tmp_path):
-    sync_playwright = _browser()
+    sync_playwright = sync_playwright_or_skip()
     store = tmp_path / "sample.zarr"
     with auroradask.start_client(
         workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
@@ -140,7 +113,7 @@ def test_page_in_a_real_browser_shows_the_run(tmp_path):
         results = auroradask.classify(open_sample(chunk_minutes=1), auroradask.demo_model())
         summary = auroradask.to_zarr(results, store, progress=False)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch(p)
             try:
                 page = browser.new_page(viewport={"width": 1100, "height": 760})
                 problems: list[str] = []

@@ -26,20 +26,11 @@ import auroradask
 from auroradask.cli.main import main
 from auroradask.errors import ArgumentError
 from auroradask.labelling import _images, _merge, _sheets
+from tests.support.browser import launch, sync_playwright_or_skip
 from tests.support.utils import set_site_names
 
 SOURCE = auroradask.sample_archive()
 CLASSES = ["bad_viewing", "no_aurora", "other_aurora", "pulsating"]
-CHROMIUM = os.environ.get("AURORADASK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 T = "2014-03-10T"  # the sample: gill, one frame every 3 s from 06:00:00 to 06:05:57
 
 
@@ -508,21 +499,6 @@ def test_cli_page_and_merge(store, sheets, tmp_path, capsys):
 # ------------------------------------------------------------------------- in a browser
 
 
-def _browser():
-    required = os.environ.get("AURORADASK_REQUIRE_BROWSER") == "1"
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
-        if required:
-            pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    if required:
-        import playwright.sync_api
-    else:
-        playwright = pytest.importorskip("playwright.sync_api")  # noqa: F841
-    from playwright.sync_api import sync_playwright
-
-    return sync_playwright
-
-
 class Offline:
     """A browser context in which every request but the page's own file is refused, and
     every request and console problem is recorded."""
@@ -598,9 +574,9 @@ class Offline:
 
 @contextlib.contextmanager
 def chromium():
-    sync_playwright = _browser()
+    sync_playwright = sync_playwright_or_skip()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         try:
             yield browser
         finally:
