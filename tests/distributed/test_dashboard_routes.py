@@ -37,7 +37,7 @@ from auroradask.distributed._dashboard import (
     page_link,
     served_path,
 )
-from tests.distributed.test_dashboard import CHROMIUM, CHROMIUM_ARGS, _browser
+from tests.support.browser import launch, sync_playwright_or_skip
 from tests.support.utils import open_sample
 
 ROOT = Path(__file__).parents[2]
@@ -283,7 +283,7 @@ def _open_page(browser, url: str, problems: list[str]):
 def test_in_a_browser_the_page_works_under_a_prefix(tmp_path):
     # a run written through a LocalCluster whose dashboard is under /foo: the page's relative
     # fetch of its state and its link to Dask's dashboard both stay under the prefix
-    sync_playwright = _browser()
+    sync_playwright = sync_playwright_or_skip()
     config = {"distributed.scheduler.preload": [PRELOAD]}
     with prefixed_cluster(config, workers=1) as (cluster, client):
         url = auroradask.dashboard_page(client)
@@ -291,7 +291,7 @@ def test_in_a_browser_the_page_works_under_a_prefix(tmp_path):
         results = auroradask.classify(open_sample(chunk_minutes=2), auroradask.demo_model())
         auroradask.to_zarr(results, tmp_path / "sample.zarr", progress=False)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch(p)
             try:
                 problems: list[str] = []
                 page = _open_page(browser, url, problems)
@@ -313,10 +313,10 @@ def test_in_a_browser_the_page_works_under_a_prefix(tmp_path):
 def test_in_a_browser_a_plain_dask_scheduler_shows_a_run(tmp_path):
     # dask scheduler started without auroradask's client, under --dashboard-prefix /bar; a
     # plain client publishes a run's state, as to_zarr does through any client
-    sync_playwright = _browser()
+    sync_playwright = sync_playwright_or_skip()
     with plain_dask_scheduler(tmp_path) as (url, scheduler_file):
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch(p)
             try:
                 problems: list[str] = []
                 page = _open_page(browser, url, problems)
