@@ -4,6 +4,10 @@ new kernels against the ones they replaced, measured in the same process (issue 
 - **preprocess**: ``preprocess_frames`` (compiled kernel, one channel as the model stage uses it,
   and three channels) against ``_preprocess_frames_reference`` (the numpy kernel it replaced) on
   the bundled real frames, one thread; outputs are checked equal.
+- **preprocess, issue 32**: the same one-channel call with the compiled kernel as it was before
+  issue 32 (``benchmarks/_previous_clahe.py``, swapped in for the measurement) against today's,
+  interleaved (before, after, before, after, ...) so that a change in the machine's load hits
+  both; outputs are checked equal.
 - **read**: ``read_minute_file`` (ISA-L inflate, one-pass byte swap) against the reader of commit
   ``1cb21ea`` (zlib, before issue 16), loaded from git, on the bundled gzip minute files.
 - **first call**: the compiled kernel's first call in a fresh process (loads the cached machine
@@ -29,6 +33,7 @@ import cv2
 import numpy as np
 
 import auroradask
+import auroradask.preprocessing._clahe_numba as clahe_numba
 from auroradask.io._stream0 import read_minute_file
 from auroradask.preprocessing._preprocess import (
     _preprocess_frames_reference,
@@ -37,6 +42,9 @@ from auroradask.preprocessing._preprocess import (
     preprocess_frames,
 )
 from auroradask.skymaps._skymap import circle_elevation
+
+from . import _previous_clahe
+from ._machine import describe_machine, format_machine
 
 BEFORE = "1cb21ea"  # main before issue 16
 
@@ -48,6 +56,25 @@ def _best(fn, repeats: int) -> float:
         fn()
         best = min(best, time.process_time() - start)
     return best
+
+
+def _interleaved(before, after, repeats: int) -> tuple[float, float]:
+    """The best CPU seconds of ``before`` and of ``after``, run alternately ``repeats`` times."""
+    best_before = best_after = float("inf")
+    for _ in range(repeats):
+        best_before = min(best_before, _best(before, 1))
+        best_after = min(best_after, _best(after, 1))
+    return best_before, best_after
+
+
+def _with_previous_kernel(fn):
+    """``fn`` run with the compiled kernel as it was before issue 32."""
+    current = clahe_numba.clahe_u8_masked_stack
+    clahe_numba.clahe_u8_masked_stack = _previous_clahe.clahe_u8_masked_stack
+    try:
+        return fn()
+    finally:
+        clahe_numba.clahe_u8_masked_stack = current
 
 
 def _previous_reader():
@@ -63,10 +90,14 @@ def _previous_reader():
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = Path(auroradask.__file__).parent / "_frames_before_issue16.py"
+    # it lived at the package's top; its neighbours have since moved into rooms (io/, ...)
+    source = source.replace("from ._schema", "from .._schema").replace(
+        "from .errors", "from ..errors"
+    )
+    path = Path(auroradask.__file__).parent / "io" / "_frames_before_issue16.py"
     path.write_text(source)
     try:
-        spec = importlib.util.spec_from_file_location("auroradask._frames_before_issue16", path)
+        spec = importlib.util.spec_from_file_location("auroradask.io._frames_before_issue16", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
@@ -93,6 +124,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    machine = describe_machine()
+    print(format_machine(machine))
     first = first_call_seconds()
     files = sorted(
         glob.glob(os.path.join(auroradask.sample_archive(), "**", "*.pgm.gz"), recursive=True)
@@ -119,6 +152,17 @@ def main() -> None:
         / n,
         "first_call_s": first,
     }
+
+    def one_channel():
+        return preprocess_frames(frames, fov, preset, channels=1)
+
+    assert np.array_equal(_with_previous_kernel(one_channel), new1)
+    before, after = _interleaved(
+        lambda: _with_previous_kernel(one_channel), one_channel, args.repeats
+    )
+    records["preprocess_before_issue32_1ch_ms"] = 1000 * before / n
+    records["preprocess_after_issue32_1ch_ms"] = 1000 * after / n
+    records["preprocess_ratio_issue32"] = before / after
     records["preprocess_ratio_3ch"] = (
         records["preprocess_numpy_ms"] / records["preprocess_compiled_3ch_ms"]
     )
@@ -141,7 +185,7 @@ def main() -> None:
     for key, value in records.items():
         print(f"{key:<28} {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine, **records}, indent=1))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,12 @@ memory with no temporary arrays: the ranks of the frame's distinct values, each 
 cumulative histogram over those ranks with OpenCV's redistribution written in closed form
 (``batch * (value + 1) + min(residual, value // step + 1)`` added at each present value), the
 float32 look-up tables, and the float32 bilinear interpolation in OpenCV's order of operations,
-rounded half to even. The 8-bit scaling goes through a 65,536-entry table made by
+rounded half to even. A row of interpolation cells is interpolated as soon as the two rows of
+tiles it reads are done, so only two rows of tables are kept (a ring of 16 tables: about 400 kB
+on THEMIS frames, which stays in a core's L2 cache, where 64 tables did not), and each table
+is built in two passes: the running count (a prefix sum, sequential) and then the residual
+bins and the scaling, which carry no dependency from one rank to the next (issue 32: 7-9 %
+less CPU time a frame than the one-pass kernel on the shared machine). The 8-bit scaling goes through a 65,536-entry table made by
 ``cv2.convertScaleAbs`` itself, so it is OpenCV's rounding by construction.
 """
 
@@ -26,6 +31,9 @@ from numba import njit
 #: 1.5 * 2**23: adding and subtracting it rounds a float32 in [0, 2**22) to an integer, half to
 #: even (IEEE round-to-nearest), as ``cvRound`` and ``np.rint`` do, without a call
 _ROUND = np.float32(12582912.0)
+
+#: OpenCV's histogram size for 16-bit images
+_HIST_SIZE = 65536
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
@@ -53,138 +61,181 @@ def clahe_u8_masked_stack(
     tile centres (OpenCV's ``y1, y2, x1, x2``): cell ``cy`` lies between tile rows
     ``max(cy - 1, 0)`` and ``min(cy, tiles_y - 1)``.
     """
-    n_frames, rows, cols = frames.shape
+    rows, cols = frames.shape[1:]
     tile_h = rows // tiles_y
     tile_w = cols // tiles_x
-    area = tile_h * tile_w
-    n_tiles = tiles_y * tiles_x
-    hist_size = 65536
-    rank_of = np.empty(hist_size, np.int32)
-    values = np.empty(hist_size, np.int32)
+    n_max = min(_HIST_SIZE, rows * cols)  # at most this many distinct values in a frame
+    rank_of = np.empty(_HIST_SIZE, np.int32)
+    values = np.empty(_HIST_SIZE, np.int32)
     idx = np.empty((rows, cols), np.int32)
-    lut = np.empty(n_tiles * min(hist_size, rows * cols), np.float32)
-    hist = np.zeros(min(hist_size, rows * cols), np.int32)
-    cells_y, cells_x = tiles_y + 1, tiles_x + 1
-    cell_lo = np.empty((cells_y, cells_x), np.int64)
-    cell_hi = np.empty((cells_y, cells_x), np.int64)
-    # rows and columns where each cell starts (cells are runs of equal ycell / xcell)
-    row_start = np.full(cells_y + 1, rows, np.int64)
-    for r in range(rows - 1, -1, -1):
-        row_start[ycell[r]] = r
-    for cy in range(cells_y - 1, -1, -1):
-        if row_start[cy] > row_start[cy + 1]:
-            row_start[cy] = row_start[cy + 1]
-    col_start = np.full(cells_x + 1, cols, np.int64)
-    for c in range(cols - 1, -1, -1):
-        col_start[xcell[c]] = c
-    for cx in range(cells_x - 1, -1, -1):
-        if col_start[cx] > col_start[cx + 1]:
-            col_start[cx] = col_start[cx + 1]
+    lut = np.empty(2 * tiles_x * n_max, np.float32)  # two rows of tiles' tables: a ring
+    hist = np.zeros(n_max, np.int32)
+    running = np.empty(n_max, np.int32)
+    cell_lo = np.empty((tiles_y + 1, tiles_x + 1), np.int64)
+    cell_hi = np.empty((tiles_y + 1, tiles_x + 1), np.int64)
+    row_start = _cell_starts(ycell, tiles_y + 1)
+    col_start = _cell_starts(xcell, tiles_x + 1)
     for j in range(which.shape[0]):
         frame = frames[which[j]]
-        # 1. ranks of the frame's distinct values
-        rank_of[:] = 0
-        for r in range(rows):
-            for c in range(cols):
-                rank_of[frame[r, c]] = 1
-        n_values = 0
-        for v in range(hist_size):
-            if rank_of[v]:
-                values[n_values] = v
-                rank_of[v] = n_values
-                n_values += 1
-        # the ranks each cell interpolates at: those of its pixels in the field of view
-        cell_lo[:, :] = n_values
-        cell_hi[:, :] = -1
-        for r in range(rows):
-            cy = ycell[r]
-            for c in range(cols):
-                k = rank_of[frame[r, c]]
-                idx[r, c] = k
-                if keep[r, c]:
-                    cx = xcell[c]
-                    if k < cell_lo[cy, cx]:
-                        cell_lo[cy, cx] = k
-                    if k > cell_hi[cy, cx]:
-                        cell_hi[cy, cx] = k
-        # 2.-3. per tile: clipped histogram over ranks, redistribution, look-up table at the
-        # ranks its four cells read (a third of the frame's ranks, on THEMIS frames)
-        for ty in range(tiles_y):
-            for tx in range(tiles_x):
-                lo = n_values
-                hi = -1
-                for cy in range(ty, ty + 2):
-                    for cx in range(tx, tx + 2):
-                        if cell_lo[cy, cx] < lo:
-                            lo = cell_lo[cy, cx]
-                        if cell_hi[cy, cx] > hi:
-                            hi = cell_hi[cy, cx]
-                if hi < lo:
-                    continue  # no pixel in the field of view reads this table
-                r0, r1 = ty * tile_h, (ty + 1) * tile_h
-                c0, c1 = tx * tile_w, (tx + 1) * tile_w
-                # clipped counts, one pixel at a time: -hist[k] = min(count of k, clip)
-                total = 0
-                below = 0
-                for r in range(r0, r1):
-                    for c in range(c0, c1):
-                        k = idx[r, c]
-                        counted = np.int32(-hist[k] < clip)  # no branch: half mispredict
-                        hist[k] -= counted
-                        total += counted
-                        below += counted * (k < lo)
-                clipped = area - total
-                batch = clipped // hist_size
-                residual = clipped - batch * hist_size
-                step = hist_size // residual if residual > 0 else hist_size
-                if step < 1:
-                    step = 1
-                # residual bins at values 0, step, 2 step, ... (residual of them) at or below
-                # each present value: counted as the values rise, no division per value
-                n_res = 0
-                if residual > 0:
-                    n_res = values[lo] // step + 1
-                    if n_res > residual:
-                        n_res = residual
-                next_bin = n_res * step
-                running = below
-                base = (ty * tiles_x + tx) * n_values
-                for k in range(lo, hi + 1):
-                    value = values[k]
-                    running -= hist[k]
-                    while n_res < residual and next_bin <= value:
-                        n_res += 1
-                        next_bin += step
-                    s = np.float32(running + batch * (value + 1) + n_res)
-                    lut[base + k] = (s * lut_scale + _ROUND) - _ROUND
-                for r in range(r0, r1):
-                    for c in range(c0, c1):
-                        hist[idx[r, c]] = 0
-        # 4. bilinear interpolation between the four tables of each cell, 8 bits, mask
-        dest = out[j]
-        for cy in range(cells_y):
-            t1 = max(cy - 1, 0) * tiles_x
-            t2 = min(cy, tiles_y - 1) * tiles_x
-            for cx in range(cells_x):
-                u1 = max(cx - 1, 0)
-                u2 = min(cx, tiles_x - 1)
-                b11 = (t1 + u1) * n_values
-                b12 = (t1 + u2) * n_values
-                b21 = (t2 + u1) * n_values
-                b22 = (t2 + u2) * n_values
-                for r in range(row_start[cy], row_start[cy + 1]):
-                    wa = ya[r]
-                    wa1 = ya1[r]
-                    for c in range(col_start[cx], col_start[cx + 1]):
-                        if not keep[r, c]:
-                            dest[r, c] = 0.0
-                            continue
-                        k = idx[r, c]
-                        top = lut[b11 + k] * xa1[c]
-                        top = top + lut[b12 + k] * xa[c]
-                        top = top * wa1
-                        bottom = lut[b21 + k] * xa1[c]
-                        bottom = bottom + lut[b22 + k] * xa[c]
-                        bottom = bottom * wa
-                        rounded = ((top + bottom) + _ROUND) - _ROUND
-                        dest[r, c] = np.float32(to_u8[np.int64(rounded)])
+        n_values = _ranks(frame, rank_of, values)
+        _cell_ranges(frame, rank_of, idx, keep, ycell, xcell, cell_lo, cell_hi, n_values)
+        for ty in range(tiles_y + 1):
+            if ty < tiles_y:  # 2.-3. this row's tables, into its half of the ring
+                for tx in range(tiles_x):
+                    lo = n_values  # the ranks its four cells read, in the field of view
+                    hi = -1
+                    for cy in range(ty, ty + 2):
+                        for cx in range(tx, tx + 2):
+                            lo = min(lo, cell_lo[cy, cx])
+                            hi = max(hi, cell_hi[cy, cx])
+                    if hi < lo:
+                        continue  # no pixel in the field of view reads this table
+                    base = ((ty % 2) * tiles_x + tx) * n_values
+                    r0, c0 = ty * tile_h, tx * tile_w
+                    _tile_table(
+                        idx[r0 : r0 + tile_h, c0 : c0 + tile_w],
+                        values,
+                        hist,
+                        running,
+                        lo,
+                        hi,
+                        clip,
+                        lut_scale,
+                        lut[base : base + n_values],
+                    )
+            # 4. cell row ty reads tile rows ty - 1 and ty (clamped): both are in the ring
+            top_row = (max(ty - 1, 0) % 2) * tiles_x
+            bottom_row = (min(ty, tiles_y - 1) % 2) * tiles_x
+            for cx in range(tiles_x + 1):
+                left, right = max(cx - 1, 0), min(cx, tiles_x - 1)
+                _interpolate_cell(
+                    idx,
+                    keep,
+                    lut,
+                    n_values,
+                    (top_row + left) * n_values,
+                    (top_row + right) * n_values,
+                    (bottom_row + left) * n_values,
+                    (bottom_row + right) * n_values,
+                    row_start[ty],
+                    row_start[ty + 1],
+                    col_start[cx],
+                    col_start[cx + 1],
+                    ya,
+                    ya1,
+                    xa,
+                    xa1,
+                    to_u8,
+                    out[j],
+                )
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _cell_starts(cell, n_cells):
+    """Where each interpolation cell starts along one axis (cells are runs of equal ``cell``);
+    an empty cell starts where the next one does."""
+    n = cell.shape[0]
+    start = np.full(n_cells + 1, n, np.int64)
+    for i in range(n - 1, -1, -1):
+        start[cell[i]] = i
+    for k in range(n_cells - 1, -1, -1):
+        if start[k] > start[k + 1]:
+            start[k] = start[k + 1]
+    return start
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _ranks(frame, rank_of, values):
+    """1. The ranks of the frame's distinct values: ``rank_of[v]`` for every value present,
+    ``values[k]`` the value of rank ``k``; returns how many there are."""
+    rows, cols = frame.shape
+    rank_of[:] = 0
+    for r in range(rows):
+        for c in range(cols):
+            rank_of[frame[r, c]] = 1
+    n_values = 0
+    for v in range(_HIST_SIZE):
+        if rank_of[v]:
+            values[n_values] = v
+            rank_of[v] = n_values
+            n_values += 1
+    return n_values
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _cell_ranges(frame, rank_of, idx, keep, ycell, xcell, cell_lo, cell_hi, n_values):
+    """Each pixel's rank into ``idx``, and the lowest and highest rank each interpolation cell
+    reads inside the field of view (a table is built only over the ranks its cells read)."""
+    rows, cols = frame.shape
+    cell_lo[:, :] = n_values
+    cell_hi[:, :] = -1
+    for r in range(rows):
+        cy = ycell[r]
+        for c in range(cols):
+            k = rank_of[frame[r, c]]
+            idx[r, c] = k
+            if keep[r, c]:
+                cx = xcell[c]
+                if k < cell_lo[cy, cx]:
+                    cell_lo[cy, cx] = k
+                if k > cell_hi[cy, cx]:
+                    cell_hi[cy, cx] = k
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _tile_table(tile, values, hist, running, lo, hi, clip, lut_scale, table):
+    """2.-3. One tile's look-up table at ranks ``lo .. hi``: its histogram over ranks clipped at
+    ``clip``, OpenCV's redistribution of the clipped counts, the cumulative sum, scaled and
+    rounded. ``hist`` is all zeros on entry and on return."""
+    tile_h, tile_w = tile.shape
+    total = 0
+    below = 0
+    for r in range(tile_h):  # clipped counts, one pixel at a time: -hist[k] = min(count, clip)
+        for c in range(tile_w):
+            k = tile[r, c]
+            counted = np.int32(-hist[k] < clip)  # no branch: it would mispredict half the time
+            hist[k] -= counted
+            total += counted
+            below += counted * (k < lo)
+    clipped = tile_h * tile_w - total
+    batch = clipped // _HIST_SIZE  # added to every one of the 65,536 bins
+    residual = np.int64(clipped - batch * _HIST_SIZE)  # one more at bins 0, step, 2 step, ...
+    step = max(_HIST_SIZE // residual if residual > 0 else _HIST_SIZE, 1)
+    # v // step for v, step <= 65536, exactly, by a multiply and a shift (no division per rank)
+    magic = np.uint64(((1 << 32) + step - 1) // step)
+    count = below  # pass 1: the running clipped count at each rank, a prefix sum
+    for k in range(lo, hi + 1):
+        count -= hist[k]
+        running[k - lo] = count
+    for k in range(lo, hi + 1):  # pass 2: no dependency from one rank to the next
+        value = np.int64(values[k])
+        n_residual = min(residual, np.int64((np.uint64(value) * magic) >> np.uint64(32)) + 1)
+        s = np.float32(np.int64(running[k - lo]) + batch * (value + 1) + n_residual)
+        table[k] = (s * lut_scale + _ROUND) - _ROUND
+    for r in range(tile_h):
+        for c in range(tile_w):
+            hist[tile[r, c]] = 0
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _interpolate_cell(
+    idx, keep, lut, n_values, b11, b12, b21, b22, r0, r1, c0, c1, ya, ya1, xa, xa1, to_u8, dest
+):
+    """4. Bilinear interpolation between the four tables (at ``lut[b..]``) of one cell, in
+    OpenCV's order of operations, then 8 bits and the mask."""
+    for r in range(r0, r1):
+        wa = ya[r]
+        wa1 = ya1[r]
+        for c in range(c0, c1):
+            if not keep[r, c]:
+                dest[r, c] = 0.0
+                continue
+            k = idx[r, c]
+            top = lut[b11 + k] * xa1[c]
+            top = top + lut[b12 + k] * xa[c]
+            top = top * wa1
+            bottom = lut[b21 + k] * xa1[c]
+            bottom = bottom + lut[b22 + k] * xa[c]
+            bottom = bottom * wa
+            rounded = ((top + bottom) + _ROUND) - _ROUND
+            dest[r, c] = np.float32(to_u8[np.int64(rounded)])
