@@ -13,10 +13,13 @@ rounds and their spread (lowest-highest).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import platform
 import statistics
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -76,6 +79,42 @@ def _numba() -> dict[str, Any]:
     }
 
 
+def _hash_rate(buffer: bytes, seconds: float) -> float:
+    """MB/s of SHA-256 over ``buffer`` for about ``seconds`` (hashlib lets go of the GIL)."""
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        hashlib.sha256(buffer).digest()
+        done += len(buffer)
+    return done / (time.perf_counter() - start) / 1e6
+
+
+def cores_check(seconds: float = 0.5) -> dict[str, float]:
+    """Whether two CPUs are two cores' worth: one thread's hash rate alone, then each of two.
+
+    A 2-vCPU virtual machine may be two hyperthreads of one physical core, or share its cores
+    with other guests; the guest cannot see either (``lscpu`` says one thread per core), but
+    both make two workers run slower than twice one. ``efficiency`` is the two threads' rate
+    over twice the one's: near 1 for two free cores, near 0.6 for hyperthreads of one core,
+    lower on a loaded machine. Taken before every benchmark, it tells whether two runs' 2-core
+    figures can be compared at all.
+    """
+    buffer = os.urandom(1 << 20)
+    one = _hash_rate(buffer, seconds)
+    rates: list[float] = []
+    threads = [
+        threading.Thread(target=lambda: rates.append(_hash_rate(buffer, seconds))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "one_thread_mb_s": round(one, 1),
+        "two_threads_mb_s_each": round(sum(rates) / 2, 1),
+        "efficiency": round(sum(rates) / (2 * one), 2),
+    }
+
+
 def describe_machine() -> dict[str, Any]:
     """The CPU, its clock, the threads the kernels may use and the library versions.
 
@@ -106,6 +145,8 @@ def describe_machine() -> dict[str, Any]:
         "logical_cpus": os.cpu_count(),
         "cpus_usable": affinity,
         "load_average": load,
+        "smt_siblings_of_cpu0": _read("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list"),
+        "cores_check": cores_check(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
@@ -126,11 +167,20 @@ def format_machine(machine: dict[str, Any]) -> str:
     )
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
     numba = machine["numba"]
+    cores = machine.get("cores_check") or {
+        "efficiency": "?",
+        "two_threads_mb_s_each": "?",
+        "one_thread_mb_s": "?",
+    }
     lines = [
         f"machine: {machine['cpu']}, {machine['cpus_usable']} of {machine['logical_cpus']} "
         f"logical CPUs usable, {machine['cpu_mhz'] or '?'} MHz reported, governor "
         f"{machine['governor'] or 'not exposed'}, turbo off: {machine['no_turbo'] or 'not exposed'}",
         f"load average at start: {machine['load_average']} (a quiet machine is near 0)",
+        f"two threads' hash rate, each, over one's alone: {cores['efficiency']} "
+        f"({cores['two_threads_mb_s_each']} and {cores['one_thread_mb_s']} MB/s; near 1: two free "
+        "cores, near 0.6: hyperthreads of one core or a loaded machine); CPU 0's SMT siblings: "
+        f"{machine.get('smt_siblings_of_cpu0') or 'not exposed'}",
         f"threads: BLAS/OpenMP {blas or 'none loaded'}; numba: nogil kernels run on dask's "
         f"threads (none is parallel=True, so its layer, {numba.get('threading_layer_setting', '-')}"
         f", and its {numba.get('num_threads', '-')} threads are unused); "
