@@ -502,7 +502,7 @@ def _parse_rows(path: str, day: str, body: list[tuple[int, str]], sep: str):
     )
     bad = (
         ~table["date"].str.fullmatch(r"\d{8}")
-        | ~table["time"].str.fullmatch(r"\d{2}:\d{2}:\d{2}")
+        | ~table["time"].str.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d")  # not 06:00:60
         | time.isna()
         | prediction.isna()
         | (prediction < 0)
