@@ -204,3 +204,29 @@ def test_an_unknown_site_s_error_names_the_days_looked_in(end, where):
     with pytest.raises(auroradask.ArgumentError, match="^sites: 'zzzz'") as error:
         open_sample(sites=["gill", "zzzz"], end=end)
     assert f"zzzz_<imager> in {where}; sites there: gill" in str(error.value)
+
+
+def test_a_header_is_read_up_to_16_kib_and_no_further(minute, reference):
+    images, _ = reference
+    header = minute[: minute.index(b"\n65535\n") + 7]
+    for length, whole in ((16384, True), (16385, False)):
+        # a comment line that makes frame 0's header exactly `length` bytes long
+        pad = b'#"Comment" ' + b"x" * (length - len(header) - 12) + b"\n"
+        data = minute[:3] + pad + minute[3:]
+        assert data.index(b"\n65535\n") + 7 == length
+        frames = parse_frames(data)
+        assert len(frames.images) == (20 if whole else 19)
+        np.testing.assert_array_equal(frames.images[-19:], images[41:60])
+        if not whole:  # its last line, "65535", lies past the 16 KiB read
+            assert frames.problem == "frame at byte 0: maximum value line is not '65535'; skipped"
+
+
+def test_a_file_without_frames_leaves_its_minute_unreadable(sample_copy):
+    archive = open_archive(sample_copy, cache=False)
+    hour = sample_copy / HOUR_DIR
+    (hour / _name("0601")).write_bytes(b"")
+    (hour / _name("0602")).write_bytes(gzip.compress(b"not a THEMIS file" * 99))
+    paths = [[str(hour / _name(f"06{m:02d}"))] for m in range(4)]
+    _, _, status, _ = read_block(archive, paths, T0, 80)
+    assert (status[0, 20:60] == FILE_UNREADABLE).all()
+    assert (status[0, :20] == OK).all() and (status[0, 60:] == OK).all()
