@@ -230,3 +230,15 @@ def test_a_file_without_frames_leaves_its_minute_unreadable(sample_copy):
     _, _, status, _ = read_block(archive, paths, T0, 80)
     assert (status[0, 20:60] == FILE_UNREADABLE).all()
     assert (status[0, :20] == OK).all() and (status[0, 60:] == OK).all()
+
+
+def test_selecting_frames_keeps_their_sites_and_header_values(minute):
+    frames = parse_frames(minute)
+    keep = np.arange(20) % 3 == 0
+    some = frames.select(keep, "chosen")
+    assert some.problem == "chosen" and len(some.images) == 7
+    np.testing.assert_array_equal(some.images, frames.images[keep])
+    np.testing.assert_array_equal(some.request_start, frames.request_start[keep])
+    assert some.sites.tolist() == ["gill"] + [""] * 6
+    assert some.meta["header_latitude"][0] == np.float32(56.3539)
+    assert all(len(v) == 7 for v in some.meta.values())
