@@ -71,6 +71,8 @@ def test_extra_bytes_look_like_pixels_by_the_frame_s_own_range():
     assert looks(be([2000, 2000, 0] * 8))
     # pixels that start one byte late are found too
     assert looks(b"\x00" + be([2000] * 8))
+    # ... read from that byte on: 5 of 8 in range (a count earlier, 4 of 8 would not do)
+    assert looks(b"\x00" + be([0, 0, 0] + [2000] * 5))
     # only the first 64 KiB are looked at: garbage there, pixels after it
     assert not looks(be([0] * (60 * 512)) + be([2000] * (68 * 512)))
 
