@@ -73,7 +73,16 @@ def test_results_may_start_on_the_stores_first_slot_but_not_one_slot_before(tmp_
     before = _at(in_memory.isel(time=slice(0, 2)), "2014-03-10T23:59:57").chunk()
     with pytest.raises(auroradask.StoreError, match="cannot be put before it"):
         auroradask.to_zarr(before, store, progress=False)
+    later = _at(in_memory.isel(time=slice(20, 40)), "2014-03-12T00:00:00").chunk()
+    assert auroradask.to_zarr(later, store, progress=False).written == 20  # a day, no site
+    assert auroradask.open_results(store).sizes["time"] == 2 * 28_800
     _assert_stored(store, first)
+    _assert_stored(store, later)
+
+
+def test_two_slots_that_are_not_consecutive_are_refused(tmp_path, in_memory):
+    with pytest.raises(auroradask.ArgumentError, match="^results: time must be consecutive"):
+        auroradask.to_zarr(in_memory.isel(time=[0, 2]).chunk(), tmp_path / "x.zarr")
 
 
 def test_a_done_piece_after_a_failed_one_is_skipped_and_the_failed_one_computed_again(
