@@ -73,11 +73,52 @@ def test_results_may_start_on_the_stores_first_slot_but_not_one_slot_before(tmp_
     before = _at(in_memory.isel(time=slice(0, 2)), "2014-03-10T23:59:57").chunk()
     with pytest.raises(auroradask.StoreError, match="cannot be put before it"):
         auroradask.to_zarr(before, store, progress=False)
-    later = _at(in_memory.isel(time=slice(20, 40)), "2014-03-12T00:00:00").chunk()
-    assert auroradask.to_zarr(later, store, progress=False).written == 20  # a day, no site
+    # a day, no site: its only slot there is the first (the next day's extension)
+    later = _at(in_memory.isel(time=[20, 21]), "2014-03-11T23:59:57").chunk()
+    assert auroradask.to_zarr(later, store, progress=False).written == 2
     assert auroradask.open_results(store).sizes["time"] == 2 * 28_800
     _assert_stored(store, first)
     _assert_stored(store, later)
+
+
+def _empty_store(store, results) -> None:
+    """A store made for ``results`` that holds none: a first run that failed after creating it."""
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("model failed")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_write, "_write", fail)
+        with pytest.raises(RuntimeError, match="model failed"):
+            auroradask.to_zarr(results.chunk(), store, progress=False)
+
+
+def test_an_empty_store_of_another_model_and_preset_takes_the_identity_of_its_first_results(
+    tmp_path, in_memory
+):
+    store = tmp_path / "results.zarr"
+    other = in_memory.copy()
+    other.attrs = {**in_memory.attrs, "model_sha256": "0" * 64, "preset": '{"clip_limit": 2.0}'}
+    _empty_store(store, other)  # neither the model nor the preset of the results below
+    assert auroradask.to_zarr(in_memory.chunk(), store, progress=False).written == 120
+    stored = auroradask.open_results(store)
+    assert stored.attrs["model_sha256"] == in_memory.attrs["model_sha256"]
+    assert stored.attrs["preset"] == in_memory.attrs["preset"]
+    _assert_stored(store, in_memory)
+
+
+def test_an_empty_store_made_again_for_other_variables_starts_on_the_results_first_day(
+    tmp_path, in_memory
+):
+    store = tmp_path / "results.zarr"
+    _empty_store(store, in_memory)  # with a keogram; the results below have none
+    midnight = _at(in_memory.isel(time=[0, 1]), "2014-03-10T23:59:57")
+    midnight = midnight.drop_vars(["keogram", "keogram_row"]).chunk({"time": 1})
+    assert auroradask.to_zarr(midnight, store, progress=False).written == 2
+    stored = auroradask.open_results(store)
+    assert "keogram" not in stored and stored.sizes["time"] == 2 * 28_800
+    assert stored.time.values[0] == np.datetime64("2014-03-10T00:00:00")
+    _assert_stored(store, midnight)
 
 
 def test_two_slots_that_are_not_consecutive_are_refused(tmp_path, in_memory):
