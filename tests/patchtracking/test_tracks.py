@@ -150,6 +150,11 @@ def test_summary_across_the_antimeridian():
     assert row.v_east == pytest.approx(east, rel=1e-6)
     assert row.v_north == pytest.approx(0.0, abs=1e-9)
     assert abs(row.longitude) == pytest.approx(179.995, abs=1e-9)
+    # and across 90 W (Gillam's sky): the same drift
+    gillam = np.array([-90.02, -90.01, -90.0, -89.99])
+    (row,) = summarize_tracks(_summary_table(lat, gillam)).itertuples()
+    assert row.longitude == pytest.approx(-90.005, abs=1e-9)
+    assert row.v_east == pytest.approx(east, rel=1e-6)
 
 
 def test_summary_of_one_frame_tracks_and_of_gaps():
@@ -174,22 +179,38 @@ def test_summary_of_one_frame_tracks_and_of_gaps():
     t = np.array([0.0, 3.0, 12.0])
     assert two.v_row == pytest.approx(np.polyfit(t, [100.0, 100.5, 101.0], 1)[0], rel=1e-9)
     assert len(summarize_tracks(pd.concat([one, gappy]), min_frames=2)) == 1
+    alone = summarize_tracks(one)  # a table of one row: one track
+    assert alone["track"].tolist() == [4] and alone["frames"].tolist() == [1]
     # two rows, one of them with no position: no geographic velocity, the pixel one stays
     half = _summary_table([60.0, np.nan], [-100.0, np.nan])
     (row,) = summarize_tracks(half).itertuples()
     assert np.isnan([row.v_east, row.v_north]).all() and row.v_row == pytest.approx(0.5 / 3)
 
 
-def test_summary_of_a_track_a_month_into_the_table():
-    """Times are centred on each track's mean before the sums: a two-frame track a month
-    after the table's first row keeps its velocity to 1e-9 (sums of squares of 2.6e6 s
-    would lose it)."""
+def test_summary_of_a_track_years_into_the_table():
+    """Times are centred on each track's mean before the sums: a two-frame track ten years
+    after the table's first row keeps its velocity to 1e-9 (squares of 3e8 s would not)."""
     early = _summary_table([50.0], [-100.0], track=0)
-    late = _summary_table([60.0, 60.01], [-100.0, -100.0], frames=[864_000, 864_001], track=1)
+    later = [105_120_000, 105_120_001]  # ten years of 3 s frames on
+    late = _summary_table([60.0, 60.01], [-100.0, -100.0], frames=later, track=1)
     tracks = summarize_tracks(pd.concat([early, late], ignore_index=True)).set_index("track")
     north = np.radians(0.01) * (EARTH_RADIUS_KM + 110.0) * 1000.0 / 3.0
     assert tracks.loc[1, "v_north"] == pytest.approx(north, rel=1e-9)
     assert tracks.loc[1, "v_row"] == pytest.approx(0.5 / 3.0, rel=1e-9)
+
+
+def test_summary_of_a_wide_track_with_an_unmapped_row():
+    """A track across 40 degrees of longitude at 70 N (a camera's whole field of view there),
+    one row without a position: ``v_east`` is the least-squares slope of the three others'
+    eastward positions, whatever the time of the unmapped row."""
+    lon = np.array([-125.0, np.nan, -100.0, -85.0])
+    frames = [0, 1, 2, 4]
+    table = _summary_table(np.full(4, 70.0), lon, frames=frames)
+    (row,) = summarize_tracks(table).itertuples()
+    ok = np.isfinite(lon)
+    slope = np.polyfit(3.0 * np.array(frames)[ok], np.radians(lon[ok]), 1)[0]
+    radius_m = (EARTH_RADIUS_KM + 110.0) * 1000.0
+    assert row.v_east == pytest.approx(slope * radius_m * np.cos(np.radians(70.0)), rel=1e-9)
 
 
 def test_summary_of_an_empty_table():
