@@ -1,16 +1,25 @@
-"""The lazy layer of ``patches`` across sites: several sites in one chunk of frames, each
+"""The lazy layer of ``patches`` (``_patches``): several sites in one chunk of frames, each
 with its own field of view and geometry, give each site exactly what it gives alone, in
-``patches`` and in ``patch_counts``.
+``patches`` and in ``patch_counts``; the options (bounds, defaults, attributes); a series
+shorter than half the background window.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 import auroradask
 import tests.support.synthetic_sky as sky
+from auroradask.errors import ArgumentError
+from auroradask.patchtracking import PatchOptions
+from auroradask.patchtracking._detect import PATCH_COLUMNS, detect_frames, running_background
+from auroradask.preprocessing._preprocess import field_of_view
+from auroradask.skymaps._skymap import circle_elevation
 
 N_FRAMES = 24
 SITES = ["atha", "fsmi", "gill"]
@@ -42,6 +51,7 @@ def test_sites_in_one_chunk_each_get_their_own_patches():
         pd.testing.assert_frame_equal(
             got.reset_index(drop=True), one.table.drop(columns="track"), obj=s
         )
+    assert result.table.columns.tolist() == [*PATCH_COLUMNS, "track"]  # the documented order
     assert result.table[result.table["site"] == "fsmi"]["latitude"].isna().all()
     assert result.table[result.table["site"] != "fsmi"]["latitude"].notna().all()
 
@@ -49,10 +59,6 @@ def test_sites_in_one_chunk_each_get_their_own_patches():
 def test_patch_counts_defaults_are_those_of_patches():
     """``patch_counts`` without options detects as ``patches`` does by default (its
     docstring says so): every field of ``PatchOptions`` defaults to ``patches``' default."""
-    import inspect
-
-    from auroradask.patchtracking import PatchOptions
-
     defaults = inspect.signature(auroradask.patches).parameters
     options = PatchOptions()
     for name, value in options.__dict__.items():
@@ -72,10 +78,6 @@ def test_patch_counts_record_their_options():
 def test_a_series_shorter_than_half_a_window():
     """Six frames (18 s) and the default window of 21: the background is that of the six,
     as the kernels give it, whatever the chunks (dask refused the overlap of 10 frames)."""
-    from auroradask.patchtracking._detect import detect_frames, running_background
-    from auroradask.preprocessing._preprocess import field_of_view
-    from auroradask.skymaps._skymap import circle_elevation
-
     frames = sky.render(sky.default_patches(), 6)
     stack = frames.astype(np.float32)
     fov = field_of_view(circle_elevation(), 15.0)
@@ -88,11 +90,6 @@ def test_a_series_shorter_than_half_a_window():
 
 def test_options_at_their_bounds():
     """A window of one frame and patches of one pixel are allowed; zero is not."""
-    import pytest
-
-    from auroradask.errors import ArgumentError
-    from auroradask.patchtracking import PatchOptions
-
     assert PatchOptions(window=1, min_area=1).check() == PatchOptions(window=1, min_area=1)
     for kwargs, name in [({"window": 0}, "window"), ({"min_area": 0}, "min_area")]:
         with pytest.raises(ArgumentError, match=f"^{name}"):
