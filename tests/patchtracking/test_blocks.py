@@ -103,3 +103,17 @@ def test_options_at_their_bounds():
         with pytest.raises(ArgumentError, match=f"^{name}"):
             PatchOptions(**kwargs).check()
     assert PatchOptions(threshold=250.0).check().threshold == 250.0
+
+
+@pytest.mark.parametrize("window", [3, 5])
+def test_short_windows_are_the_kernels_running_minimum(window):
+    """A window of 3 or 5 frames (one or two either side) over chunks of 4: the counts the
+    kernels give with that running minimum."""
+    frames = sky.render(sky.default_patches(), 12)
+    stack = frames.astype(np.float32)
+    fov = field_of_view(circle_elevation(), 15.0)
+    background = running_background(stack, "min", window)
+    _, expected = detect_frames(stack, background, fov, threshold=1000.0)
+    result = auroradask.patches(sky.dataset(frames, chunk=4), window=window, threshold=1000.0)
+    assert expected.max() > 0
+    np.testing.assert_array_equal(result.counts.values[0], expected)
