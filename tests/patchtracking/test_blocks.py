@@ -30,15 +30,17 @@ def _site_frames(frames: np.ndarray) -> dict[str, np.ndarray]:
     return {"atha": frames, "fsmi": frames[:, ::-1], "gill": frames[:, :, ::-1]}
 
 
-def test_sites_in_one_chunk_each_get_their_own_patches():
+@pytest.mark.parametrize("site_chunk", [3, 1])
+def test_sites_in_one_chunk_each_get_their_own_patches(site_chunk):
+    """Three sites in one chunk, or a chunk each: each gets what it gets alone."""
     frames = _site_frames(sky.render(sky.default_patches(), N_FRAMES, seed=4))
     geometry, _ = sky.flat_geometry(km_per_px=2.0)
     elevation = {"atha": 110.0, "fsmi": "circle", "gill": 95.0}  # three fields of view
     skymap = {"atha": geometry, "fsmi": None, "gill": geometry}
     bad = {"atha": (), "fsmi": (5, 6), "gill": (17,)}
     alone = {s: sky.dataset(frames[s], site=s, chunk=8, bad=bad[s]) for s in SITES}  # one site each
-    together = xr.concat(list(alone.values()), "site").chunk({"site": 3, "time": 8})
-    assert together.images.data.numblocks[:2] == (1, 3)
+    together = xr.concat(list(alone.values()), "site").chunk({"site": site_chunk, "time": 8})
+    assert together.images.data.numblocks[:2] == (3 // site_chunk, 3)
     result = auroradask.patches(together, elevation=elevation, skymap=skymap)
     counts = auroradask.patch_counts(together, elevation=elevation, skymap=skymap).values
     np.testing.assert_array_equal(counts, result.counts.values)
