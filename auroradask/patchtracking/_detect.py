@@ -166,8 +166,9 @@ def detect_frames(
             if geometry is not None:
                 km2 = geometry.pixel_km2[rr, cc]
                 area_km2 = float(np.nansum(km2)) if np.isfinite(km2).any() else np.nan
+                # unmapped pixels (NaN km² and NaN centre) weigh nothing, as in the area
                 weights = np.nan_to_num(km2)
-                vector = (geometry.xyz[:, rr, cc] * weights).sum(axis=1)
+                vector = (np.nan_to_num(geometry.xyz[:, rr, cc]) * weights).sum(axis=1)
                 if np.linalg.norm(vector) > 0:
                     lat, lon = lat_lon_of(vector / np.linalg.norm(vector))
                     lat, lon = float(lat), float(lon)

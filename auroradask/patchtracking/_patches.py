@@ -147,6 +147,9 @@ def patch_blocks(
     valid = (status == OK)[:, :, None, None]
     stack = da.where(valid, images.astype(np.float32), np.float32(np.nan))
     half = options.window // 2
+    # a series shorter than half a window: its one chunk is the whole series (dask refuses
+    # an overlap deeper than the array)
+    half = min(half, len(frames["time"]))
     if options.background == "none" or half == 0:
         background = da.zeros_like(stack)
     else:
