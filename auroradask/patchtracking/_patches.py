@@ -67,9 +67,11 @@ class PatchOptions:
             raise ArgumentError(
                 f"background: expected one of {BACKGROUNDS}, got {self.background!r}"
             )
-        if not (isinstance(self.window, int) and self.window >= 1):
+        if not (isinstance(self.window, int) and self.window >= 2):
             raise ArgumentError(
-                f"window: expected a positive number of frames, got {self.window!r}"
+                "window: expected at least 2 frames (a background of one frame is the frame "
+                "itself and leaves no excess; background='none' uses none), "
+                f"got {self.window!r}"
             )
         if isinstance(self.threshold, str) and self.threshold not in ("otsu", "relative"):
             raise ArgumentError(
@@ -150,7 +152,7 @@ def patch_blocks(
     # a series shorter than half a window: its one chunk is the whole series (dask refuses
     # an overlap deeper than the array)
     half = min(half, len(frames["time"]))
-    if options.background == "none" or half == 0:
+    if options.background == "none":
         background = da.zeros_like(stack)
     else:
         if min(images.chunks[1]) < half:
@@ -253,8 +255,8 @@ def patches(
     altitude_km
         Emission altitude: one of the skymap's mapping altitudes (90, 110, 150 km).
     background, window
-        ``"min"`` (running minimum), ``"median"`` over ``window`` frames centred on each
-        frame, or ``"none"`` (raw counts).
+        ``"min"`` (running minimum), ``"median"`` over ``window`` frames (at least 2)
+        centred on each frame, or ``"none"`` (raw counts).
     threshold, relative, floor
         ``"otsu"`` (per frame, never below ``floor`` counts of excess), ``"relative"``
         (excess above ``relative`` × background, default 0.1) or a number: counts of excess.

@@ -91,9 +91,14 @@ def test_a_series_shorter_than_half_a_window():
 
 
 def test_options_at_their_bounds():
-    """A window of one frame and patches of one pixel are allowed; zero is not."""
-    assert PatchOptions(window=1, min_area=1).check() == PatchOptions(window=1, min_area=1)
-    for kwargs, name in [({"window": 0}, "window"), ({"min_area": 0}, "min_area")]:
+    """A window of two frames and patches of one pixel are allowed; a window of one frame (the
+    frame itself as its background: never a patch) and zero are not."""
+    assert PatchOptions(window=2, min_area=1).check() == PatchOptions(window=2, min_area=1)
+    for kwargs, name in [
+        ({"window": 1}, "window"),
+        ({"window": 0}, "window"),
+        ({"min_area": 0}, "min_area"),
+    ]:
         with pytest.raises(ArgumentError, match=f"^{name}"):
             PatchOptions(**kwargs).check()
     for kwargs, name in [
