@@ -178,3 +178,9 @@ def test_one_channel_is_the_three_channel_output_s_first(raw, elevation):
     one = preprocess_frames(raw[:4], fov, get_preset("themis-pa"), channels=1)
     assert one.shape == (4, 224, 224, 1)
     np.testing.assert_array_equal(three, np.broadcast_to(one, three.shape))
+
+
+def test_an_empty_selection_of_time_gives_no_frames_not_an_error():
+    # a chunk of no slots once failed in _per_fov ("need at least one array to concatenate")
+    empty = open_sample().isel(time=slice(0, 0))
+    assert auroradask.preprocess(empty).compute().shape == (1, 0, 224, 224, 3)
