@@ -3,6 +3,8 @@ attributes, the first and last slot of the time axis, and the arguments it refus
 
 from __future__ import annotations
 
+import warnings
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -70,7 +72,9 @@ def test_a_group_with_one_usable_slot_has_its_rate():
     label = np.full(2400, -1, dtype=np.int8)  # two hours of 3 s slots
     label[5] = 3  # one usable slot in the first hour, pulsating
     label[-1] = 1  # and one in the second, no aurora
-    got = auroradask.occurrence(make_results(label), by="ut_hour", progress=False)
+    with warnings.catch_warnings():  # NaN where nothing is usable, not a warning
+        warnings.simplefilter("error")
+        got = auroradask.occurrence(make_results(label), by="ut_hour", progress=False)
     rate = got["rate"].sel(ut_hour=[0, 1]).transpose("ut_hour", "class").values
     np.testing.assert_array_equal(rate, [[0, 0, 0, 1], [0, 1, 0, 0]])
     assert np.isnan(got["rate"].sel(ut_hour=2).values).all()

@@ -283,6 +283,9 @@ def test_lazy_frames_in_memory_split_or_two_sites_a_chunk_give_the_same_output()
         two.chunk({"site": 2, "time": 1}), elevation={"gill": SKYMAP, "copy": "circle"}
     )
     np.testing.assert_array_equal(both.values[1], expected[0])
+    pair = two.isel(time=slice(0, 2)).chunk({"site": 2, "time": 1})  # as many slots as sites
+    got = auroradask.preprocess(pair, elevation={"gill": SKYMAP, "copy": "circle"}).values
+    np.testing.assert_array_equal(got, both.values[:, :2])
     np.testing.assert_array_equal(
         both.values[0], auroradask.preprocess(one, elevation=SKYMAP).values[0]
     )
