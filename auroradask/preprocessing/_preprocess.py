@@ -409,11 +409,12 @@ def _preprocess_chunk(
 def _per_fov(images, status, fov_index, fovs, kernel, **kwargs):
     """Run ``kernel`` on each run of slots of a chunk that share a field of view."""
     index = fov_index[0]
+    if len(index) == 0:  # no slot (an empty selection of time): zero frames, any mask
+        return kernel(images, status, fovs[:1], **kwargs)
     edges = np.r_[0, np.flatnonzero(np.diff(index)) + 1, len(index)]
     parts = [
         kernel(images[:, lo:hi], status[:, lo:hi], fovs[index[lo]][None], **kwargs)
         for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-        if hi > lo
     ]
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
