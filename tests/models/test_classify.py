@@ -54,6 +54,15 @@ def test_invalid_frames_are_not_classified(sample_copy):
     assert np.isfinite(results.confidence.values[0][status == 0]).all()
 
 
+def test_an_empty_selection_of_time_gives_empty_results():
+    """A time window with no frame (an empty chunk reaches the kernel) is no error: the results
+    have the sites and classes and no slot."""
+    frames = open_sample().isel(time=slice(0, 0))
+    results = auroradask.classify(frames, auroradask.demo_model()).compute()
+    assert results.sizes["time"] == 0 and results.sizes["site"] == frames.sizes["site"]
+    assert results["label"].shape == (frames.sizes["site"], 0)
+
+
 def test_label_and_confidence_from_probability():
     probability = np.array([[0.1, 0.7, 0.2], [np.nan] * 3, [0.5, 0.2, 0.3]], dtype=np.float32)
     label = label_from_probability(probability)
