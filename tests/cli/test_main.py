@@ -402,11 +402,16 @@ def test_worker_warnings_come_out_in_the_commands_format(capfd):
     assert "auroradask: WARNING: " in err and "raised in a task on a worker" in err
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_keep_dashboard_keeps_the_page_up_until_ctrl_c(tmp_path):
     args = ["classify", "-q", "--workers", "1", "--dashboard-address", "127.0.0.1:0"]
-    # stderr into a file, not a pipe: nobody reads a pipe while the command runs, and the
-    # warnings of a cluster stopping on a loaded host can fill its 64 kB, which blocks the
-    # command (and its workers, who share it) in a write: a hang that looked like a slow stop
+    # Ctrl-C must reach the command as it does from a terminal: where pytest itself runs in
+    # the background of a script (`cmd &`), SIGINT is ignored and a child inherits that, so
+    # the command would never see it (the hang this test had in such runs). stderr goes to a
+    # file, which nothing has to read while the command runs.
     stderr = tmp_path / "stderr.txt"
     with open(stderr, "w") as err:
         process = subprocess.Popen(
@@ -416,6 +421,7 @@ def test_keep_dashboard_keeps_the_page_up_until_ctrl_c(tmp_path):
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
+            preexec_fn=_ctrl_c_as_from_a_terminal,
         )
     try:
         page = None
