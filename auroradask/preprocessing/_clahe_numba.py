@@ -18,8 +18,9 @@ rounded half to even. A row of interpolation cells is interpolated as soon as th
 tiles it reads are done, so only two rows of tables are kept (a ring of 16 tables: about 400 kB
 on THEMIS frames, which stays in a core's L2 cache, where 64 tables did not), and each table
 is built in two passes: the running count (a prefix sum, sequential) and then the residual
-bins and the scaling, which carry no dependency from one rank to the next (issue 32: 7-9 %
-less CPU time a frame than the one-pass kernel on the shared machine). The 8-bit scaling goes through a 65,536-entry table made by
+bins and the scaling, which carry no dependency from one rank to the next (issue 32: 1.10x
+the one-pass kernel, median of 3 runs of ``python -m benchmarks.kernels`` on a quiet 2-core
+AMD EPYC; benchmarks/README.md). The 8-bit scaling goes through a 65,536-entry table made by
 ``cv2.convertScaleAbs`` itself, so it is OpenCV's rounding by construction.
 """
 
