@@ -94,8 +94,9 @@ def cores_check(seconds: float = 0.5) -> dict[str, float]:
     A 2-vCPU virtual machine may be two hyperthreads of one physical core, or share its cores
     with other guests; the guest cannot see either (``lscpu`` says one thread per core), but
     both make two workers run slower than twice one. ``efficiency`` is the two threads' rate
-    over twice the one's: near 1 for two free cores, near 0.6 for hyperthreads of one core,
-    lower on a loaded machine. Taken before every benchmark, it tells whether two runs' 2-core
+    over twice the one's: near 1 for two free cores (0.92-0.98 on the quiet AMD EPYC of
+    benchmarks/README.md), lower where the two share a core or the machine is loaded (0.62 there
+    with five test runs beside it; hyperthreads of one core were not available to measure). Taken before every benchmark, it tells whether two runs' 2-core
     figures can be compared at all.
     """
     buffer = os.urandom(1 << 20)
@@ -167,11 +168,7 @@ def format_machine(machine: dict[str, Any]) -> str:
     )
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
     numba = machine["numba"]
-    cores = machine.get("cores_check") or {
-        "efficiency": "?",
-        "two_threads_mb_s_each": "?",
-        "one_thread_mb_s": "?",
-    }
+    cores = machine["cores_check"]
     lines = [
         f"machine: {machine['cpu']}, {machine['cpus_usable']} of {machine['logical_cpus']} "
         f"logical CPUs usable, {machine['cpu_mhz'] or '?'} MHz reported, governor "
@@ -179,7 +176,7 @@ def format_machine(machine: dict[str, Any]) -> str:
         f"load average at start: {machine['load_average']} (a quiet machine is near 0)",
         f"two threads' hash rate, each, over one's alone: {cores['efficiency']} "
         f"({cores['two_threads_mb_s_each']} and {cores['one_thread_mb_s']} MB/s; near 1: two free "
-        "cores, near 0.6: hyperthreads of one core or a loaded machine); CPU 0's SMT siblings: "
+        "cores, lower: a shared core or a loaded machine); CPU 0's SMT siblings: "
         f"{machine.get('smt_siblings_of_cpu0') or 'not exposed'}",
         f"threads: BLAS/OpenMP {blas or 'none loaded'}; numba: nogil kernels run on dask's "
         f"threads (none is parallel=True, so its layer, {numba.get('threading_layer_setting', '-')}"
