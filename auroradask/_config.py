@@ -33,8 +33,15 @@ dask.config.update_defaults(DEFAULTS)
 
 
 def setting(name: str) -> Any:
-    """The setting ``auroradask.<name>`` (``chunk-minutes`` or ``chunk_minutes`` alike)."""
-    return dask.config.get(f"{NAMESPACE}.{name}")
+    """The setting ``auroradask.<name>`` (``chunk-minutes`` or ``chunk_minutes`` alike).
+
+    Falls back to the shipped default: a ``dask.config.set({"auroradask.<name>": ...})``
+    entered before this module was imported removes the whole namespace when it exits,
+    defaults registered meanwhile included.
+    """
+    defaults = DEFAULTS[NAMESPACE]
+    default = defaults.get(name, defaults.get(name.replace("_", "-")))
+    return dask.config.get(f"{NAMESPACE}.{name}", default=default)
 
 
 def setting_or(name: str, given: Any) -> Any:

@@ -37,6 +37,21 @@ def test_the_shipped_defaults_are_in_dasks_config():
     assert _config.setting("chunk_minutes") == 10  # dask's - and _ alike
 
 
+def test_a_setting_set_before_the_defaults_are_registered_leaves_them_when_it_exits():
+    # dask.config.set removes the namespace it created on exit, defaults registered inside
+    code = (
+        "import dask\n"
+        "with dask.config.set({'auroradask.chunk-minutes': 30}):\n"
+        "    from auroradask._config import setting\n"
+        "    inside = setting('chunk-minutes')\n"
+        "print(inside, setting('chunk_minutes'), setting('storage-options'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["30", "10", "{}"]
+
+
 def test_import_auroradask_stays_light():
     code = (
         "import sys, auroradask; print(sorted({'dask', 'auroradask._config'} & set(sys.modules)))"
