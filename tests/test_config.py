@@ -32,6 +32,7 @@ def test_the_shipped_defaults_are_in_dasks_config():
         "cache": None,
         "chunk-minutes": DEFAULT_CHUNK_MINUTES,
         "lock-stale-after": 300,
+        "store-piece-minutes": 120,
         "storage-options": {},
     }
     assert _config.setting("chunk_minutes") == 10  # dask's - and _ alike

@@ -295,11 +295,17 @@ def test_a_staged_piece_with_transport_failures_is_computed_again(tmp_path, in_m
     failed = in_memory.isel(time=slice(0, 40)).copy(deep=True)
     failed["frame_status"][0, 20:30] = FILE_UNREACHABLE
     failed["label"][0, 20:30] = -1
-    with dask.config.set(scheduler="synchronous"), pytest.MonkeyPatch.context() as patch:
+    one_minute_pieces = dask.config.set({"auroradask.store-piece-minutes": 1})
+    with (
+        one_minute_pieces,
+        dask.config.set(scheduler="synchronous"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
         patch.setattr(_write, "_compact_day", _fail)  # killed after staging, before compaction
         with pytest.raises(RuntimeError, match="model failed"):
             auroradask.to_zarr(failed.chunk({"time": 20}), store)
-    healthy = auroradask.to_zarr(in_memory.isel(time=slice(0, 40)).chunk({"time": 20}), store)
+    with one_minute_pieces:
+        healthy = auroradask.to_zarr(in_memory.isel(time=slice(0, 40)).chunk({"time": 20}), store)
     assert healthy.skipped == 20 and healthy.written == 20
     stored = auroradask.open_results(store).sel(time=in_memory.time[:40])
     assert (stored.frame_status == 0).all()

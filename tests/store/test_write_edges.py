@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import auroradask
-from auroradask._schema import FILE_UNREACHABLE
+from auroradask._schema import DAY_SLOTS, FILE_UNREACHABLE
+from auroradask.errors import ArgumentError
 from auroradask.store import _write
 from tests.support.utils import STORE_VARIABLES, classify_sample
 
@@ -134,8 +135,9 @@ def test_a_done_piece_after_a_failed_one_is_skipped_and_the_failed_one_computed_
     failed = healthy.copy(deep=True)
     failed["frame_status"][0, 0:10] = FILE_UNREACHABLE  # in the first piece, not the second
     failed["label"][0, 0:10] = -1
-    _staged_only(failed.chunk({"time": 20}), store)
-    again = auroradask.to_zarr(healthy.chunk({"time": 20}), store, progress=False)
+    with dask.config.set({"auroradask.store-piece-minutes": 1}):  # a piece per chunk
+        _staged_only(failed.chunk({"time": 20}), store)
+        again = auroradask.to_zarr(healthy.chunk({"time": 20}), store, progress=False)
     assert again.skipped == 20 and again.written == 20
     _assert_stored(store, healthy)
 
@@ -181,3 +183,43 @@ def test_the_summary_counts_each_site_and_the_time_taken(tmp_path, in_memory):
     )
     assert again.site_done == {"gill": 120} and again.skipped == 120
     assert seen == [(120, 120)]  # nothing to write: the progress is still told, once
+
+
+def _pieces(store) -> list[tuple[int, int]]:
+    """(offset, slots) of each staged piece, in time order."""
+    names = [p.name.split("-") for p in Path(f"{store}.staging").rglob("*.npz")]
+    return sorted((int(offset), int(n)) for offset, n, _ in names)
+
+
+def test_consecutive_chunks_of_a_day_are_staged_as_one_piece_up_to_the_setting(tmp_path, in_memory):
+    first = 6 * 1200  # 06:00 UT in 3-s slots
+    _staged_only(in_memory.chunk({"time": 20}), tmp_path / "default.zarr")
+    assert _pieces(tmp_path / "default.zarr") == [(first, 120)]  # up to 120 minutes by default
+    with dask.config.set({"auroradask.store-piece-minutes": 2}):
+        _staged_only(in_memory.chunk({"time": 20}), tmp_path / "two.zarr")
+        auroradask.to_zarr(in_memory.chunk({"time": 20}), tmp_path / "two.zarr", progress=False)
+    assert _pieces(tmp_path / "two.zarr") == []  # compacted
+    _assert_stored(tmp_path / "two.zarr", in_memory)
+    with dask.config.set({"auroradask.store-piece-minutes": 3}):  # never split a chunk
+        _staged_only(in_memory.chunk({"time": 40}), tmp_path / "three.zarr")
+    assert _pieces(tmp_path / "three.zarr") == [(first, 40), (first + 40, 40), (first + 80, 40)]
+
+
+def test_chunks_are_joined_within_a_day_where_every_site_has_the_same_of_them_done():
+    none_done = np.zeros((1, 80), dtype=bool)
+    # the last two chunks of a day and the first two of the next
+    assert _write._piece_chunks((20,) * 4, none_done, DAY_SLOTS - 40, 1200) == (40, 40)
+    one_done = np.zeros((2, 120), dtype=bool)
+    one_done[0, :20] = True  # the first chunk is done for the first site only
+    assert _write._piece_chunks((20,) * 6, one_done, 0, 1200) == (20, 100)
+    assert _write._piece_chunks((20, 20, 20), np.zeros((1, 60), bool), 0, 40) == (40, 20)
+    assert _write._piece_chunks((60, 60), np.zeros((1, 120), bool), 0, 40) == (60, 60)
+
+
+@pytest.mark.parametrize("minutes", [0, -5, "60", True, 1.5])
+def test_a_store_piece_minutes_setting_that_is_no_whole_number_of_minutes_is_refused(
+    tmp_path, in_memory, minutes
+):
+    with dask.config.set({"auroradask.store-piece-minutes": minutes}):
+        with pytest.raises(ArgumentError, match="auroradask.store-piece-minutes"):
+            auroradask.to_zarr(in_memory.chunk({"time": 20}), tmp_path / "x.zarr")
