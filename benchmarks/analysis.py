@@ -84,8 +84,9 @@ def _child(mode: str, **spec) -> dict:
 
 
 def open_store(store: str, per_task: bool):
-    """The store as ``open_results`` gives it (a dask task per store chunk, one site-day),
-    or with dask chunks of 8 site-days (8 store chunks read by one zarr call per task).
+    """The store as ``open_results`` gives it (32 site-days per dask task by default, since
+    issue 14's figures were taken at one site-day per task), or with dask chunks of 8
+    site-days (8 store chunks read by one zarr call per task).
 
     Not ``xr.open_zarr(chunks=None)``: its in-memory cache keeps every variable that a task
     touches whole, so memory grows with the store (seen here: +0.17 MB per site-day).
@@ -283,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", help="folder for the store and text files (default: temporary)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of the four variants and the baseline, interleaved; medians reported "
+        "(default 3)",
+    )
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -299,7 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="auroradask-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     store = work / f"store-{args.sites}x{args.days}.zarr"
+    from benchmarks._machine import describe_machine, format_machine
+
+    machine = describe_machine()
+    print(format_machine(machine), file=sys.stderr, flush=True)
     report: dict = {
+        "machine": machine,
         "sites": args.sites,
         "days": args.days,
         "cores": os.cpu_count(),
@@ -310,19 +323,6 @@ def main(argv: list[str] | None = None) -> int:
         report["write_s"] = build_store(store, codes, args.days)
     size_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6
     report["store_mb"] = size_mb
-
-    print("auroradask ...", file=sys.stderr, flush=True)
-    full = _child("auroradask", store=str(store), sites=None, days=None, together=False)
-    together = _child("auroradask", store=str(store), sites=None, days=None, together=True)
-    wide = {"store": str(store), "per_task": True}
-    full_8 = _child("auroradask", **wide, sites=None, days=None, together=False)
-    together_8 = _child("auroradask", **wide, sites=None, days=None, together=True)
-    scaling = [
-        _child("auroradask", **wide, sites=max(1, args.sites // 4), days=None, together=True),
-        _child("auroradask", **wide, sites=max(1, args.sites // 2), days=None, together=True),
-        _child("auroradask", **wide, sites=None, days=max(1, args.days // 2), together=True),
-        together_8,
-    ]
 
     # baseline subset: the first files in site, day order, written as export-text files
     per_site = max(1, min(args.days, args.baseline_files // args.sites or 1))
@@ -340,28 +340,58 @@ def main(argv: list[str] | None = None) -> int:
             opened.site.values, opened.latitude.values, opened.longitude.values, strict=True
         )
     }
-    print("baseline ...", file=sys.stderr, flush=True)
-    base = _child("baseline", folder=str(text), files=files, sites=coords)
+    wide = {"store": str(store), "per_task": True}
+    variants = {
+        "open_results": {"store": str(store), "together": False},
+        "open_results_one_pass": {"store": str(store), "together": True},
+        "8_days_per_task": {**wide, "together": False},
+        "8_days_per_task_one_pass": {**wide, "together": True},
+    }
+    rounds = []  # A B C D baseline, A B C D baseline, ...: the machine's drift hits all alike
+    for r in range(args.repeat):
+        print(f"round {r + 1} of {args.repeat} ...", file=sys.stderr, flush=True)
+        one = {k: _child("auroradask", **v, sites=None, days=None) for k, v in variants.items()}
+        one["baseline"] = _child("baseline", folder=str(text), files=files, sites=coords)
+        rounds.append(one)
+    scaling = [
+        _child("auroradask", **wide, sites=max(1, args.sites // 4), days=None, together=True),
+        _child("auroradask", **wide, sites=max(1, args.sites // 2), days=None, together=True),
+        _child("auroradask", **wide, sites=None, days=max(1, args.days // 2), together=True),
+    ]
     same = _child("auroradask", store=str(store), sites=n_sites, days=per_site, together=False)
-    report["baseline_agrees"] = cross_check(base, same)
+    report["baseline_agrees"] = cross_check(rounds[0]["baseline"], same)
     site_days = args.sites * args.days
-    base_per = base["total_s"] / base["site_days"]
     target = 20 * 365
-    runs = {
-        "store_chunk_per_task": full,
-        "store_chunk_per_task_one_pass": together,
-        "8_days_per_task": full_8,
-        "8_days_per_task_one_pass": together_8,
+
+    def per_site_day(run: dict) -> float:
+        return run["total_s"] / run["site_days"]
+
+    def median_run(name: str) -> dict:
+        runs = sorted((one[name] for one in rounds), key=lambda run: run["total_s"])
+        return runs[len(runs) // 2]
+
+    runs = {k: median_run(k) for k in variants}
+    base = median_run("baseline")
+    base_per = per_site_day(base)
+    speedups = {  # each round's ratio: variant and baseline measured minutes apart
+        k: sorted(per_site_day(one["baseline"]) / per_site_day(one[k]) for one in rounds)
+        for k in variants
     }
     report.update(
         {
+            "rounds": args.repeat,
             "runs": {k: _strip(v) for k, v in runs.items()},
-            "scaling_8_days_one_pass": [_strip(s) for s in scaling],
+            "runs_total_s": {
+                k: [round(one[k]["total_s"], 2) for one in rounds] for k in [*variants, "baseline"]
+            },
+            "scaling_8_days_one_pass": [_strip(s) for s in scaling]
+            + [_strip(runs[k]) for k in ["8_days_per_task_one_pass"]],
             "baseline_subset": _strip(base),
             "baseline_scaled_s": base_per * site_days,
-            "speedup": {k: base_per / (v["total_s"] / v["site_days"]) for k, v in runs.items()},
+            "speedup": {k: v[len(v) // 2] for k, v in speedups.items()},
+            "speedup_spread": {k: [v[0], v[-1]] for k, v in speedups.items()},
             "extrapolated_20x365_s": {
-                **{k: v["total_s"] / v["site_days"] * target for k, v in runs.items()},
+                **{k: per_site_day(v) * target for k, v in runs.items()},
                 "baseline": base_per * target,
             },
         }
@@ -411,9 +441,11 @@ def _print(r: dict) -> None:
     )
     for name, run in r["runs"].items():
         parts = " + ".join(f"{k} {v:.1f} s" for k, v in run["seconds"].items())
+        low, high = r["speedup_spread"][name]
         print(
             f"auroradask, {name}: {parts} = {run['total_s']:.1f} s, peak {run['peak_mb']:.0f} MB,"
-            f" {r['speedup'][name]:.1f}x the baseline"
+            f" {r['speedup'][name]:.1f}x the baseline ({low:.1f}-{high:.1f}x over "
+            f"{r['rounds']} rounds)"
         )
     b = r["baseline_subset"]
     print(

@@ -14,6 +14,11 @@ of ``label`` and ``confidence`` back three ways:
 is staged as a piece and a day is compacted once its pieces are in, the path every
 classification takes; the default writes whole days, which skip the staging.
 
+``--chunk-minutes 10 --piece-minutes 10,60,240 --write-only`` writes the same results with
+each ``auroradask.store-piece-minutes`` setting on the local threaded scheduler (what an
+import or a rewrite uses, and where the in-memory results are not shipped to workers),
+``--repeat`` rounds interleaved, and reports the median slots/s and spread of each.
+
 Peak memory is the largest resident memory of this process and its children (the
 cluster's workers), sampled every 0.1 s. Finishes in a few minutes on 2 cores.
 """
@@ -22,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
 import pandas as pd
 import psutil
@@ -131,11 +138,24 @@ def main() -> None:
         help="write from chunks of this many minutes, as classify makes them (10); default: "
         "whole days (what an import or a rewrite writes)",
     )
+    parser.add_argument(
+        "--write-only", action="store_true", help="measure the write only (skip the reads)"
+    )
+    parser.add_argument(
+        "--piece-minutes",
+        help="comma-separated auroradask.store-piece-minutes values: write with each on the "
+        "local threaded scheduler (what an import or a rewrite uses), --repeat rounds "
+        "interleaved, and report each one's median and spread; then stop",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds for --piece-minutes")
     parser.add_argument("--workdir", help="where stores go (default: a temporary folder)")
     parser.add_argument("--json", help="write the record to this file")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="auroradask-store-bench-"))
     record: dict = {"sites": args.sites, "days": args.days, "read_days": args.read_days}
+
+    if args.piece_minutes:
+        return finish(write_rounds(args, work), args.json)
 
     # ---- writing N sites x M days through to_zarr on a LocalCluster
     chunk = DAY_SLOTS if args.chunk_minutes is None else args.chunk_minutes * 20  # 3-s slots
@@ -154,6 +174,9 @@ def main() -> None:
         v: files_per_site_day(store, v, args.sites * args.days)
         for v in ("label", "confidence", "probability", "timestamp", "frame_status")
     }
+
+    if args.write_only:
+        return finish(record, args.json)
 
     # ---- reading one site-year: today's layout, the 200-slot baseline, the .npy ceiling
     year = synthetic_results(1, args.read_days, seed=1)
@@ -203,9 +226,52 @@ def main() -> None:
     record["ratio_of_npy_ceiling"] = round(
         record["read_npy_ceiling_s"] / record["read_open_results_s"], 2
     )
+    finish(record, args.json)
+
+
+def write_rounds(args: argparse.Namespace, work: Path) -> dict:
+    """Slots/s of ``to_zarr`` with each piece size, in rounds A B C A B C …: median, spread."""
+    from benchmarks._machine import describe_machine, format_machine
+
+    machine = describe_machine()
+    print(format_machine(machine))
+    sizes = [int(m) for m in args.piece_minutes.split(",")]
+    chunk = DAY_SLOTS if args.chunk_minutes is None else args.chunk_minutes * 20
+    results = synthetic_results(args.sites, args.days).chunk({"site": 1, "time": chunk})
+    slots = args.sites * args.days * DAY_SLOTS
+    rates: dict[int, list[float]] = {m: [] for m in sizes}
+    for round_ in range(args.repeat):
+        for minutes in sizes:
+            store = work / f"pieces-{minutes}-{time.time_ns()}.zarr"
+            with dask.config.set({"auroradask.store-piece-minutes": minutes}):
+                summary = auroradask.to_zarr(results, store, progress=False)
+            rates[minutes].append(slots / summary.seconds)
+            print(f"round {round_ + 1}, pieces of {minutes} min: {rates[minutes][-1]:,.0f} slots/s")
+            shutil.rmtree(store)
+            shutil.rmtree(f"{store}.staging", ignore_errors=True)
+    return {
+        "machine": machine,
+        "sites": args.sites,
+        "days": args.days,
+        "write_chunk_slots": chunk,
+        "scheduler": "threads",
+        "rounds": args.repeat,
+        "slots_per_s": {
+            str(m): {
+                "median": round(float(np.median(r))),
+                "min": round(min(r)),
+                "max": round(max(r)),
+                "runs": [round(x) for x in r],
+            }
+            for m, r in rates.items()
+        },
+    }
+
+
+def finish(record: dict, path: str | None) -> None:
     print(json.dumps(record, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    if path:
+        Path(path).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
