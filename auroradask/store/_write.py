@@ -4,9 +4,9 @@ The store keeps one chunk per site-day (see ``_layout``), but frames arrive in c
 few minutes. Each results chunk is written by the worker that computed it:
 
 - a piece that covers a whole site-day is written straight into the day's chunks;
-- other chunks are joined with their neighbours of the same site-day into pieces of up to
-  ``auroradask.store-piece-minutes`` (120) and each piece is written as one ``.npz`` object,
-  written whole, into the staging folder beside the store; once every piece of a site-day in the request is in, one
+- other chunks are written as *pieces* (one ``.npz`` object each, written whole) into the
+  staging folder beside the store; under the local scheduler consecutive chunks of a
+  site-day are first joined into pieces of up to ``auroradask.store-piece-minutes`` (120); once every piece of a site-day in the request is in, one
   task *compacts* the day: it overlays the pieces on the day's stored values, writes each
   variable's day chunk whole (``frame_status`` last), then removes the pieces.
 
@@ -151,9 +151,10 @@ def to_zarr(
 
     Creates the store, or extends it with new days and new sites, then writes every slot of
     ``results`` that the store does not hold yet. The client never holds more than a per-chunk
-    summary. Run it again after a crash or a kill and it resumes. Consecutive chunks of a
-    site-day are written as one piece of up to ``auroradask.store-piece-minutes`` (120): a
-    kill loses at most the pieces being computed.
+    summary. Run it again after a crash or a kill and it resumes. Under the local scheduler,
+    consecutive chunks of a site-day are written as one piece of up to
+    ``auroradask.store-piece-minutes`` (120); on a distributed client each chunk is its own
+    piece. A kill loses at most the pieces being computed.
 
     Parameters
     ----------
@@ -350,8 +351,11 @@ def _write(
     site_index = [state.sites.index(str(s)) for s in results["site"].values]
     staged = _all_staged(loc)
     done = _done_slots(loc, site_index, time_index, time_index + len(request_times), staged)
+    # on a cluster each chunk stays its own piece: the scheduler's cost per task outweighs a
+    # piece's file there, and progress and pre-empted jobs then count in chunks, not hours
+    piece_slots = _piece_slots() if client is None else 1
     time_chunks = _piece_chunks(
-        _day_split_chunks(results, time_index), done, time_index, _piece_slots()
+        _day_split_chunks(results, time_index), done, time_index, piece_slots
     )
     aligned = results.chunk({"site": 1, "time": time_chunks})
     edges = time_index + np.r_[0, np.cumsum(time_chunks)]
