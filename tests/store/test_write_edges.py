@@ -16,7 +16,7 @@ import auroradask
 from auroradask._schema import DAY_SLOTS, FILE_UNREACHABLE
 from auroradask.errors import ArgumentError
 from auroradask.store import _write
-from tests.support.utils import STORE_VARIABLES, classify_sample
+from tests.support.utils import STORE_VARIABLES, classify_sample, tiled_results
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +214,21 @@ def test_chunks_are_joined_within_a_day_where_every_site_has_the_same_of_them_do
     assert _write._piece_chunks((20,) * 6, one_done, 0, 1200) == (20, 100)
     assert _write._piece_chunks((20, 20, 20), np.zeros((1, 60), bool), 0, 40) == (40, 20)
     assert _write._piece_chunks((60, 60), np.zeros((1, 120), bool), 0, 40) == (60, 60)
+
+
+def test_a_chunk_done_for_the_second_site_only_is_not_joined_and_is_skipped(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    both = tiled_results(in_memory, ["gill", "kuuj"], "2014-03-10T06:00", 120)
+    # the second site of the request has its first chunk done and the second one in part
+    auroradask.to_zarr(
+        both.sel(site=["kuuj"]).isel(time=slice(0, 30)).chunk(), store, progress=False
+    )
+    again = auroradask.to_zarr(both.chunk({"time": 20}), store, progress=False)
+    # pieces (20, 100): the first is skipped for kuuj; a piece of the first 40 slots, or a
+    # piece of all 120 (if only the first site's done chunks counted), would be computed
+    assert again.site_done == {"gill": 120, "kuuj": 120}
+    assert again.skipped == 20 and again.written == 220
+    _assert_stored(store, both.sel(site=["kuuj", "gill"]))  # the store's order of sites
 
 
 @pytest.mark.parametrize("minutes", [0, -5, "60", True, 1.5])
