@@ -238,3 +238,24 @@ def test_a_store_piece_minutes_setting_that_is_no_whole_number_of_minutes_is_ref
     with dask.config.set({"auroradask.store-piece-minutes": minutes}):
         with pytest.raises(ArgumentError, match="auroradask.store-piece-minutes"):
             auroradask.to_zarr(in_memory.chunk({"time": 20}), tmp_path / "x.zarr")
+
+
+@pytest.mark.parametrize(
+    ("minutes", "chunk"),
+    [(1440, 1200), (120, DAY_SLOTS)],  # hour chunks joined into a day; results in day chunks
+)
+def test_a_whole_day_written_straight_in_is_not_overlaid_by_older_staged_pieces(
+    tmp_path, in_memory, minutes, chunk
+):
+    store = tmp_path / "results.zarr"
+    day = tiled_results(in_memory, ["gill"], "2014-03-10T00:00", DAY_SLOTS)
+    failed = day.isel(time=slice(0, 1200)).copy(deep=True)
+    failed["frame_status"][0, 100:110] = FILE_UNREACHABLE
+    failed["label"][0, 100:110] = -1
+    _staged_only(failed.chunk({"time": 600}), store)  # a killed run's pieces, one of them failed
+    # the next run computes the day again and writes it whole, straight into its chunks:
+    # the older pieces are superseded, not laid on it (their failed slots came back as 4)
+    with dask.config.set({"auroradask.store-piece-minutes": minutes}):
+        again = auroradask.to_zarr(day.chunk({"time": chunk}), store, progress=False)
+    assert again.written == DAY_SLOTS and again.status_counts == {"ok": DAY_SLOTS}
+    _assert_stored(store, day)
