@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dask
 import numpy as np
+import pandas as pd
 import pytest
 
 import auroradask
@@ -259,3 +260,16 @@ def test_a_whole_day_written_straight_in_is_not_overlaid_by_older_staged_pieces(
         again = auroradask.to_zarr(day.chunk({"time": chunk}), store, progress=False)
     assert again.written == DAY_SLOTS and again.status_counts == {"ok": DAY_SLOTS}
     _assert_stored(store, day)
+
+
+def test_a_day_whose_staged_pieces_cover_it_keeps_every_variable_of_each_slot(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    day = in_memory.reindex(
+        time=pd.date_range("2014-03-10", periods=DAY_SLOTS, freq="3s"),
+        fill_value={"label": -1, "frame_status": 1, "keogram": 0},
+    )
+    summary = auroradask.to_zarr(day.chunk({"time": 1200}), store, progress=False)
+    assert summary.written == DAY_SLOTS  # twelve pieces of two hours, staged, then compacted
+    stored = auroradask.open_results(store)
+    for name in [*STORE_VARIABLES, "keogram"]:  # the keogram has a dimension of its own
+        np.testing.assert_array_equal(stored[name].values, day[name].values, name)
