@@ -3,11 +3,14 @@
 The store keeps one chunk per site-day (see ``_layout``), but frames arrive in chunks of a
 few minutes. Each results chunk is written by the worker that computed it:
 
-- a piece that covers a whole site-day is written straight into the day's chunks;
-- other chunks are written as *pieces* (one ``.npz`` object each, written whole) into the
-  staging folder beside the store; under the local scheduler consecutive chunks of a
-  site-day are first joined into pieces of up to ``auroradask.store-piece-minutes`` (120); once every piece of a site-day in the request is in, one
-  task *compacts* the day: it overlays the pieces on the day's stored values, writes each
+- under dask's local scheduler, chunks are joined with their neighbours of the same site-day
+  into pieces of up to ``auroradask.store-piece-minutes`` (120); on a distributed client
+  each chunk is its own piece;
+- a piece that covers a whole site-day is written straight into the day's chunks (the pieces
+  an earlier run left staged for that day are removed first: they are older);
+- any other piece is written as one ``.npz`` object, written whole, into the staging folder
+  beside the store; once every piece of a site-day in the request is in, one task
+  *compacts* the day: it overlays the pieces on the day's stored values, writes each
   variable's day chunk whole (``frame_status`` last), then removes the pieces.
 
 A slot counts as done when its ``frame_status`` in the store is 0-3; slots whose file could not
@@ -375,6 +378,7 @@ def _write(
             else:
                 todo.setdefault((site, day), []).append(j)
 
+    _drop_superseded(loc, staged, todo, time_chunks)
     pieces = _piece_writers(loc, aligned, state, site_index, time_index)
     tasks, task_sites, piece_sites = [], [], {}
     for (site, day), chunks in todo.items():
@@ -428,6 +432,26 @@ def _write(
     if progress and not tasks:
         progress(summary)
     return summary
+
+
+def _drop_superseded(
+    loc: StoreLocation,
+    staged: dict[tuple[int, int], list[_Piece]],
+    todo: dict[tuple[int, int], list[int]],
+    time_chunks: tuple[int, ...],
+) -> None:
+    """Remove the staged pieces of each site-day that is about to be written whole.
+
+    A whole-day piece goes straight into the day's chunks, and the compaction that follows
+    would lay the day's older staged pieces on it: slots whose file could not be fetched
+    then (status 4) overwrote the ones fetched now. They are removed before the day is
+    computed: a kill in between loses only what the whole day gives again.
+    """
+    for (site, day), chunks in todo.items():
+        if any(time_chunks[j] == DAY_SLOTS for j in chunks):
+            folder = _staging_folder(loc, site, day)
+            for piece in staged.pop((site, day), []):
+                remove(loc.fs, f"{folder}/{piece.name}")
 
 
 @contextlib.contextmanager

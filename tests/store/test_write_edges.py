@@ -10,13 +10,14 @@ from pathlib import Path
 
 import dask
 import numpy as np
+import pandas as pd
 import pytest
 
 import auroradask
 from auroradask._schema import DAY_SLOTS, FILE_UNREACHABLE
 from auroradask.errors import ArgumentError
 from auroradask.store import _write
-from tests.support.utils import STORE_VARIABLES, classify_sample
+from tests.support.utils import STORE_VARIABLES, classify_sample, tiled_results
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +217,21 @@ def test_chunks_are_joined_within_a_day_where_every_site_has_the_same_of_them_do
     assert _write._piece_chunks((60, 60), np.zeros((1, 120), bool), 0, 40) == (60, 60)
 
 
+def test_a_chunk_done_for_the_second_site_only_is_not_joined_and_is_skipped(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    both = tiled_results(in_memory, ["gill", "kuuj"], "2014-03-10T06:00", 120)
+    # the second site of the request has its first chunk done and the second one in part
+    auroradask.to_zarr(
+        both.sel(site=["kuuj"]).isel(time=slice(0, 30)).chunk(), store, progress=False
+    )
+    again = auroradask.to_zarr(both.chunk({"time": 20}), store, progress=False)
+    # pieces (20, 100): the first is skipped for kuuj; a piece of the first 40 slots, or a
+    # piece of all 120 (if only the first site's done chunks counted), would be computed
+    assert again.site_done == {"gill": 120, "kuuj": 120}
+    assert again.skipped == 20 and again.written == 220
+    _assert_stored(store, both.sel(site=["kuuj", "gill"]))  # the store's order of sites
+
+
 @pytest.mark.parametrize("minutes", [0, -5, "60", True, 1.5])
 def test_a_store_piece_minutes_setting_that_is_no_whole_number_of_minutes_is_refused(
     tmp_path, in_memory, minutes
@@ -223,3 +239,37 @@ def test_a_store_piece_minutes_setting_that_is_no_whole_number_of_minutes_is_ref
     with dask.config.set({"auroradask.store-piece-minutes": minutes}):
         with pytest.raises(ArgumentError, match="auroradask.store-piece-minutes"):
             auroradask.to_zarr(in_memory.chunk({"time": 20}), tmp_path / "x.zarr")
+
+
+@pytest.mark.parametrize(
+    ("minutes", "chunk"),
+    [(1440, 1200), (120, DAY_SLOTS)],  # hour chunks joined into a day; results in day chunks
+)
+def test_a_whole_day_written_straight_in_is_not_overlaid_by_older_staged_pieces(
+    tmp_path, in_memory, minutes, chunk
+):
+    store = tmp_path / "results.zarr"
+    day = tiled_results(in_memory, ["gill"], "2014-03-10T00:00", DAY_SLOTS)
+    failed = day.isel(time=slice(0, 1200)).copy(deep=True)
+    failed["frame_status"][0, 100:110] = FILE_UNREACHABLE
+    failed["label"][0, 100:110] = -1
+    _staged_only(failed.chunk({"time": 600}), store)  # a killed run's pieces, one of them failed
+    # the next run computes the day again and writes it whole, straight into its chunks:
+    # the older pieces are superseded, not laid on it (their failed slots came back as 4)
+    with dask.config.set({"auroradask.store-piece-minutes": minutes}):
+        again = auroradask.to_zarr(day.chunk({"time": chunk}), store, progress=False)
+    assert again.written == DAY_SLOTS and again.status_counts == {"ok": DAY_SLOTS}
+    _assert_stored(store, day)
+
+
+def test_a_day_whose_staged_pieces_cover_it_keeps_every_variable_of_each_slot(tmp_path, in_memory):
+    store = tmp_path / "results.zarr"
+    day = in_memory.reindex(
+        time=pd.date_range("2014-03-10", periods=DAY_SLOTS, freq="3s"),
+        fill_value={"label": -1, "frame_status": 1, "keogram": 0},
+    )
+    summary = auroradask.to_zarr(day.chunk({"time": 1200}), store, progress=False)
+    assert summary.written == DAY_SLOTS  # twelve pieces of two hours, staged, then compacted
+    stored = auroradask.open_results(store)
+    for name in [*STORE_VARIABLES, "keogram"]:  # the keogram has a dimension of its own
+        np.testing.assert_array_equal(stored[name].values, day[name].values, name)
