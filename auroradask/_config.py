@@ -40,8 +40,10 @@ def setting(name: str) -> Any:
     defaults registered meanwhile included.
     """
     defaults = DEFAULTS[NAMESPACE]
-    default = defaults.get(name, defaults.get(name.replace("_", "-")))
-    return dask.config.get(f"{NAMESPACE}.{name}", default=default)
+    key = name if name in defaults else name.replace("_", "-")
+    if key not in defaults:  # a misspelt name is a bug, not a setting left unset
+        raise KeyError(f"{NAMESPACE}.{name} is not one of auroradask's settings")
+    return dask.config.get(f"{NAMESPACE}.{name}", default=defaults[key])
 
 
 def setting_or(name: str, given: Any) -> Any:

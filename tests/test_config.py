@@ -53,6 +53,11 @@ def test_a_setting_set_before_the_defaults_are_registered_leaves_them_when_it_ex
     assert out.stdout.split() == ["30", "10", "{}"]
 
 
+def test_a_name_that_is_no_setting_is_an_error_not_none():
+    with pytest.raises(KeyError, match="auroradask.chunk-minute "):
+        _config.setting("chunk-minute")
+
+
 def test_import_auroradask_stays_light():
     code = (
         "import sys, auroradask; print(sorted({'dask', 'auroradask._config'} & set(sys.modules)))"

@@ -187,6 +187,10 @@ def to_zarr(
 
     Raises
     ------
+    ArgumentError
+        If ``results`` lack a result variable, hold no time slot, name a site that is no site
+        code or have times off the 3-second grid; or if ``auroradask.store-piece-minutes`` is
+        not a whole number of minutes.
     StoreError
         If the store holds results of another model or preset (unless it holds no result yet),
         starts after ``results``, is of the first release's layout (``auroradask upgrade``),
@@ -209,6 +213,8 @@ def to_zarr(
             f"results: sites {bad!r} are not site codes (lower-case letters and digits)"
         )
     times = results["time"].values
+    if len(times) == 0:
+        raise ArgumentError("results: no time slots to write (an empty selection of time)")
     if len(times) > 1 and not (np.diff(times) == SLOT).all():
         raise ArgumentError(
             "results: time must be consecutive 3-second slots (as classify makes them); "

@@ -123,6 +123,12 @@ def test_an_empty_store_made_again_for_other_variables_starts_on_the_results_fir
     _assert_stored(store, midnight)
 
 
+def test_results_without_a_time_slot_are_refused_naming_them(tmp_path, in_memory):
+    with pytest.raises(ArgumentError, match="results: no time slots"):
+        auroradask.to_zarr(in_memory.isel(time=slice(0, 0)), tmp_path / "x.zarr")
+    assert not (tmp_path / "x.zarr").exists()
+
+
 def test_two_slots_that_are_not_consecutive_are_refused(tmp_path, in_memory):
     with pytest.raises(auroradask.ArgumentError, match="^results: time must be consecutive"):
         auroradask.to_zarr(in_memory.isel(time=[0, 2]).chunk(), tmp_path / "x.zarr")
