@@ -204,22 +204,7 @@ def to_zarr(
         before any data is read), or every worker is gone for the scheduler's
         ``distributed.scheduler.no-workers-timeout`` (a batch cluster sets it).
     """
-    missing = [v for v in RESULT_VARIABLES if v not in results]
-    if missing:
-        raise ArgumentError(f"results: missing {missing}; pass the output of auroradask.classify")
-    bad = [str(s) for s in results["site"].values if not SITE_CODE.fullmatch(str(s))]
-    if bad:
-        raise ArgumentError(
-            f"results: sites {bad!r} are not site codes (lower-case letters and digits)"
-        )
-    times = results["time"].values
-    if len(times) == 0:
-        raise ArgumentError("results: no time slots to write (an empty selection of time)")
-    if len(times) > 1 and not (np.diff(times) == SLOT).all():
-        raise ArgumentError(
-            "results: time must be consecutive 3-second slots (as classify makes them); "
-            "select a contiguous range or reindex onto the slot grid"
-        )
+    _check_results(results)
     loc = locate(store, group, storage_options)
     started = time.perf_counter()
     client = _client()
@@ -247,6 +232,26 @@ def to_zarr(
             + "; make room or choose a writable place, then run the same write again"
         ) from None
     return summary
+
+
+def _check_results(results: xr.Dataset) -> None:
+    """What ``to_zarr`` needs of ``results`` before it touches the store."""
+    missing = [v for v in RESULT_VARIABLES if v not in results]
+    if missing:
+        raise ArgumentError(f"results: missing {missing}; pass the output of auroradask.classify")
+    bad = [str(s) for s in results["site"].values if not SITE_CODE.fullmatch(str(s))]
+    if bad:
+        raise ArgumentError(
+            f"results: sites {bad!r} are not site codes (lower-case letters and digits)"
+        )
+    times = results["time"].values
+    if len(times) == 0:
+        raise ArgumentError("results: no time slots to write (an empty selection of time)")
+    if len(times) > 1 and not (np.diff(times) == SLOT).all():
+        raise ArgumentError(
+            "results: time must be consecutive 3-second slots (as classify makes them); "
+            "select a contiguous range or reindex onto the slot grid"
+        )
 
 
 #: What a full disk, a quota or a read-only place say when a store is written there.
