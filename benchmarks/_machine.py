@@ -95,9 +95,10 @@ def cores_check(seconds: float = 0.5) -> dict[str, float]:
     with other guests; the guest cannot see either (``lscpu`` says one thread per core), but
     both make two workers run slower than twice one. ``efficiency`` is the two threads' rate
     over twice the one's: near 1 for two free cores (0.92-0.98 on the quiet AMD EPYC of
-    benchmarks/README.md), lower where the two share a core or the machine is loaded (0.62 there
-    with five test runs beside it; hyperthreads of one core were not available to measure). Taken before every benchmark, it tells whether two runs' 2-core
-    figures can be compared at all.
+    benchmarks/README.md), lower where the two share a core or the machine is loaded (0.62
+    there with five test runs beside it; hyperthreads of one core were not available to
+    measure). Taken before every benchmark, it tells whether two runs' 2-core figures can be
+    compared at all.
     """
     buffer = os.urandom(1 << 20)
     one = _hash_rate(buffer, seconds)

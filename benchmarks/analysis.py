@@ -384,8 +384,10 @@ def main(argv: list[str] | None = None) -> int:
             "runs_total_s": {
                 k: [round(one[k]["total_s"], 2) for one in rounds] for k in [*variants, "baseline"]
             },
-            "scaling_8_days_one_pass": [_strip(s) for s in scaling]
-            + [_strip(runs[k]) for k in ["8_days_per_task_one_pass"]],
+            "scaling_8_days_one_pass": [
+                *map(_strip, scaling),
+                _strip(runs["8_days_per_task_one_pass"]),
+            ],
             "baseline_subset": _strip(base),
             "baseline_scaled_s": base_per * site_days,
             "speedup": {k: v[len(v) // 2] for k, v in speedups.items()},

@@ -14,7 +14,7 @@ of ``label`` and ``confidence`` back three ways:
 is staged as a piece and a day is compacted once its pieces are in, the path every
 classification takes; the default writes whole days, which skip the staging.
 
-``--chunk-minutes 10 --piece-minutes 10,60,240 --write-only`` writes the same results with
+``--chunk-minutes 10 --piece-minutes 10,60,240`` writes the same results with
 each ``auroradask.store-piece-minutes`` setting on the local threaded scheduler (what an
 import or a rewrite uses, and where the in-memory results are not shipped to workers),
 ``--repeat`` rounds interleaved, and reports the median slots/s and spread of each.
