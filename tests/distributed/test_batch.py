@@ -150,6 +150,15 @@ def pieces(out: Path) -> int:
     return sum(1 for p in staging.rglob("*.npz")) if staging.exists() else 0
 
 
+def workers_started(logs: Path) -> set[str]:
+    """IDs of the jobs whose dask worker started, from their ``dask-worker-<id>.err`` logs."""
+    return {
+        p.stem.removeprefix("dask-worker-")
+        for p in logs.glob("dask-worker-*.err")
+        if "Start worker" in p.read_text(errors="replace")
+    }
+
+
 CONFIG = """\
 jobqueue:
   slurm:
@@ -220,8 +229,21 @@ def test_a_job_cancelled_mid_run_is_replaced_and_the_store_is_the_same(
     try:
         wait_for(lambda: len(slurm.jobs("RUNNING")) == 2, 120, "two running jobs", process)
         wait_for(lambda: pieces(out) >= 3, 120, "three results chunks", process)
-        first = sorted(slurm.jobs("RUNNING"))
-        slurm.run("scancel", first[0])  # as a pre-emption: the job and its worker die
+        cancelled, held = sorted(slurm.jobs("RUNNING"))
+        # the other job is suspended until the replacement runs: one worker finishes the
+        # demo model's 1,200 frames in seconds, sooner than a replacement can start, and
+        # without the hold the run could end before adaptive scaling had to replace anything
+        slurm.run("scontrol", "suspend", held)
+        slurm.run("scancel", cancelled)  # as a pre-emption: the job and its worker die
+        try:
+            # adaptive scaling asks for a job in place of the cancelled one: its worker starts
+            def replaced() -> bool:
+                started = workers_started(tmp_path / "logs")
+                return bool(started - {cancelled, held})
+
+            wait_for(replaced, 120, "a worker in a job in place of the cancelled one", process)
+        finally:
+            slurm.run("scontrol", "resume", held, check=False)
         stdout, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
@@ -229,9 +251,7 @@ def test_a_job_cancelled_mid_run_is_replaced_and_the_store_is_the_same(
     assert process.returncode == 0, stderr
     assert "classified 1200 frames" in stdout  # every frame once: none lost, none twice
     assert_same_store(auroradask.open_results(out), auroradask.open_results(local_store))
-    # adaptive scaling asked for a job in place of the cancelled one (three job logs)
-    logs = sorted((tmp_path / "logs").glob("dask-worker-*.err"))
-    assert len(logs) >= 3, [p.name for p in logs]
+    assert {cancelled, held} < workers_started(tmp_path / "logs")
 
 
 @pytest.mark.slurm
