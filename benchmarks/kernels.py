@@ -11,6 +11,10 @@ new kernels against the ones they replaced, measured in the same process (issue 
   both; outputs are checked equal.
 - **read**: ``read_minute_file`` (ISA-L inflate, one-pass byte swap) against the reader of commit
   ``1cb21ea`` (zlib, before issue 16), loaded from git, on the bundled gzip minute files.
+- **read, in parts** (issue 32): the same files' inflate alone, through ISA-L exactly as
+  ``decompress`` calls it and through the standard library's zlib, and the parsing and byte
+  swap of the inflated bytes alone (``parse_frames``): what a faster reader could still win
+  without a faster inflate.
 - **first call**: the compiled kernel's first call in a fresh process (loads the cached machine
   code, or compiles it where there is no cache yet).
 
@@ -28,6 +32,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -35,7 +40,7 @@ import numpy as np
 
 import auroradask
 import auroradask.preprocessing._clahe_numba as clahe_numba
-from auroradask.io._stream0 import read_minute_file
+from auroradask.io._stream0 import decompress, parse_frames, read_minute_file
 from auroradask.preprocessing._preprocess import (
     _preprocess_frames_reference,
     field_of_view,
@@ -128,6 +133,24 @@ def _previous_kernel():
     return None if module is None else module.clahe_u8_masked_stack
 
 
+def read_parts(raw: list[tuple[bytes, str]], frames: int, repeats: int) -> dict[str, float]:
+    """ms a frame of the reader's inflate (ISA-L, and zlib for comparison) and of its parsing
+    and byte swap, apart: the inflate is the floor under any reader change that keeps it."""
+    inflated = [decompress(r, f)[0] for r, f in raw]
+    assert all(zlib.decompress(r, wbits=31) == d for (r, _), d in zip(raw, inflated, strict=True))
+    return {
+        "read_inflate_isal_ms": 1000
+        * _best(lambda: [decompress(r, f) for r, f in raw], repeats)
+        / frames,
+        "read_inflate_zlib_ms": 1000
+        * _best(lambda: [zlib.decompress(r, wbits=31) for r, _ in raw], repeats)
+        / frames,
+        "read_parse_ms": 1000
+        * _best(lambda: [parse_frames(d) for d in inflated], repeats)
+        / frames,
+    }
+
+
 def first_call_seconds() -> float:
     """The compiled kernel's first call, in a fresh process."""
     code = (
@@ -205,6 +228,7 @@ def main() -> None:
             1000 * _best(lambda: [previous(r, f) for r, f in raw], args.repeats) / n
         )
         records["read_ratio"] = records["read_before_ms"] / records["read_ms"]
+    records.update(read_parts(raw, n, args.repeats))
     records = {k: round(v, 3) if isinstance(v, float) else v for k, v in records.items()}
     for key, value in records.items():
         print(f"{key:<28} {value}")
