@@ -205,8 +205,7 @@ def test_two_jobs_on_slurm_write_the_local_runs_store(slurm, archive, local_stor
     page = next(line for line in stdout.splitlines() if line.startswith("auroradask page: "))
     assert page.split(": ", 1)[1].endswith("/auroradask")
     # each job ran a worker: their output files say so
-    started = [p for p in logs.glob("dask-worker-*.err") if "Start worker" in p.read_text()]
-    assert len(started) == 2, [p.read_text()[-500:] for p in logs.glob("*.err")]
+    assert len(workers_started(logs)) == 2, [p.read_text()[-500:] for p in logs.glob("*.err")]
     assert_same_store(auroradask.open_results(out), auroradask.open_results(local_store))
     wait_for(lambda: not slurm.jobs(), 60, "the jobs to end with the client")
 
